@@ -1,0 +1,216 @@
+// pybind11 bindings of the C++ core: `synctalk_audio._core`.
+//
+// The boundary contract: arrays must be 1-D (or exactly shaped outputs),
+// C-contiguous, float32 or float64 — anything else raises TypeError or
+// ValueError before any work starts. The Python layer (mel.py) decides the
+// dtype policy and converts; this layer only checks, so a bad call from
+// anywhere still cannot crash the interpreter. Heavy loops run with the GIL
+// released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "synctalk/fft.h"
+#include "synctalk/mel.h"
+#include "synctalk/options.h"
+
+namespace py = pybind11;
+using synctalk::Complex;
+using synctalk::MelOptions;
+using synctalk::MelProcessor;
+using synctalk::PadMode;
+
+namespace {
+
+enum class Dtype { kFloat32, kFloat64 };
+
+// Checks a 1-D, C-contiguous, non-empty float32/float64 array.
+Dtype CheckSamples(const py::array& samples, const char* what) {
+  if (samples.ndim() != 1) {
+    throw py::value_error(std::string(what) + " must be 1-D, got " + std::to_string(samples.ndim()) +
+                          "-D");
+  }
+  if (!(samples.flags() & py::array::c_style)) {
+    throw py::value_error(std::string(what) + " must be C-contiguous");
+  }
+  if (samples.size() == 0) throw py::value_error(std::string(what) + " is empty");
+  if (samples.dtype().is(py::dtype::of<float>())) {
+    return Dtype::kFloat32;
+  }
+  if (samples.dtype().is(py::dtype::of<double>())) return Dtype::kFloat64;
+  throw py::type_error(std::string(what) + " must be float32 or float64, got " +
+                       std::string(py::str(samples.dtype())));
+}
+
+template <typename Out>
+void ComputeInto(const MelProcessor& proc, const py::array& samples, Out* out) {
+  const Dtype dtype = CheckSamples(samples, "audio");
+  const int64_t n = samples.size();
+  const void* data = samples.data();
+  py::gil_scoped_release release;
+  synctalk::MelWorkspace ws = proc.NewWorkspace();
+  if (dtype == Dtype::kFloat32) {
+    proc.Compute(static_cast<const float*>(data), n, out, ws);
+  } else {
+    proc.Compute(static_cast<const double*>(data), n, out, ws);
+  }
+}
+
+py::array Melspectrogram(const MelProcessor& proc, const py::array& samples, const std::string& dtype) {
+  CheckSamples(samples, "audio");
+  const int64_t frames = proc.NumFrames(samples.size());
+  const int64_t mels = proc.options().n_mels;
+  if (dtype == "float32") {
+    py::array_t<float> out({mels, frames});
+    ComputeInto(proc, samples, out.mutable_data());
+    return std::move(out);
+  }
+  if (dtype == "float64") {
+    py::array_t<double> out({mels, frames});
+    ComputeInto(proc, samples, out.mutable_data());
+    return std::move(out);
+  }
+  throw py::type_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
+}
+
+void MelspectrogramInto(const MelProcessor& proc, const py::array& samples, py::array& out) {
+  CheckSamples(samples, "audio");
+  const int64_t frames = proc.NumFrames(samples.size());
+  const int64_t mels = proc.options().n_mels;
+  if (out.ndim() != 2 || out.shape(0) != mels || out.shape(1) != frames) {
+    throw py::value_error("out must have shape (" + std::to_string(mels) + ", " +
+                          std::to_string(frames) + ")");
+  }
+  if (!(out.flags() & py::array::c_style) || !out.writeable()) {
+    throw py::value_error("out must be C-contiguous and writeable");
+  }
+  if (out.dtype().is(py::dtype::of<float>())) {
+    ComputeInto(proc, samples, static_cast<float*>(out.mutable_data()));
+  } else if (out.dtype().is(py::dtype::of<double>())) {
+    ComputeInto(proc, samples, static_cast<double*>(out.mutable_data()));
+  } else {
+    throw py::type_error("out must be float32 or float64, got " + std::string(py::str(out.dtype())));
+  }
+}
+
+// Every intermediate stage for one clip, as float64 arrays (for tests and the
+// staged test vectors of docs/NUMERICS.md).
+py::dict Stages(const MelProcessor& proc, const py::array& samples) {
+  const Dtype dtype = CheckSamples(samples, "audio");
+  const int64_t n = samples.size();
+  const int64_t frames = proc.NumFrames(n);
+  const MelOptions& o = proc.options();
+  const int64_t bins = o.n_fft / 2 + 1;
+  py::array_t<double> preemph(n), framed({frames, static_cast<int64_t>(o.n_fft)}),
+      windowed({frames, static_cast<int64_t>(o.n_fft)}), magnitude({frames, bins}),
+      mel({frames, static_cast<int64_t>(o.n_mels)}), db({frames, static_cast<int64_t>(o.n_mels)}),
+      normalized({frames, static_cast<int64_t>(o.n_mels)});
+  py::array_t<std::complex<double>> spectrum({frames, bins});
+  {
+    double* pre = preemph.mutable_data();
+    double* fr = framed.mutable_data();
+    double* wi = windowed.mutable_data();
+    double* ma = magnitude.mutable_data();
+    double* me = mel.mutable_data();
+    double* d = db.mutable_data();
+    double* no = normalized.mutable_data();
+    auto* sp = reinterpret_cast<Complex*>(spectrum.mutable_data());
+    const void* data = samples.data();
+    py::gil_scoped_release release;
+    synctalk::MelWorkspace ws = proc.NewWorkspace();
+    auto run = [&](auto* x) {
+      synctalk::CheckFinite(x, n);
+      proc.PreEmphasis(x, n, pre);
+      for (int64_t k = 0; k < frames; ++k) {
+        double* f = fr + k * o.n_fft;
+        proc.ExtractFrame(x, n, k, f);
+        std::memcpy(wi + k * o.n_fft, f, sizeof(double) * o.n_fft);
+        proc.ApplyWindow(wi + k * o.n_fft);
+        proc.Spectrum(wi + k * o.n_fft, sp + k * bins, ws.fft_work.data());
+        proc.Magnitude(sp + k * bins, ma + k * bins);
+        proc.Mel(ma + k * bins, me + k * o.n_mels);
+        for (int m = 0; m < o.n_mels; ++m) {
+          d[k * o.n_mels + m] = proc.AmpToDb(me[k * o.n_mels + m]);
+          no[k * o.n_mels + m] = proc.Normalize(d[k * o.n_mels + m]);
+        }
+      }
+    };
+    if (dtype == Dtype::kFloat32) {
+      run(static_cast<const float*>(data));
+    } else {
+      run(static_cast<const double*>(data));
+    }
+  }
+  py::dict out;
+  out["preemphasis"] = preemph;
+  out["frames"] = framed;
+  out["windowed"] = windowed;
+  out["spectrum"] = spectrum;
+  out["magnitude"] = magnitude;
+  out["mel"] = mel;
+  out["db"] = db;
+  out["normalized"] = normalized;
+  return out;
+}
+
+py::array_t<std::complex<double>> Rfft(const py::array& samples) {
+  const Dtype dtype = CheckSamples(samples, "x");
+  if (dtype != Dtype::kFloat64) throw py::type_error("x must be float64");
+  const std::size_t n = samples.size();
+  synctalk::RealFft fft(n);
+  py::array_t<std::complex<double>> out(static_cast<py::ssize_t>(fft.num_bins()));
+  std::vector<Complex> work(fft.work_size());
+  fft.Forward(static_cast<const double*>(samples.data()),
+              reinterpret_cast<Complex*>(out.mutable_data()), work.data());
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "C++ core of synctalk_audio: the SyncTalk_2D mel spectrogram.";
+
+  py::class_<MelOptions>(m, "MelOptions")
+      .def(py::init<>())
+      .def_readwrite("sample_rate", &MelOptions::sample_rate)
+      .def_readwrite("n_fft", &MelOptions::n_fft)
+      .def_readwrite("hop_length", &MelOptions::hop_length)
+      .def_readwrite("win_length", &MelOptions::win_length)
+      .def_readwrite("n_mels", &MelOptions::n_mels)
+      .def_readwrite("fmin", &MelOptions::fmin)
+      .def_readwrite("fmax", &MelOptions::fmax)
+      .def_readwrite("preemphasis", &MelOptions::preemphasis)
+      .def_readwrite("ref_level_db", &MelOptions::ref_level_db)
+      .def_readwrite("min_level_db", &MelOptions::min_level_db)
+      .def_readwrite("max_abs_value", &MelOptions::max_abs_value)
+      .def_property(
+          "pad_mode", [](const MelOptions& o) { return std::string(synctalk::PadModeName(o.pad_mode)); },
+          [](MelOptions& o, const std::string& name) { o.pad_mode = synctalk::ParsePadMode(name); })
+      .def("validate", &MelOptions::Validate)
+      .def("num_frames", &MelOptions::NumFrames, py::arg("num_samples"));
+
+  py::class_<MelProcessor>(m, "MelProcessor")
+      .def(py::init<const MelOptions&>(), py::arg("options"))
+      .def_property_readonly("options", &MelProcessor::options)
+      .def("num_frames", &MelProcessor::NumFrames, py::arg("num_samples"))
+      .def("melspectrogram", &Melspectrogram, py::arg("audio"), py::arg("dtype") = "float32")
+      .def("melspectrogram_into", &MelspectrogramInto, py::arg("audio"), py::arg("out"))
+      .def("stages", &Stages, py::arg("audio"))
+      .def_property_readonly("window",
+                             [](const MelProcessor& p) {
+                               return py::array_t<double>(p.window().size(), p.window().data());
+                             })
+      .def_property_readonly("filterbank", [](const MelProcessor& p) {
+        const auto dense = p.filterbank().Dense();
+        py::array_t<float> out({p.filterbank().num_mels(), p.filterbank().num_bins()});
+        std::memcpy(out.mutable_data(), dense.data(), dense.size() * sizeof(float));
+        return out;
+      });
+
+  m.def("rfft", &Rfft, py::arg("x"),
+        "Real FFT of a 1-D float64 array with the core's mixed-radix FFT (numpy.fft.rfft layout).");
+}

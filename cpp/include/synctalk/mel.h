@@ -1,0 +1,195 @@
+// The SyncTalk_2D (wav2lip) mel spectrogram, stage by stage.
+//
+// Reference: wav2lip `audio.melspectrogram` with librosa >= 0.10, i.e.
+//   y   = lfilter([1, -0.97], [1], x)                         (float64)
+//   D   = librosa.stft(y, n_fft=800, hop_length=200, win_length=800,
+//                      window=periodic hann, center=True, pad_mode)
+//   mel = librosa.filters.mel(...) (float32) . |D|            (float64)
+//   S   = 20 log10(max(1e-5, mel)) - 20
+//   out = clip(8 (S + 100) / 100 - 4, -4, 4)
+// Each stage below is one line of that chain, so a port can be checked stage
+// by stage (docs/NUMERICS.md). Everything is float64 except the filterbank
+// weights, which are float32 as in librosa.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "synctalk/fft.h"
+#include "synctalk/options.h"
+
+namespace synctalk {
+
+// librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax) with the Slaney scale and
+// norm, reproduced operation for operation (including its float32 rounding),
+// stored sparsely: each triangular filter is non-zero on a short run of bins.
+class MelFilterbank {
+ public:
+  explicit MelFilterbank(const MelOptions& options);
+
+  int num_mels() const { return num_mels_; }
+  int num_bins() const { return num_bins_; }
+  // Dense (num_mels x num_bins, row-major) copy, equal to librosa's array.
+  std::vector<float> Dense() const;
+  // mel[m] = sum_k weight[m][k] * magnitude[k], in float64.
+  void Apply(const double* magnitude, double* mel) const;
+
+ private:
+  int num_mels_;
+  int num_bins_;
+  std::vector<int> first_bin_;   // per filter
+  std::vector<int> num_taps_;    // per filter
+  std::vector<int> tap_at_;      // per filter: offset into weights_
+  std::vector<double> weights_;  // float32 values, widened
+};
+
+// Scratch memory for one thread's calls into MelProcessor. Build it with
+// MelProcessor::NewWorkspace(); reuse it across calls to allocate nothing.
+struct MelWorkspace {
+  std::vector<double> frame;      // n_fft
+  std::vector<Complex> spectrum;  // n_fft / 2 + 1
+  std::vector<Complex> fft_work;  // RealFft::work_size()
+  std::vector<double> magnitude;  // n_fft / 2 + 1
+  std::vector<double> mel;        // n_mels
+};
+
+// Built once from the options: holds the window, the FFT plan and the
+// filterbank. All methods are const and thread-safe; per-call scratch lives
+// in a MelWorkspace owned by the caller.
+class MelProcessor {
+ public:
+  explicit MelProcessor(const MelOptions& options);
+
+  const MelOptions& options() const { return options_; }
+  const std::vector<double>& window() const { return window_; }
+  const MelFilterbank& filterbank() const { return filterbank_; }
+  int64_t NumFrames(int64_t num_samples) const { return options_.NumFrames(num_samples); }
+  MelWorkspace NewWorkspace() const;
+
+  // The whole spectrogram of `num_samples` samples (float or double) into
+  // `out`, n_mels x NumFrames(num_samples) row-major (float or double).
+  // Throws std::invalid_argument for an empty or non-finite input before
+  // writing anything.
+  template <typename In, typename Out>
+  void Compute(const In* samples, int64_t num_samples, Out* out, MelWorkspace& ws) const;
+
+  // --- Stages, in pipeline order. ------------------------------------------
+  // 1. Pre-emphasis of sample j, in float64: x[0], or x[j] - coef * x[j-1].
+  template <typename In>
+  double PreEmphasized(const In* samples, int64_t j) const;
+  // 1'. The whole pre-emphasised signal into y (num_samples values).
+  template <typename In>
+  void PreEmphasis(const In* samples, int64_t num_samples, double* y) const;
+  // 2. Frame k of the centred, padded, pre-emphasised signal (n_fft values):
+  //    frame[i] = y_pad[hop * k + i], y_pad = pad(y, n_fft / 2, pad_mode).
+  template <typename In>
+  void ExtractFrame(const In* samples, int64_t num_samples, int64_t k, double* frame) const;
+  // 3. frame *= window (periodic Hann of win_length, centred in n_fft).
+  void ApplyWindow(double* frame) const;
+  // 4. Real FFT: n_fft / 2 + 1 bins.
+  void Spectrum(const double* frame, Complex* spectrum, Complex* fft_work) const;
+  // 5. |X| = sqrt(re^2 + im^2).
+  void Magnitude(const Complex* spectrum, double* magnitude) const;
+  // 6. The mel filterbank.
+  void Mel(const double* magnitude, double* mel) const { filterbank_.Apply(magnitude, mel); }
+  // 7. 20 log10(max(min_level, mel)) - ref_level_db, min_level = 10^(min_level_db / 20).
+  double AmpToDb(double mel) const;
+  // 8. clip(2 max_abs (db - min_level_db) / -min_level_db - max_abs, -max_abs, max_abs).
+  double Normalize(double db) const;
+
+  // Stages 2-8 for frame k: n_mels values into `column`, spaced `stride` apart.
+  template <typename In, typename Out>
+  void ComputeFrame(const In* samples, int64_t num_samples, int64_t k, Out* column,
+                    int64_t stride, MelWorkspace& ws) const;
+
+ private:
+  // Index into y for padded position j (may be < 0 or >= n); -1 means zero.
+  int64_t SourceIndex(int64_t j, int64_t num_samples) const;
+
+  MelOptions options_;
+  std::vector<double> window_;
+  RealFft fft_;
+  MelFilterbank filterbank_;
+  double min_level_;  // 10^(min_level_db / 20), computed as numpy does
+};
+
+// Throws std::invalid_argument if any sample is NaN or infinite, naming the
+// first offending index.
+template <typename In>
+void CheckFinite(const In* samples, int64_t num_samples);
+
+// --- Template definitions ----------------------------------------------------
+
+template <typename In>
+double MelProcessor::PreEmphasized(const In* samples, int64_t j) const {
+  const double x = static_cast<double>(samples[j]);
+  if (j == 0) return x;
+  return x - options_.preemphasis * static_cast<double>(samples[j - 1]);
+}
+
+template <typename In>
+void MelProcessor::PreEmphasis(const In* samples, int64_t num_samples, double* y) const {
+  for (int64_t j = 0; j < num_samples; ++j) y[j] = PreEmphasized(samples, j);
+}
+
+template <typename In>
+void MelProcessor::ExtractFrame(const In* samples, int64_t num_samples, int64_t k,
+                                double* frame) const {
+  const int64_t n_fft = options_.n_fft;
+  const int64_t start = k * options_.hop_length - n_fft / 2;
+  if (start >= 1 && start + n_fft <= num_samples) {
+    // Interior frame (the common case): no padding, no branch per sample.
+    const double coef = options_.preemphasis;
+    const In* x = samples + start;
+    for (int64_t i = 0; i < n_fft; ++i) {
+      frame[i] = static_cast<double>(x[i]) - coef * static_cast<double>(x[i - 1]);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n_fft; ++i) {
+    const int64_t source = SourceIndex(start + i, num_samples);
+    frame[i] = source < 0 ? 0.0 : PreEmphasized(samples, source);
+  }
+}
+
+template <typename In, typename Out>
+void MelProcessor::ComputeFrame(const In* samples, int64_t num_samples, int64_t k,
+                                Out* column, int64_t stride, MelWorkspace& ws) const {
+  ExtractFrame(samples, num_samples, k, ws.frame.data());
+  ApplyWindow(ws.frame.data());
+  Spectrum(ws.frame.data(), ws.spectrum.data(), ws.fft_work.data());
+  Magnitude(ws.spectrum.data(), ws.magnitude.data());
+  Mel(ws.magnitude.data(), ws.mel.data());
+  for (int m = 0; m < options_.n_mels; ++m) {
+    column[m * stride] = static_cast<Out>(Normalize(AmpToDb(ws.mel[m])));
+  }
+}
+
+template <typename In>
+void CheckFinite(const In* samples, int64_t num_samples) {
+  if (num_samples <= 0) {
+    throw std::invalid_argument("audio is empty: need at least 1 sample");
+  }
+  for (int64_t j = 0; j < num_samples; ++j) {
+    if (!std::isfinite(samples[j])) {
+      throw std::invalid_argument("audio is not finite: sample " + std::to_string(j) + " is " +
+                                  std::to_string(static_cast<double>(samples[j])) +
+                                  "; remove NaN and infinite values before computing the mel");
+    }
+  }
+}
+
+template <typename In, typename Out>
+void MelProcessor::Compute(const In* samples, int64_t num_samples, Out* out,
+                           MelWorkspace& ws) const {
+  CheckFinite(samples, num_samples);
+  const int64_t num_frames = NumFrames(num_samples);
+  for (int64_t k = 0; k < num_frames; ++k) {
+    ComputeFrame(samples, num_samples, k, out + k, num_frames, ws);
+  }
+}
+
+}  // namespace synctalk

@@ -1,0 +1,222 @@
+// The non-template parts of the mel spectrogram: options, window, filterbank,
+// and the per-frame stages. See mel.h for the reference chain.
+#include "synctalk/mel.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace synctalk {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846264338327950;
+
+[[noreturn]] void Invalid(const std::string& name, double value, const std::string& rule) {
+  std::ostringstream msg;
+  msg << "invalid mel option " << name << "=" << value << ": " << rule;
+  throw std::invalid_argument(msg.str());
+}
+
+// librosa.hz_to_mel(htk=False): the Slaney scale, linear below 1 kHz.
+double HzToMel(double hz) {
+  const double f_sp = 200.0 / 3;
+  const double min_log_hz = 1000.0;
+  const double min_log_mel = min_log_hz / f_sp;
+  const double logstep = std::log(6.4) / 27.0;
+  if (hz >= min_log_hz) return min_log_mel + std::log(hz / min_log_hz) / logstep;
+  return hz / f_sp;
+}
+
+// librosa.mel_to_hz(htk=False).
+double MelToHz(double mel) {
+  const double f_sp = 200.0 / 3;
+  const double min_log_hz = 1000.0;
+  const double min_log_mel = min_log_hz / f_sp;
+  const double logstep = std::log(6.4) / 27.0;
+  if (mel >= min_log_mel) return min_log_hz * std::exp(logstep * (mel - min_log_mel));
+  return 0.0 + f_sp * mel;
+}
+
+// numpy.linspace(start, stop, num)[i]: i * step + start, the last one exact.
+double Linspace(double start, double stop, int num, int i) {
+  if (num > 1 && i == num - 1) return stop;
+  const double step = (stop - start) / (num - 1);
+  return static_cast<double>(i) * step + start;
+}
+
+// scipy.signal.get_window("hann", length, fftbins=True): the periodic Hann,
+// computed as scipy does (a symmetric window of length + 1, truncated).
+std::vector<double> PeriodicHann(int length) {
+  std::vector<double> w(length);
+  if (length == 1) {
+    w[0] = 1.0;
+    return w;
+  }
+  for (int i = 0; i < length; ++i) {
+    const double fac = Linspace(-kPi, kPi, length + 1, i);
+    w[i] = (0.0 + 0.5 * 1.0) + 0.5 * std::cos(fac);
+  }
+  return w;
+}
+
+}  // namespace
+
+PadMode ParsePadMode(const std::string& name) {
+  if (name == "constant") return PadMode::kConstant;
+  if (name == "reflect") return PadMode::kReflect;
+  throw std::invalid_argument("invalid pad_mode '" + name +
+                              "': expected 'constant' (librosa >= 0.10) or 'reflect' (librosa < 0.10)");
+}
+
+const char* PadModeName(PadMode mode) {
+  return mode == PadMode::kReflect ? "reflect" : "constant";
+}
+
+void MelOptions::Validate() const {
+  if (sample_rate <= 0) Invalid("sample_rate", sample_rate, "must be > 0");
+  if (n_fft <= 0) Invalid("n_fft", n_fft, "must be > 0");
+  if (hop_length <= 0) Invalid("hop_length", hop_length, "must be > 0");
+  if (win_length <= 0 || win_length > n_fft) {
+    Invalid("win_length", win_length, "must be in [1, n_fft=" + std::to_string(n_fft) + "]");
+  }
+  if (n_mels <= 0) Invalid("n_mels", n_mels, "must be > 0");
+  if (!(fmin >= 0.0)) Invalid("fmin", fmin, "must be >= 0");
+  if (!(fmax > fmin)) Invalid("fmax", fmax, "must be > fmin");
+  if (!(fmax <= sample_rate / 2.0)) Invalid("fmax", fmax, "must be <= sample_rate / 2");
+  if (!std::isfinite(preemphasis)) Invalid("preemphasis", preemphasis, "must be finite");
+  if (!std::isfinite(ref_level_db)) Invalid("ref_level_db", ref_level_db, "must be finite");
+  if (!(min_level_db < 0.0) || !std::isfinite(min_level_db)) {
+    Invalid("min_level_db", min_level_db, "must be finite and < 0");
+  }
+  if (!(max_abs_value > 0.0) || !std::isfinite(max_abs_value)) {
+    Invalid("max_abs_value", max_abs_value, "must be finite and > 0");
+  }
+}
+
+MelFilterbank::MelFilterbank(const MelOptions& o)
+    : num_mels_(o.n_mels), num_bins_(o.n_fft / 2 + 1) {
+  // librosa.fft_frequencies: numpy.fft.rfftfreq(n_fft, d=1/sr) = k * (1 / (n_fft * d)).
+  const double bin_hz = 1.0 / (o.n_fft * (1.0 / o.sample_rate));
+  std::vector<double> fft_freqs(num_bins_);
+  for (int k = 0; k < num_bins_; ++k) fft_freqs[k] = k * bin_hz;
+  // librosa.mel_frequencies(n_mels + 2, fmin, fmax): evenly spaced in mel.
+  const double min_mel = HzToMel(o.fmin), max_mel = HzToMel(o.fmax);
+  std::vector<double> mel_f(num_mels_ + 2);
+  for (int i = 0; i < num_mels_ + 2; ++i) mel_f[i] = MelToHz(Linspace(min_mel, max_mel, num_mels_ + 2, i));
+
+  first_bin_.assign(num_mels_, 0);
+  num_taps_.assign(num_mels_, 0);
+  tap_at_.assign(num_mels_, 0);
+  for (int m = 0; m < num_mels_; ++m) {
+    const double fdiff_lo = mel_f[m + 1] - mel_f[m];
+    const double fdiff_hi = mel_f[m + 2] - mel_f[m + 1];
+    const double enorm = 2.0 / (mel_f[m + 2] - mel_f[m]);
+    tap_at_[m] = static_cast<int>(weights_.size());
+    int first = -1, last = -1;
+    std::vector<double> row(num_bins_);
+    for (int k = 0; k < num_bins_; ++k) {
+      const double lower = -(mel_f[m] - fft_freqs[k]) / fdiff_lo;
+      const double upper = (mel_f[m + 2] - fft_freqs[k]) / fdiff_hi;
+      // librosa stores the triangle in a float32 array, then scales it in
+      // float64 and rounds to float32 again: keep both roundings.
+      const float triangle = static_cast<float>(std::max(0.0, std::min(lower, upper)));
+      const float weight = static_cast<float>(static_cast<double>(triangle) * enorm);
+      row[k] = weight;
+      if (weight != 0.0f) {
+        if (first < 0) first = k;
+        last = k;
+      }
+    }
+    if (first >= 0) {
+      first_bin_[m] = first;
+      num_taps_[m] = last - first + 1;
+      weights_.insert(weights_.end(), row.begin() + first, row.begin() + last + 1);
+    }
+  }
+}
+
+std::vector<float> MelFilterbank::Dense() const {
+  std::vector<float> dense(static_cast<std::size_t>(num_mels_) * num_bins_, 0.0f);
+  for (int m = 0; m < num_mels_; ++m) {
+    for (int t = 0; t < num_taps_[m]; ++t) {
+      dense[static_cast<std::size_t>(m) * num_bins_ + first_bin_[m] + t] =
+          static_cast<float>(weights_[tap_at_[m] + t]);
+    }
+  }
+  return dense;
+}
+
+void MelFilterbank::Apply(const double* magnitude, double* mel) const {
+  for (int m = 0; m < num_mels_; ++m) {
+    const double* w = weights_.data() + tap_at_[m];
+    const double* x = magnitude + first_bin_[m];
+    double sum = 0.0;
+    for (int t = 0; t < num_taps_[m]; ++t) sum += w[t] * x[t];
+    mel[m] = sum;
+  }
+}
+
+MelProcessor::MelProcessor(const MelOptions& options)
+    : options_((options.Validate(), options)),
+      fft_(static_cast<std::size_t>(options.n_fft)),
+      filterbank_(options) {
+  // librosa.util.pad_center: the win_length window centred in n_fft zeros.
+  window_.assign(options_.n_fft, 0.0);
+  const std::vector<double> hann = PeriodicHann(options_.win_length);
+  const int offset = (options_.n_fft - options_.win_length) / 2;
+  std::copy(hann.begin(), hann.end(), window_.begin() + offset);
+  // wav2lip: min_level = np.exp(min_level_db / 20 * np.log(10)).
+  min_level_ = std::exp(options_.min_level_db / 20 * std::log(10.0));
+}
+
+MelWorkspace MelProcessor::NewWorkspace() const {
+  MelWorkspace ws;
+  ws.frame.resize(options_.n_fft);
+  ws.spectrum.resize(fft_.num_bins());
+  ws.fft_work.resize(fft_.work_size());
+  ws.magnitude.resize(fft_.num_bins());
+  ws.mel.resize(options_.n_mels);
+  return ws;
+}
+
+int64_t MelProcessor::SourceIndex(int64_t j, int64_t n) const {
+  if (j >= 0 && j < n) return j;
+  if (options_.pad_mode == PadMode::kConstant) return -1;
+  // numpy.pad(mode="reflect"), repeated for pads longer than the signal:
+  // the even periodic extension with period 2 (n - 1).
+  if (n == 1) return 0;
+  const int64_t period = 2 * (n - 1);
+  int64_t r = (j < 0 ? -j : j) % period;
+  return r < n ? r : period - r;
+}
+
+void MelProcessor::ApplyWindow(double* frame) const {
+  const double* w = window_.data();
+  for (int i = 0; i < options_.n_fft; ++i) frame[i] *= w[i];
+}
+
+void MelProcessor::Spectrum(const double* frame, Complex* spectrum, Complex* fft_work) const {
+  fft_.Forward(frame, spectrum, fft_work);
+}
+
+void MelProcessor::Magnitude(const Complex* spectrum, double* magnitude) const {
+  const std::size_t bins = fft_.num_bins();
+  for (std::size_t k = 0; k < bins; ++k) {
+    magnitude[k] = std::sqrt(spectrum[k].re * spectrum[k].re + spectrum[k].im * spectrum[k].im);
+  }
+}
+
+double MelProcessor::AmpToDb(double mel) const {
+  return 20 * std::log10(std::max(min_level_, mel)) - options_.ref_level_db;
+}
+
+double MelProcessor::Normalize(double db) const {
+  const double max_abs = options_.max_abs_value;
+  const double scaled =
+      (2 * max_abs) * ((db - options_.min_level_db) / (-options_.min_level_db)) - max_abs;
+  return std::min(std::max(scaled, -max_abs), max_abs);
+}
+
+}  // namespace synctalk

@@ -1,0 +1,38 @@
+"""SyncTalk_2D audio features with a C++ core.
+
+Speech in; per-video-frame audio features out, numerically the same as the
+Python code the SyncTalk_2D avatar model was trained with.
+
+The public API:
+
+- `load_audio` — read any file libsndfile decodes, equal to ``librosa.load(path, sr=16000)``.
+- `melspectrogram`, `melspectrogram_many` — the wav2lip mel spectrogram (80, T) in C++.
+- `MelOptions` — its parameters, mirroring the C++ options struct.
+- `num_windows`, `window_starts`, `encoder_windows` — the 16-frame encoder windows.
+- `ParameterError`, `AudioLoadError` — what bad input raises.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .audio import AudioInfo, load_audio, load_audio_with_info
+from .errors import AudioLoadError, ParameterError
+from .mel import melspectrogram, melspectrogram_many
+from .options import MelOptions
+from .windows import encoder_windows, min_samples, num_windows, window_starts
+
+__all__ = [
+    "AudioInfo",
+    "AudioLoadError",
+    "MelOptions",
+    "ParameterError",
+    "__version__",
+    "encoder_windows",
+    "load_audio",
+    "load_audio_with_info",
+    "melspectrogram",
+    "melspectrogram_many",
+    "min_samples",
+    "num_windows",
+    "window_starts",
+]

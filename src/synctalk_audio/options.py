@@ -1,0 +1,95 @@
+"""Options of the mel spectrogram, mirroring the C++ ``synctalk::MelOptions``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from . import _core
+from .errors import ParameterError
+
+__all__ = ["MelOptions", "PadMode"]
+
+PadMode = Literal["constant", "reflect"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MelOptions:
+    """Every parameter of SyncTalk_2D's (wav2lip's) mel spectrogram.
+
+    The defaults are the values the SyncTalk_2D audio encoder was trained
+    with; change them only to study the pipeline. Field for field the same as
+    the C++ struct ``synctalk::MelOptions`` (``cpp/include/synctalk/options.h``).
+
+    Attributes
+    ----------
+    sample_rate : int
+        Rate of the input samples, Hz. The reference resamples to 16000 first.
+    n_fft : int
+        FFT length in samples (800 = 50 ms).
+    hop_length : int
+        Frame shift in samples (200 = 12.5 ms, 80 mel frames per second).
+    win_length : int
+        Length of the periodic Hann window, centred in ``n_fft``.
+    n_mels : int
+        Number of mel bands.
+    fmin, fmax : float
+        Lowest and highest filter edges, Hz (Slaney mel scale and norm).
+    preemphasis : float
+        Pre-emphasis coefficient: ``y[n] = x[n] - preemphasis * x[n-1]``.
+    ref_level_db : float
+        Subtracted after the dB conversion.
+    min_level_db : float
+        Floor of the dB scale (amplitude floor ``10 ** (min_level_db / 20)``).
+    max_abs_value : float
+        The output is clipped to ``[-max_abs_value, max_abs_value]``.
+    pad_mode : {"constant", "reflect"}
+        Padding of the centred STFT: zeros (librosa >= 0.10, the default) or
+        reflection (librosa < 0.10). They differ only in the first and last
+        two mel frames.
+
+    Examples
+    --------
+    >>> from synctalk_audio import MelOptions
+    >>> MelOptions().n_mels
+    80
+    >>> MelOptions(pad_mode="reflect").pad_mode
+    'reflect'
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 800
+    hop_length: int = 200
+    win_length: int = 800
+    n_mels: int = 80
+    fmin: float = 55.0
+    fmax: float = 7600.0
+    preemphasis: float = 0.97
+    ref_level_db: float = 20.0
+    min_level_db: float = -100.0
+    max_abs_value: float = 4.0
+    pad_mode: PadMode = "constant"
+
+    def __post_init__(self) -> None:
+        self.to_core()  # validates every field, raising ParameterError
+
+    def to_core(self) -> _core.MelOptions:
+        """Return the equivalent C++ options object, validated.
+
+        Raises
+        ------
+        ParameterError
+            If a field has a bad value; the message names it.
+        """
+        core = _core.MelOptions()
+        try:
+            for field in dataclasses.fields(self):
+                setattr(core, field.name, getattr(self, field.name))
+            core.validate()
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(str(exc)) from None
+        return core
+
+    def num_frames(self, num_samples: int) -> int:
+        """Mel frames for ``num_samples`` samples: ``1 + num_samples // hop_length``."""
+        return 1 + int(num_samples) // self.hop_length

@@ -1,0 +1,116 @@
+"""Encoder windows of 16 mel frames per video frame (SyncTalk_2D ``AudDataset``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = [
+    "MEL_FRAMES_PER_SECOND",
+    "WINDOW_MEL_FRAMES",
+    "encoder_windows",
+    "min_samples",
+    "num_windows",
+    "window_starts",
+]
+
+#: Mel frames per second at 16 kHz with a hop of 200 samples.
+MEL_FRAMES_PER_SECOND = 80.0
+#: Mel frames in one encoder window.
+WINDOW_MEL_FRAMES = 16
+
+
+def _check_fps(fps: float) -> float:
+    fps = float(fps)
+    if not (np.isfinite(fps) and fps > 0):
+        raise ParameterError(f"fps must be a positive number, got {fps}")
+    return fps
+
+
+def min_samples(sample_rate: int = 16000, hop_length: int = 200) -> int:
+    """Fewest samples that give one encoder window (16 mel frames): 3000 at 16 kHz."""
+    return (WINDOW_MEL_FRAMES - 1) * hop_length
+
+
+def _check_mel_frames(mel_frames: int) -> int:
+    mel_frames = int(mel_frames)
+    if mel_frames < WINDOW_MEL_FRAMES:
+        need = min_samples() / 16000
+        got = max(mel_frames - 1, 0) * 200 / 16000
+        raise ParameterError(
+            f"audio too short: need at least {need:.4g} s ({WINDOW_MEL_FRAMES} mel frames,"
+            f" {min_samples()} samples at 16 kHz), got about {got:.4g} s"
+            f" ({mel_frames} mel frames)"
+        )
+    return mel_frames
+
+
+def num_windows(mel_frames: int, fps: float = 25.0) -> int:
+    """Number of encoder windows (= video frames before padding) for ``mel_frames``.
+
+    ``int((M - 16) / 80 * fps) + 2``, as ``AudDataset.data_len`` computes it.
+
+    Examples
+    --------
+    >>> num_windows(21), num_windows(4801)
+    (3, 1500)
+    """
+    mel_frames = _check_mel_frames(mel_frames)
+    fps = _check_fps(fps)
+    return int((mel_frames - WINDOW_MEL_FRAMES) / MEL_FRAMES_PER_SECOND * fps) + 2
+
+
+def window_starts(mel_frames: int, fps: float = 25.0) -> np.ndarray:
+    """First mel frame of every encoder window, int64, shape (N,).
+
+    ``start = int(80 * (i / fps))``, moved back to ``M - 16`` where the window
+    would run past the end (``AudDataset.crop_audio_window``).
+
+    Examples
+    --------
+    >>> window_starts(21).tolist()
+    [0, 3, 5]
+    """
+    count = num_windows(mel_frames, fps)
+    fps = float(fps)
+    last = mel_frames - WINDOW_MEL_FRAMES
+    return np.array(
+        [min(int(MEL_FRAMES_PER_SECOND * (i / fps)), last) for i in range(count)], dtype=np.int64
+    )
+
+
+def encoder_windows(mel: np.ndarray, fps: float = 25.0) -> np.ndarray:
+    """Cut a mel spectrogram into the encoder's input windows.
+
+    Parameters
+    ----------
+    mel : numpy.ndarray
+        (80, M) mel spectrogram, as returned by `melspectrogram`.
+    fps : float
+        Video frame rate; 25 in SyncTalk_2D.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (N, 1, 80, 16), C order: window i is ``mel[:, s_i : s_i + 16]``
+        with ``s_i = window_starts(M, fps)[i]`` — the encoder's batch input.
+
+    Raises
+    ------
+    ParameterError
+        If ``mel`` is not 2-D or has fewer than 16 frames (audio shorter than
+        0.1875 s).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> encoder_windows(np.zeros((80, 21), dtype=np.float32)).shape
+    (3, 1, 80, 16)
+    """
+    if not isinstance(mel, np.ndarray) or mel.ndim != 2:
+        raise ParameterError(f"mel must be a 2-D (n_mels, frames) array, got {getattr(mel, 'shape', type(mel))}")
+    starts = window_starts(mel.shape[1], fps)
+    index = starts[:, None] + np.arange(WINDOW_MEL_FRAMES)[None, :]
+    windows = mel[:, index].astype(np.float32, copy=False)  # (80, N, 16)
+    return np.ascontiguousarray(windows.transpose(1, 0, 2))[:, None, :, :]
