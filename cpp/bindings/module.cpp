@@ -16,6 +16,7 @@
 
 #include "synctalk/fft.h"
 #include "synctalk/mel.h"
+#include "synctalk/online_mel.h"
 #include "synctalk/options.h"
 
 namespace py = pybind11;
@@ -169,6 +170,28 @@ py::array_t<std::complex<double>> Rfft(const py::array& samples) {
   return out;
 }
 
+void AcceptWaveform(synctalk::OnlineMel& online, const py::array& samples) {
+  if (samples.ndim() != 1) {
+    throw py::value_error("samples must be 1-D, got " + std::to_string(samples.ndim()) + "-D");
+  }
+  if (!samples.dtype().is(py::dtype::of<float>())) {
+    throw py::type_error("samples must be float32, got " + std::string(py::str(samples.dtype())));
+  }
+  if (!(samples.flags() & py::array::c_style)) throw py::value_error("samples must be C-contiguous");
+  const float* data = static_cast<const float*>(samples.data());
+  const int64_t n = samples.size();
+  py::gil_scoped_release release;
+  online.AcceptWaveform(data, n);
+}
+
+py::array_t<float> PopFrames(synctalk::OnlineMel& online) {
+  const int64_t count = online.NumFramesPending();
+  const int64_t mels = online.n_mels();
+  py::array_t<float> out({count, mels});
+  online.PopFrames(out.mutable_data(), count);
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -210,6 +233,22 @@ PYBIND11_MODULE(_core, m) {
         std::memcpy(out.mutable_data(), dense.data(), dense.size() * sizeof(float));
         return out;
       });
+
+  py::class_<synctalk::OnlineMel>(m, "OnlineMel")
+      .def(py::init<const MelProcessor&>(), py::arg("processor"), py::keep_alive<1, 2>())
+      .def("accept_waveform", &AcceptWaveform, py::arg("samples"),
+           "Append float32 samples and compute every frame that became final.")
+      .def("input_finished", [](synctalk::OnlineMel& o) {
+             py::gil_scoped_release release;
+             o.InputFinished();
+           }, "Mark the end of input and compute the remaining (padded) frames.")
+      .def("pop_frames", &PopFrames, "Take the pending frames: float32 (k, n_mels).")
+      .def("reset", &synctalk::OnlineMel::Reset)
+      .def("samples_needed", &synctalk::OnlineMel::SamplesNeeded, py::arg("frame"))
+      .def_property_readonly("is_finished", &synctalk::OnlineMel::input_finished)
+      .def_property_readonly("num_frames_ready", &synctalk::OnlineMel::NumFramesReady)
+      .def_property_readonly("num_frames_pending", &synctalk::OnlineMel::NumFramesPending)
+      .def_property_readonly("num_samples_received", &synctalk::OnlineMel::num_samples_received);
 
   m.def("rfft", &Rfft, py::arg("x"),
         "Real FFT of a 1-D float64 array with the core's mixed-radix FFT (numpy.fft.rfft layout).");

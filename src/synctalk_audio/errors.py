@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AudioLoadError", "ParameterError"]
+__all__ = ["AudioLoadError", "ModelError", "ParameterError"]
 
 
 class ParameterError(ValueError):
@@ -17,4 +17,12 @@ class AudioLoadError(ValueError):
 
     Raised for empty files, files that are not audio, truncated headers,
     codecs libsndfile does not support and files with zero samples.
+    """
+
+
+class ModelError(ValueError):
+    """An encoder model is missing, unreadable or not the expected network.
+
+    SyncTalk_2D's AVE audio encoder takes float32 (B, 1, 80, 16) mel windows
+    and returns (B, 512) features; anything else is refused at load time.
     """

@@ -85,8 +85,12 @@ class MelProcessor {
   void PreEmphasis(const In* samples, int64_t num_samples, double* y) const;
   // 2. Frame k of the centred, padded, pre-emphasised signal (n_fft values):
   //    frame[i] = y_pad[hop * k + i], y_pad = pad(y, n_fft / 2, pad_mode).
+  //    `samples` points at sample number `first` of a signal of `num_samples`
+  //    samples (first = 0 for a whole clip; the online extractor keeps only a
+  //    tail). The frame must not need samples before `first`.
   template <typename In>
-  void ExtractFrame(const In* samples, int64_t num_samples, int64_t k, double* frame) const;
+  void ExtractFrame(const In* samples, int64_t num_samples, int64_t k, double* frame,
+                    int64_t first = 0) const;
   // 3. frame *= window (periodic Hann of win_length, centred in n_fft).
   void ApplyWindow(double* frame) const;
   // 4. Real FFT: n_fft / 2 + 1 bins.
@@ -101,9 +105,20 @@ class MelProcessor {
   double Normalize(double db) const;
 
   // Stages 2-8 for frame k: n_mels values into `column`, spaced `stride` apart.
+  // `samples` and `first` as for ExtractFrame.
   template <typename In, typename Out>
   void ComputeFrame(const In* samples, int64_t num_samples, int64_t k, Out* column,
-                    int64_t stride, MelWorkspace& ws) const;
+                    int64_t stride, MelWorkspace& ws, int64_t first = 0) const;
+
+  // Samples frame k reads, as [FirstSampleOf(k), LastSampleOf(k)]: the
+  // pre-emphasis of the frame's first sample needs the one before it. Frames
+  // whose range lies inside [0, received) do not depend on the padding.
+  int64_t FirstSampleOf(int64_t k) const {
+    return k * options_.hop_length - options_.n_fft / 2 - 1;
+  }
+  int64_t LastSampleOf(int64_t k) const {
+    return k * options_.hop_length - options_.n_fft / 2 + options_.n_fft - 1;
+  }
 
  private:
   // Index into y for padded position j (may be < 0 or >= n); -1 means zero.
@@ -137,28 +152,37 @@ void MelProcessor::PreEmphasis(const In* samples, int64_t num_samples, double* y
 
 template <typename In>
 void MelProcessor::ExtractFrame(const In* samples, int64_t num_samples, int64_t k,
-                                double* frame) const {
+                                double* frame, int64_t first) const {
   const int64_t n_fft = options_.n_fft;
   const int64_t start = k * options_.hop_length - n_fft / 2;
   if (start >= 1 && start + n_fft <= num_samples) {
     // Interior frame (the common case): no padding, no branch per sample.
     const double coef = options_.preemphasis;
-    const In* x = samples + start;
+    const In* x = samples + (start - first);
     for (int64_t i = 0; i < n_fft; ++i) {
       frame[i] = static_cast<double>(x[i]) - coef * static_cast<double>(x[i - 1]);
     }
     return;
   }
+  const double coef = options_.preemphasis;
   for (int64_t i = 0; i < n_fft; ++i) {
     const int64_t source = SourceIndex(start + i, num_samples);
-    frame[i] = source < 0 ? 0.0 : PreEmphasized(samples, source);
+    if (source < 0) {
+      frame[i] = 0.0;
+    } else if (source == 0) {
+      frame[i] = static_cast<double>(samples[-first]);
+    } else {
+      frame[i] = static_cast<double>(samples[source - first]) -
+                 coef * static_cast<double>(samples[source - 1 - first]);
+    }
   }
 }
 
 template <typename In, typename Out>
 void MelProcessor::ComputeFrame(const In* samples, int64_t num_samples, int64_t k,
-                                Out* column, int64_t stride, MelWorkspace& ws) const {
-  ExtractFrame(samples, num_samples, k, ws.frame.data());
+                                Out* column, int64_t stride, MelWorkspace& ws,
+                                int64_t first) const {
+  ExtractFrame(samples, num_samples, k, ws.frame.data(), first);
   ApplyWindow(ws.frame.data());
   Spectrum(ws.frame.data(), ws.spectrum.data(), ws.fft_work.data());
   Magnitude(ws.spectrum.data(), ws.magnitude.data());

@@ -1,0 +1,273 @@
+"""The ``synctalk-audio`` command.
+
+``synctalk-audio process`` keeps the options and output files of the original
+tool (``-audio``, ``-model``, ``-output``, ``-fps``, ``-mode``, with one dash
+or two); ``export`` turns a SyncTalk_2D checkpoint into ONNX; ``validate``
+compares two output directories. Errors print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import numpy as np
+
+from ._version import __version__
+from .errors import AudioLoadError, ModelError, ParameterError
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # validation over tolerance, processing failure
+EXIT_USAGE = 2  # bad arguments or bad input
+EXIT_INTERRUPTED = 130
+
+
+class _Progress:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / max(total, 1))
+        elapsed = time.perf_counter() - self.started
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:.1f}s"
+        )
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _add_process(sub: Any) -> None:
+    p = sub.add_parser(
+        "process",
+        help="audio file -> aud_ave.npy, frames/frame_%%05d.bin, metadata.json",
+        description="Compute SyncTalk_2D audio features of one audio file and write them to"
+        " an output directory (replaced whole, written atomically).",
+    )
+    p.add_argument("--audio", "-audio", required=True, metavar="PATH",
+                   help="input audio: WAV/FLAC/OGG/MP3, any rate and channel count"
+                   " (loaded exactly as librosa.load(path, sr=16000))")
+    p.add_argument("--model", "-model", default=os.path.join("models", "audio_encoder.onnx"),
+                   metavar="PATH", help="ONNX audio encoder (default: %(default)s)")
+    p.add_argument("--output", "-output", default="output", metavar="DIR",
+                   help="output directory, replaced if it exists (default: %(default)s)")
+    p.add_argument("--fps", "-fps", type=float, default=25.0,
+                   help="video frame rate of the avatar (default: %(default)g)")
+    p.add_argument("--mode", "-mode", default="ave",
+                   help="encoder mode: ave; hubert and wenet are not supported yet"
+                   " (default: %(default)s)")
+    p.add_argument("--pad-mode", "-pad-mode", default="constant",
+                   help="STFT padding: constant = librosa >= 0.10, reflect = librosa < 0.10;"
+                   " use what your avatar was trained with (default: %(default)s)")
+    p.add_argument("--batch-size", "-batch-size", type=int, default=None,
+                   help="windows per encoder call (default: 32)")
+    p.add_argument("--threads", "-threads", type=int, default=None,
+                   help="encoder threads (default: one per physical core)")
+    p.add_argument("--no-frames", "-no-frames", action="store_true",
+                   help="write only aud_ave.npy and metadata.json, not the per-frame files")
+    p.add_argument("--quiet", "-quiet", "-q", action="store_true",
+                   help="print nothing on success")
+
+
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser(
+        "export",
+        help="SyncTalk_2D audio_visual_encoder.pth -> ONNX (needs PyTorch)",
+        description="Export a SyncTalk_2D AudioEncoder checkpoint to ONNX with a dynamic batch"
+        " axis, and check it against PyTorch before reporting success."
+        " Needs PyTorch: pip install 'synctalk-audio[export]'.",
+    )
+    p.add_argument("--checkpoint", "-checkpoint", required=True, metavar="PTH",
+                   help="audio_visual_encoder.pth (keys with or without 'audio_encoder.')")
+    p.add_argument("--output", "-output", default=os.path.join("models", "audio_encoder.onnx"),
+                   metavar="ONNX", help="where to write the model (default: %(default)s)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
+    p.add_argument("--tolerance", type=float, default=1e-5,
+                   help="max abs difference to PyTorch allowed (default: %(default)g)")
+    p.add_argument("--quiet", "-quiet", "-q", action="store_true", help="print nothing on success")
+
+
+def _add_validate(sub: Any) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="compare two output directories (exit 1 over tolerance)",
+        description="Compare aud_ave.npy and every frame file of two output directories:"
+        " counts, max/mean abs error, cosine similarity.",
+    )
+    p.add_argument("reference", help="reference output directory (e.g. from the Python path)")
+    p.add_argument("candidate", help="output directory to check")
+    p.add_argument("--tolerance", type=float, default=1e-5,
+                   help="max abs error allowed (default: %(default)g)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synctalk-audio",
+        description="SyncTalk_2D audio features, equal to the Python reference, fast.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_process(sub)
+    _add_export(sub)
+    _add_validate(sub)
+    return parser
+
+
+def _run_process(args: argparse.Namespace) -> int:
+    from .output import atomic_output_dir, check_output_dir, write_features, write_metadata
+    from .pipeline import Pipeline, check_mode, check_pad_mode
+
+    check_mode(args.mode)
+    check_pad_mode(args.pad_mode)
+    check_output_dir(args.output)
+    if not os.path.exists(args.audio):
+        raise FileNotFoundError(f"audio file not found: {args.audio}")
+    started = time.perf_counter()
+    with Pipeline(args.model, fps=args.fps, mode=args.mode, pad_mode=args.pad_mode,
+                  batch_size=args.batch_size, threads=args.threads) as pipe:
+        show = not args.quiet and sys.stderr.isatty()
+        features = pipe.process(args.audio, progress=_Progress("encoding") if show else None)
+        metadata = dict(features.metadata)
+        metadata["settings"]["batch_size"] = pipe.encoder.describe().get("batch_size")
+        metadata["settings"]["frame_files"] = not args.no_frames
+        metadata.update(pipe.describe())
+        t = time.perf_counter()
+        with atomic_output_dir(args.output) as staging:
+            write_features(staging, features, frames=not args.no_frames)
+            metadata["timings"]["write_s"] = time.perf_counter() - t
+            metadata["timings"]["wall_s"] = time.perf_counter() - started
+            write_metadata(staging, metadata)
+    if not args.quiet:
+        counts = metadata["counts"]
+        print(
+            f"{args.audio}: {metadata['input']['duration_s']:.2f} s -> {counts['frames']} frames"
+            f" ({counts['mel_frames']} mel frames, {counts['windows']} windows) in"
+            f" {metadata['timings']['wall_s']:.2f} s -> {os.path.abspath(args.output)}"
+        )
+    return EXIT_OK
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    report = export_onnx(args.checkpoint, args.output, opset=args.opset, tolerance=args.tolerance)
+    if not args.quiet:
+        print(report)
+    return EXIT_OK
+
+
+def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
+    """Compare two output directories; see ``synctalk-audio validate``."""
+    from .output import read_frame_file
+
+    report: dict[str, Any] = {"reference": reference, "candidate": candidate}
+    for name in (reference, candidate):
+        if not os.path.isfile(os.path.join(name, "aud_ave.npy")):
+            raise ParameterError(f"{name} is not an output directory: no aud_ave.npy")
+    ref = np.load(os.path.join(reference, "aud_ave.npy"))
+    cand = np.load(os.path.join(candidate, "aud_ave.npy"))
+    report["aud_ave_shape"] = [list(ref.shape), list(cand.shape)]
+    if ref.shape != cand.shape:
+        report["match"] = False
+        report["problem"] = f"aud_ave shapes differ: {ref.shape} vs {cand.shape}"
+        return report
+    diff = np.abs(ref.astype(np.float64) - cand.astype(np.float64))
+    report["aud_ave_max_abs"] = float(diff.max())
+    report["aud_ave_mean_abs"] = float(diff.mean())
+    ref_frames = sorted(os.listdir(os.path.join(reference, "frames"))) if os.path.isdir(
+        os.path.join(reference, "frames")) else []
+    cand_frames = sorted(os.listdir(os.path.join(candidate, "frames"))) if os.path.isdir(
+        os.path.join(candidate, "frames")) else []
+    report["frame_counts"] = [len(ref_frames), len(cand_frames)]
+    worst, total, count, cos_min = 0.0, 0.0, 0, 1.0
+    if ref_frames != cand_frames:
+        report["problem"] = "frame file lists differ"
+    else:
+        for name in ref_frames:
+            a = read_frame_file(os.path.join(reference, "frames", name)).astype(np.float64)
+            b = read_frame_file(os.path.join(candidate, "frames", name)).astype(np.float64)
+            if a.shape != b.shape:
+                report["problem"] = f"{name}: {a.size} vs {b.size} values"
+                break
+            d = np.abs(a - b)
+            worst = max(worst, float(d.max()))
+            total += float(d.sum())
+            count += d.size
+            na, nb = np.linalg.norm(a), np.linalg.norm(b)
+            if na > 0 and nb > 0:
+                cos_min = min(cos_min, float(a @ b / (na * nb)))
+    report["frames_max_abs"] = worst
+    report["frames_mean_abs"] = total / count if count else 0.0
+    row_cos = np.sum(ref * cand, axis=1, dtype=np.float64) / np.maximum(
+        np.linalg.norm(ref, axis=1) * np.linalg.norm(cand, axis=1), 1e-30)
+    report["aud_ave_min_cosine"] = float(row_cos.min())
+    report["frames_min_cosine"] = cos_min
+    return report
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    report = compare_outputs(args.reference, args.candidate)
+    worst = max(report.get("aud_ave_max_abs", np.inf), report.get("frames_max_abs", 0.0))
+    ok = "problem" not in report and worst <= args.tolerance
+    report["tolerance"] = args.tolerance
+    report["match"] = ok
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        if "problem" in report:
+            print(f"MISMATCH: {report['problem']}")
+        else:
+            print(
+                f"aud_ave {tuple(report['aud_ave_shape'][0])}: max abs {report['aud_ave_max_abs']:.3g},"
+                f" mean abs {report['aud_ave_mean_abs']:.3g}, min cosine"
+                f" {report['aud_ave_min_cosine']:.9f}\nframes {report['frame_counts'][0]} vs"
+                f" {report['frame_counts'][1]}: max abs {report['frames_max_abs']:.3g}, mean abs"
+                f" {report['frames_mean_abs']:.3g}, min cosine {report['frames_min_cosine']:.9f}"
+            )
+            print(("OK" if ok else "FAIL") + f": tolerance {args.tolerance:g}")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    # The original tool had no sub-command: `process -audio x.wav`. Treat a
+    # command line that starts with an option other than help/version as `process`.
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        return ["process", *argv]
+    return argv
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``synctalk-audio``; returns the exit status."""
+    args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    runners = {"process": _run_process, "export": _run_export, "validate": _run_validate}
+    try:
+        return runners[args.command](args)
+    except KeyboardInterrupt:
+        print("synctalk-audio: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ParameterError, AudioLoadError, ModelError, FileNotFoundError, PermissionError,
+            IsADirectoryError, NotADirectoryError, TypeError) as exc:
+        print(f"synctalk-audio {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"synctalk-audio {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Audio encoders: mel windows (B, 1, 80, 16) in, features (B, 512) out.
+
+The rest of the package talks to an encoder only through the small `Encoder`
+protocol, so another backend (Core ML, TensorRT, a C++ runtime) can be added
+without touching the pipeline. `OnnxEncoder` runs SyncTalk_2D's AVE
+``AudioEncoder`` exported to ONNX (``synctalk-audio export``) on ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, Optional, Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import ModelError, ParameterError
+
+__all__ = ["DEFAULT_BATCH_SIZE", "Encoder", "OnnxEncoder", "file_sha256"]
+
+#: Windows per ONNX Runtime call. Measured on 2 cores (docs/BENCHMARKS.md):
+#: the time per window is flat from about 16 upwards; 64 is upstream's batch.
+DEFAULT_BATCH_SIZE = 32
+
+WINDOW_SHAPE = (1, 80, 16)
+FEATURE_DIM = 512
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What the pipeline needs of an encoder backend."""
+
+    #: Length of one output feature row (512 for ``ave``).
+    feature_dim: int
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        """Encode float32 (B, 1, 80, 16) windows into float32 (B, feature_dim)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for metadata.json: backend, model path, checksum, settings."""
+        ...
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _dims(shape: Any) -> list[Any]:
+    return [d if isinstance(d, int) else None for d in (shape or [])]
+
+
+class OnnxEncoder:
+    """SyncTalk_2D's AVE audio encoder on ONNX Runtime (CPU).
+
+    The session is created once and reused; ``encode`` may be called from
+    several threads at once (ONNX Runtime sessions are thread-safe).
+
+    Parameters
+    ----------
+    model_path : str or os.PathLike
+        An ONNX model taking one float32 (B, 1, 80, 16) input and returning
+        one (B, 512) output. Input and output names are read from the model.
+    batch_size : int, optional
+        Windows per ``session.run`` call; `DEFAULT_BATCH_SIZE` by default.
+        Results do not depend on it beyond float rounding (tests check 1e-6).
+    threads : int, optional
+        ONNX Runtime intra-op threads; ONNX Runtime's default (one per
+        physical core) when None.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``model_path`` does not exist.
+    ModelError
+        If the file is not a loadable ONNX model or not a (B, 1, 80, 16) →
+        (B, 512) encoder.
+
+    Examples
+    --------
+    >>> enc = OnnxEncoder("models/audio_encoder.onnx")  # doctest: +SKIP
+    >>> enc.encode(np.zeros((3, 1, 80, 16), np.float32)).shape  # doctest: +SKIP
+    (3, 512)
+    """
+
+    feature_dim = FEATURE_DIM
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        *,
+        batch_size: Optional[int] = None,
+        threads: Optional[int] = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        path = os.fspath(model_path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"encoder model not found: {path}. Export yours with `synctalk-audio export"
+                " --checkpoint audio_visual_encoder.pth --output model.onnx`, or make the"
+                " random-weight test model with `python models/make_test_encoder.py`"
+            )
+        if os.path.isdir(path):
+            raise ModelError(f"encoder model path is a directory, not an ONNX file: {path}")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                path, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ONNX Runtime raises its own exception types
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load ONNX model {path}: {first_line}") from None
+        inputs = self._session.get_inputs()
+        outputs = self._session.get_outputs()
+        self._check_signature(path, inputs, outputs)
+        self.model_path = path
+        self.input_name: str = inputs[0].name
+        self.output_name: str = outputs[0].name
+        fixed_batch = _dims(inputs[0].shape)[0]
+        self.batch_size: int = fixed_batch or batch_size or DEFAULT_BATCH_SIZE
+        self.threads = threads
+        self._sha256: Optional[str] = None
+
+    @staticmethod
+    def _check_signature(path: str, inputs: list[Any], outputs: list[Any]) -> None:
+        def shown(arg: Any) -> str:
+            return f"'{arg.name}' {arg.type} {list(arg.shape)}"
+
+        problem = None
+        if len(inputs) != 1 or len(outputs) < 1:
+            problem = f"{len(inputs)} inputs and {len(outputs)} outputs"
+        else:
+            in_dims, out_dims = _dims(inputs[0].shape), _dims(outputs[0].shape)
+            if inputs[0].type != "tensor(float)":
+                problem = f"input {shown(inputs[0])} is not float32"
+            elif len(in_dims) != 4 or any(
+                d is not None and d != want for d, want in zip(in_dims[1:], WINDOW_SHAPE)
+            ):
+                problem = f"input {shown(inputs[0])}"
+            elif len(out_dims) != 2 or out_dims[1] not in (None, FEATURE_DIM):
+                problem = f"output {shown(outputs[0])}"
+        if problem is not None:
+            raise ModelError(
+                f"{path} is not a SyncTalk_2D AVE audio encoder: expected one float32 input"
+                f" (B, 1, 80, 16) and a (B, 512) output, got {problem}"
+            )
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        """Encode mel windows.
+
+        Parameters
+        ----------
+        windows : numpy.ndarray
+            float32 (B, 1, 80, 16), C order (`encoder_windows` output).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (B, 512).
+        """
+        if windows.ndim != 4 or windows.shape[1:] != WINDOW_SHAPE:
+            raise ParameterError(f"windows must have shape (B, 1, 80, 16), got {windows.shape}")
+        windows = np.ascontiguousarray(windows, dtype=np.float32)
+        out = np.empty((windows.shape[0], self.feature_dim), dtype=np.float32)
+        for start in range(0, windows.shape[0], self.batch_size):
+            batch = windows[start : start + self.batch_size]
+            result = self._session.run([self.output_name], {self.input_name: batch})[0]
+            if result.shape != (batch.shape[0], self.feature_dim):
+                raise ModelError(
+                    f"{self.model_path} returned shape {result.shape} for {batch.shape[0]}"
+                    f" windows; expected ({batch.shape[0]}, {self.feature_dim})"
+                )
+            out[start : start + batch.shape[0]] = result
+        return out
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the model file (computed once, on first use)."""
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.model_path)
+        return self._sha256
+
+    def describe(self) -> dict[str, Any]:
+        """Backend, model path and checksum, names and settings, for metadata.json."""
+        import onnxruntime as ort
+
+        return {
+            "backend": "onnxruntime",
+            "onnxruntime": ort.__version__,
+            "path": os.path.abspath(self.model_path),
+            "sha256": self.sha256,
+            "input": self.input_name,
+            "output": self.output_name,
+            "batch_size": self.batch_size,
+            "threads": self.threads,
+        }

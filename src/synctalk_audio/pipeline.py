@@ -1,0 +1,265 @@
+"""The whole pipeline: audio → mel → encoder windows → encoder → aud_ave.
+
+Build a `Pipeline` once per model (it loads the ONNX session once) and call
+`Pipeline.process` for every input; `Pipeline.process_many` keeps both
+cores busy on many files.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+
+from ._version import __version__
+from .audio import AudioInfo, AudioSource, load_audio_with_info
+from .encoder import Encoder, OnnxEncoder
+from .errors import ParameterError
+from .features import AudioFeatures, pad_features
+from .mel import as_audio_array, melspectrogram
+from .options import MelOptions, PadMode
+from .windows import WINDOW_MEL_FRAMES, encoder_windows, min_samples, num_windows
+
+__all__ = ["DEFAULT_MODEL", "MODES", "Pipeline"]
+
+#: Where the command looks for the encoder when --model is not given.
+DEFAULT_MODEL = os.path.join("models", "audio_encoder.onnx")
+#: Encoder modes of SyncTalk_2D; only "ave" is implemented.
+MODES = ("ave", "hubert", "wenet")
+
+Progress = Callable[[int, int], None]
+
+
+def check_mode(mode: str) -> str:
+    """Validate an encoder mode name; only ``ave`` is implemented so far."""
+    if mode not in MODES:
+        raise ParameterError(f"unknown mode '{mode}': expected one of {', '.join(MODES)}")
+    if mode != "ave":
+        raise ParameterError(
+            f"mode '{mode}' is not supported yet: only 'ave' (SyncTalk_2D's AudioEncoder) is"
+        )
+    return mode
+
+
+def check_pad_mode(pad_mode: str) -> PadMode:
+    """Validate a pad mode name."""
+    if pad_mode not in ("constant", "reflect"):
+        raise ParameterError(
+            f"unknown pad mode '{pad_mode}': expected 'constant' (librosa >= 0.10, default)"
+            " or 'reflect' (librosa < 0.10)"
+        )
+    return pad_mode  # type: ignore[return-value]
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that shapes the numbers, for metadata.json."""
+    import onnxruntime
+    import soundfile
+    import soxr
+
+    return {
+        "synctalk_audio": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "soundfile": soundfile.__version__,
+        "libsndfile": soundfile.__libsndfile_version__,
+        "soxr": soxr.__version__,
+        "platform": sys.platform,
+    }
+
+
+class Pipeline:
+    """Audio in, SyncTalk_2D audio features out.
+
+    Parameters
+    ----------
+    model : str, os.PathLike or Encoder
+        Path of the exported ONNX encoder (``models/audio_encoder.onnx`` by
+        default) or any object following the `Encoder` protocol.
+    fps : float
+        Video frame rate of the avatar (25 in SyncTalk_2D).
+    mode : {"ave"}
+        Encoder mode; ``hubert`` and ``wenet`` are not supported yet.
+    pad_mode : {"constant", "reflect"}
+        STFT padding: librosa >= 0.10 (``constant``) or < 0.10 (``reflect``);
+        use the one your avatar was trained with.
+    batch_size : int, optional
+        Windows per encoder call.
+    threads : int, optional
+        Encoder threads (ONNX Runtime intra-op); its default when None.
+
+    Examples
+    --------
+    >>> with Pipeline("models/audio_encoder.onnx") as pipe:  # doctest: +SKIP
+    ...     feats = pipe.process("speech.wav")
+    ...     feats.aud_ave.shape, feats.frame(0).shape
+    ((1499, 512), (32, 16, 16))
+    """
+
+    def __init__(
+        self,
+        model: Union[str, "os.PathLike[str]", Encoder] = DEFAULT_MODEL,
+        *,
+        fps: float = 25.0,
+        mode: str = "ave",
+        pad_mode: str = "constant",
+        batch_size: Optional[int] = None,
+        threads: Optional[int] = None,
+    ) -> None:
+        self.mode = check_mode(mode)
+        self.options = MelOptions(pad_mode=check_pad_mode(pad_mode))
+        fps = float(fps)
+        if not (np.isfinite(fps) and fps > 0):
+            raise ParameterError(f"fps must be a positive number, got {fps}")
+        self.fps = fps
+        if isinstance(model, (str, os.PathLike)):
+            self.encoder: Encoder = OnnxEncoder(model, batch_size=batch_size, threads=threads)
+        elif isinstance(model, Encoder):
+            self.encoder = model
+        else:
+            raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the encoder session."""
+        self.encoder = None  # type: ignore[assignment]
+
+    def process(
+        self,
+        source: Union[AudioSource, np.ndarray],
+        *,
+        progress: Optional[Progress] = None,
+    ) -> AudioFeatures:
+        """Compute the features of one input.
+
+        Parameters
+        ----------
+        source : path, binary file object or numpy.ndarray
+            An audio file (any format libsndfile reads, any rate, any channel
+            count; loaded exactly as ``librosa.load(path, sr=16000)``), or
+            1-D float32/float64 samples already at 16 kHz.
+        progress : callable, optional
+            Called as ``progress(windows_done, windows_total)`` while encoding.
+
+        Returns
+        -------
+        AudioFeatures
+            ``aud_ave`` (N + 2, 512) and per-frame U-Net inputs on demand;
+            ``metadata`` holds the input facts, counts and stage timings.
+
+        Raises
+        ------
+        ParameterError
+            If the audio is shorter than 0.1875 s (16 mel frames).
+        AudioLoadError
+            If a file cannot be decoded.
+        """
+        if self.encoder is None:
+            raise ParameterError("this Pipeline is closed")
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        if isinstance(source, np.ndarray):
+            samples = as_audio_array(source, name="audio")
+            info = AudioInfo("<array>", 16000, 1, int(samples.shape[0]), "array/" + samples.dtype.name)
+        else:
+            samples, info = load_audio_with_info(source)
+        timings["load_s"] = time.perf_counter() - start
+
+        if samples.shape[0] < min_samples():
+            raise ParameterError(
+                f"audio too short: need at least {min_samples() / 16000:.4g} s"
+                f" ({min_samples()} samples at 16 kHz, {WINDOW_MEL_FRAMES} mel frames),"
+                f" got {samples.shape[0] / 16000:.4g} s ({samples.shape[0]} samples)"
+            )
+        t = time.perf_counter()
+        mel = melspectrogram(samples, options=self.options)
+        timings["mel_s"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        windows = encoder_windows(mel, self.fps)
+        timings["windows_s"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        encoded = self._encode(windows, progress)
+        aud_ave = pad_features(encoded)
+        timings["encode_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - start
+
+        metadata: dict[str, Any] = {
+            "input": {
+                "path": info.source if info.source.startswith("<") else os.path.abspath(info.source),
+                "sample_rate": info.sample_rate,
+                "channels": info.channels,
+                "duration_s": info.duration,
+                "format": info.format,
+            },
+            "counts": {
+                "samples_16k": int(samples.shape[0]),
+                "mel_frames": int(mel.shape[1]),
+                "windows": int(windows.shape[0]),
+                "frames": int(aud_ave.shape[0]),
+            },
+            "settings": {
+                "fps": self.fps,
+                "mode": self.mode,
+                "pad_mode": self.options.pad_mode,
+                "frame_shape": [32, 16, 16],
+            },
+            "timings": timings,
+        }
+        assert windows.shape[0] == num_windows(mel.shape[1], self.fps)
+        return AudioFeatures(aud_ave=aud_ave, mode=self.mode, metadata=metadata)
+
+    def _encode(self, windows: np.ndarray, progress: Optional[Progress]) -> np.ndarray:
+        if progress is None:
+            return self.encoder.encode(windows)
+        step = max(256, getattr(self.encoder, "batch_size", 64))
+        parts = []
+        for begin in range(0, windows.shape[0], step):
+            parts.append(self.encoder.encode(windows[begin : begin + step]))
+            progress(min(begin + step, windows.shape[0]), windows.shape[0])
+        return np.concatenate(parts, axis=0)
+
+    def process_many(
+        self,
+        sources: Iterable[Union[AudioSource, np.ndarray]],
+        *,
+        workers: Optional[int] = None,
+    ) -> list[AudioFeatures]:
+        """Process many inputs concurrently, results in input order.
+
+        Decoding, the mel spectrogram (C++, GIL released) and the encoder
+        (ONNX Runtime, GIL released) of different inputs overlap, so both
+        cores stay busy. Each result equals `process` of that input.
+
+        Parameters
+        ----------
+        sources : iterable
+            Paths, file objects or arrays, as for `process`.
+        workers : int, optional
+            Inputs in flight at once; the number of CPUs by default.
+        """
+        items: Sequence[Any] = list(sources)
+        count = workers if workers is not None else (os.cpu_count() or 1)
+        if count < 1:
+            raise ParameterError(f"workers must be >= 1, got {count}")
+        if count == 1 or len(items) <= 1:
+            return [self.process(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(count, len(items))) as pool:
+            return list(pool.map(self.process, items))
+
+    def describe(self) -> dict[str, Any]:
+        """The encoder's facts and the versions in use, for metadata.json."""
+        return {"model": self.encoder.describe(), "versions": versions()}
