@@ -112,6 +112,41 @@ def _add_validate(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
+def _add_stream(sub: Any) -> None:
+    p = sub.add_parser(
+        "stream",
+        help="live: audio on stdin -> each frame on stdout the moment it is final",
+        description="Read audio from standard input (a WAV stream, whose header may give an"
+        " unknown size, or raw PCM with --raw) and write each video frame's U-Net input to"
+        " standard output as [uint32 LE count][count float32 LE] as soon as no future audio"
+        " can change it, flushing after each record. The frames equal `process` on the whole"
+        " input, byte for byte. End of input ends it; Ctrl-C flushes what is final and exits.",
+    )
+    p.add_argument("--model", "-model", default=os.path.join("models", "audio_encoder.onnx"),
+                   metavar="PATH", help="ONNX audio encoder (default: %(default)s)")
+    p.add_argument("--raw", "-raw", choices=("s16le", "f32le"), default=None,
+                   help="headerless PCM on stdin in this encoding (default: expect a WAV header)")
+    p.add_argument("--rate", "-rate", type=int, default=16000,
+                   help="sample rate of --raw input, Hz (default: %(default)s)")
+    p.add_argument("--channels", "-channels", type=int, default=1,
+                   help="interleaved channels of --raw input (default: %(default)s)")
+    p.add_argument("--fps", "-fps", type=float, default=25.0,
+                   help="video frame rate (default: %(default)g)")
+    p.add_argument("--pad-mode", "-pad-mode", default="constant",
+                   help="STFT padding: constant or reflect (default: %(default)s)")
+    p.add_argument("--output", "-output", default=None, metavar="DIR",
+                   help="also write frames/frame_%%05d.bin as they become final, and"
+                   " aud_ave.npy and metadata.json at the end (directory replaced atomically)")
+    p.add_argument("--no-stdout", action="store_true",
+                   help="do not write frame records to stdout (with --output)")
+    p.add_argument("--threads", "-threads", type=int, default=None,
+                   help="encoder threads (default: one per physical core)")
+    p.add_argument("--read-size", type=int, default=4096,
+                   help="bytes per read from stdin (default: %(default)s)")
+    p.add_argument("--quiet", "-quiet", "-q", action="store_true",
+                   help="no summary on stderr at the end")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synctalk-audio",
@@ -123,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_process(sub)
     _add_export(sub)
     _add_validate(sub)
+    _add_stream(sub)
     return parser
 
 
@@ -211,8 +247,9 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
                 cos_min = min(cos_min, float(a @ b / (na * nb)))
     report["frames_max_abs"] = worst
     report["frames_mean_abs"] = total / count if count else 0.0
-    row_cos = np.sum(ref * cand, axis=1, dtype=np.float64) / np.maximum(
-        np.linalg.norm(ref, axis=1) * np.linalg.norm(cand, axis=1), 1e-30)
+    ref64, cand64 = ref.astype(np.float64), cand.astype(np.float64)
+    row_cos = np.sum(ref64 * cand64, axis=1) / np.maximum(
+        np.linalg.norm(ref64, axis=1) * np.linalg.norm(cand64, axis=1), 1e-300)
     report["aud_ave_min_cosine"] = float(row_cos.min())
     report["frames_min_cosine"] = cos_min
     return report
@@ -241,6 +278,93 @@ def _run_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _run_stream(args: argparse.Namespace) -> int:
+    from .output import FRAME_HEADER, atomic_output_dir, check_output_dir, write_frame_file
+    from .output import write_metadata
+    from .pipeline import check_pad_mode, versions
+    from .streaming import FeatureStreamer
+    from .wavstream import PcmDecoder, PcmFormat, read_wav_header
+
+    check_pad_mode(args.pad_mode)
+    if args.output is not None:
+        check_output_dir(args.output)
+    if args.no_stdout and args.output is None:
+        raise ParameterError("--no-stdout needs --output, or nothing would be written")
+    streamer = FeatureStreamer(args.model, fps=args.fps, pad_mode=args.pad_mode,
+                               threads=args.threads)
+    stdin = sys.stdin.buffer
+    source = getattr(stdin, "raw", stdin)
+    if args.raw is not None:
+        fmt, remaining = PcmFormat(args.rate, args.channels, args.raw), None
+    else:
+        fmt, remaining = read_wav_header(stdin)
+        # The header was read through the buffered reader: keep reading from it
+        # so no buffered bytes are lost.
+        source = stdin
+    decoder = PcmDecoder(fmt)
+    stream = streamer.open(sample_rate=fmt.sample_rate, channels=fmt.channels)
+    out = None if args.no_stdout else sys.stdout.buffer
+    rows: list[np.ndarray] = []
+    started = time.perf_counter()
+    interrupted = False
+
+    def emit(frames: list[Any], frame_dir: Optional[str]) -> None:
+        for frame in frames:
+            data = np.ascontiguousarray(frame.features, dtype="<f4")
+            if out is not None:
+                out.write(FRAME_HEADER.pack(data.size))
+                out.write(data.tobytes())
+                out.flush()
+            if frame_dir is not None:
+                write_frame_file(os.path.join(frame_dir, f"frame_{frame.index:05d}.bin"), data)
+            rows.append(frame.aud_ave_row)
+
+    def run(frame_dir: Optional[str]) -> None:
+        nonlocal interrupted, remaining
+        try:
+            while remaining is None or remaining > 0:
+                size = args.read_size if remaining is None else min(args.read_size, remaining)
+                block = source.read(size)
+                if not block:
+                    break
+                if remaining is not None:
+                    remaining -= len(block)
+                emit(stream.feed(decoder.decode(block)), frame_dir)
+            emit(stream.close(), frame_dir)
+        except KeyboardInterrupt:
+            interrupted = True
+        except BrokenPipeError:
+            interrupted = True
+
+    if args.output is None:
+        run(None)
+    else:
+        with atomic_output_dir(args.output) as staging:
+            frame_dir = os.path.join(staging, "frames")
+            os.mkdir(frame_dir)
+            run(frame_dir)
+            if rows:
+                np.save(os.path.join(staging, "aud_ave.npy"), np.stack(rows).astype("<f4"))
+            write_metadata(staging, {
+                "input": {"source": "stdin", "sample_rate": fmt.sample_rate,
+                          "channels": fmt.channels, "encoding": fmt.encoding,
+                          "samples": stream.samples_received,
+                          "duration_s": stream.samples_received / fmt.sample_rate},
+                "counts": {"frames": len(rows)},
+                "settings": {"fps": args.fps, "mode": "ave", "pad_mode": args.pad_mode,
+                             "frame_shape": [32, 16, 16]},
+                "complete": not interrupted,
+                "timings": {"wall_s": time.perf_counter() - started},
+                "model": streamer.encoder.describe(),
+                "versions": versions(),
+            })
+    if not args.quiet:
+        state = "interrupted" if interrupted else "done"
+        print(f"synctalk-audio stream: {state}: {len(rows)} frames from"
+              f" {stream.samples_received / fmt.sample_rate:.2f} s of audio", file=sys.stderr)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
 def _normalise_argv(argv: list[str]) -> list[str]:
     # The original tool had no sub-command: `process -audio x.wav`. Treat a
     # command line that starts with an option other than help/version as `process`.
@@ -254,7 +378,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(args_list)
-    runners = {"process": _run_process, "export": _run_export, "validate": _run_validate}
+    runners = {"process": _run_process, "export": _run_export, "validate": _run_validate,
+               "stream": _run_stream}
     try:
         return runners[args.command](args)
     except KeyboardInterrupt:
