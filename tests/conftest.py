@@ -1,0 +1,104 @@
+"""Shared fixtures: the golden cases of tests/golden/manifest.json.
+
+A test that takes a ``golden_case`` argument runs once per golden case, with
+the case name as its id (``test_load_path_str[speech_24k]``). The golden data comes
+from the real reference (librosa 0.11.0); see tests/golden/make_golden.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+DATA_DIR = os.path.join(TESTS, "data")
+GOLDEN_DIR = os.path.join(TESTS, "golden")
+
+
+@functools.lru_cache(maxsize=1)
+def golden_manifest() -> dict[str, Any]:
+    with open(os.path.join(GOLDEN_DIR, "manifest.json"), encoding="utf-8") as f:
+        return json.load(f)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    """One input file and what the reference computed from it."""
+
+    name: str
+    facts: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return os.path.join(DATA_DIR, self.facts["file"])
+
+    @functools.cached_property
+    def arrays(self) -> dict[str, np.ndarray]:
+        with np.load(os.path.join(GOLDEN_DIR, self.facts["golden"])) as npz:
+            return {key: npz[key] for key in npz.files}
+
+    @property
+    def samples(self) -> np.ndarray:
+        return self.arrays["samples"]
+
+    def mel(self, pad_mode: str) -> np.ndarray:
+        """The reference mel (80, T), float64, for ``pad_mode``."""
+        mel = self.arrays["mel_constant"]
+        if pad_mode == "constant":
+            return mel
+        assert pad_mode == "reflect", pad_mode
+        edge = golden_manifest()["edge_frames"]
+        mel = mel.copy()
+        mel[:, :edge] = self.arrays["mel_reflect_head"]
+        mel[:, mel.shape[1] - edge :] = self.arrays["mel_reflect_tail"]
+        return mel
+
+    def starts(self, fps_key: str) -> np.ndarray:
+        return self.arrays[f"starts_fps{fps_key}"]
+
+
+@functools.cache
+def _case(name: str) -> GoldenCase:
+    return GoldenCase(name, golden_manifest()["cases"][name])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "golden_case" in metafunc.fixturenames:
+        names = sorted(golden_manifest()["cases"])
+        metafunc.parametrize("golden_case", [_case(n) for n in names], ids=names)
+
+
+# ----------------------------------------------------------------------------
+# the per-case max abs mel error, printed at the end of the run
+
+_MEL_ERRORS: dict[str, dict[str, float]] = {}
+
+
+@pytest.fixture
+def record_mel_error(record_property: Any) -> Any:
+    """``record(case, pad_mode, dtype, max_abs_error)`` for the summary table."""
+
+    def record(case: str, pad_mode: str, dtype: str, error: float) -> None:
+        _MEL_ERRORS.setdefault(case, {})[f"{pad_mode}/{dtype}"] = error
+        record_property(f"mel_max_abs_error[{pad_mode}/{dtype}]", error)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _MEL_ERRORS:
+        return
+    columns = [f"{p}/{d}" for p in ("constant", "reflect") for d in ("float32", "float64")]
+    width = max(len(name) for name in _MEL_ERRORS)
+    terminalreporter.write_sep("=", "golden mel max abs error (tolerance 1e-6 f32, 1e-9 f64)")
+    terminalreporter.write_line(" ".join([f"{'case':{width}s}"] + [f"{c:>17s}" for c in columns]))
+    for name in sorted(_MEL_ERRORS):
+        row = _MEL_ERRORS[name]
+        cells = [f"{row[c]:17.3e}" if c in row else f"{'-':>17s}" for c in columns]
+        terminalreporter.write_line(" ".join([f"{name:{width}s}"] + cells))
