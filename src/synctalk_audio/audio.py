@@ -61,6 +61,17 @@ def _describe(source: object) -> str:
     return "<file object>"
 
 
+def _remaining_bytes(stream: object) -> int | None:
+    """Bytes left in a seekable file object, or None when it cannot tell."""
+    try:
+        here = stream.tell()  # type: ignore[attr-defined]
+        end = stream.seek(0, os.SEEK_END)  # type: ignore[attr-defined]
+        stream.seek(here)  # type: ignore[attr-defined]
+        return int(end - here)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def _decode(source: AudioSource) -> tuple[np.ndarray, AudioInfo]:
     """Decode to float32 (channels, frames) or (frames,), as librosa does."""
     name = _describe(source)
@@ -72,6 +83,8 @@ def _decode(source: AudioSource) -> tuple[np.ndarray, AudioInfo]:
             raise AudioLoadError(f"{path} is a directory, not an audio file")
         if os.path.getsize(path) == 0:
             raise AudioLoadError(f"{path} is empty (0 bytes): not an audio file")
+    elif _remaining_bytes(source) == 0:
+        raise AudioLoadError(f"{name} is empty (0 bytes left to read): not an audio file")
     try:
         with sf.SoundFile(source) as f:
             info = AudioInfo(
@@ -85,7 +98,7 @@ def _decode(source: AudioSource) -> tuple[np.ndarray, AudioInfo]:
             samples = f.read(frames=-1, dtype="float32", always_2d=False).T
     except sf.LibsndfileError as exc:
         raise AudioLoadError(
-            f"could not decode {name}: {exc.error_string}. Supported: WAV (PCM, float,"
+            f"could not decode {name}: {exc.error_string.rstrip('.')}. Supported: WAV (PCM, float,"
             " extensible), FLAC, OGG/Vorbis/Opus, MP3 and the other formats of libsndfile"
             f" {sf.__libsndfile_version__}; convert other files first, e.g."
             " `ffmpeg -i input -ar 16000 -ac 1 output.wav`"

@@ -24,7 +24,7 @@ from .errors import ParameterError
 from .features import AudioFeatures, pad_features
 from .mel import as_audio_array, melspectrogram
 from .options import MelOptions, PadMode
-from .windows import WINDOW_MEL_FRAMES, encoder_windows, min_samples, num_windows
+from .windows import encoder_windows, num_windows, require_min_samples
 
 __all__ = ["DEFAULT_MODEL", "MODES", "Pipeline"]
 
@@ -177,12 +177,7 @@ class Pipeline:
             samples, info = load_audio_with_info(source)
         timings["load_s"] = time.perf_counter() - start
 
-        if samples.shape[0] < min_samples():
-            raise ParameterError(
-                f"audio too short: need at least {min_samples() / 16000:.4g} s"
-                f" ({min_samples()} samples at 16 kHz, {WINDOW_MEL_FRAMES} mel frames),"
-                f" got {samples.shape[0] / 16000:.4g} s ({samples.shape[0]} samples)"
-            )
+        require_min_samples(samples.shape[0])
         t = time.perf_counter()
         mel = melspectrogram(samples, options=self.options)
         timings["mel_s"] = time.perf_counter() - t

@@ -35,7 +35,7 @@ from .features import CONTEXT_AFTER, CONTEXT_BEFORE, FRAME_SHAPES, WINDOW_ROWS
 from .mel import mel_processor
 from .options import MelOptions
 from .pipeline import DEFAULT_MODEL, check_mode, check_pad_mode
-from .windows import MEL_FRAMES_PER_SECOND, WINDOW_MEL_FRAMES, min_samples, num_windows
+from .windows import MEL_FRAMES_PER_SECOND, WINDOW_MEL_FRAMES, num_windows, require_min_samples
 
 __all__ = ["FeatureStream", "FeatureStreamer", "StreamFrame", "samples_needed_for_frame"]
 
@@ -361,12 +361,7 @@ class FeatureStream:
                 self._held = np.zeros(0, np.float32)
                 if pending.shape[0]:
                     self._online.accept_waveform(np.ascontiguousarray(pending, dtype=np.float32))
-            received = self._online.num_samples_received
-            if received < min_samples():
-                raise ParameterError(
-                    f"audio too short: need at least {min_samples() / TARGET_RATE:.4g} s"
-                    f" ({min_samples()} samples at 16 kHz), got {received / TARGET_RATE:.4g} s"
-                )
+            require_min_samples(self._online.num_samples_received)
             self._online.input_finished()
             windows = self._take_windows(final=True)
             self._closed = True

@@ -11,10 +11,13 @@ __all__ = [
     "WINDOW_MEL_FRAMES",
     "encoder_windows",
     "min_samples",
+    "require_min_samples",
     "num_windows",
     "window_starts",
 ]
 
+#: Sample rate of the mel spectrogram, Hz.
+SAMPLE_RATE = 16000
 #: Mel frames per second at 16 kHz with a hop of 200 samples.
 MEL_FRAMES_PER_SECOND = 80.0
 #: Mel frames in one encoder window.
@@ -28,20 +31,32 @@ def _check_fps(fps: float) -> float:
     return fps
 
 
-def min_samples(sample_rate: int = 16000, hop_length: int = 200) -> int:
-    """Fewest samples that give one encoder window (16 mel frames): 3000 at 16 kHz."""
+def min_samples(hop_length: int = 200) -> int:
+    """Fewest samples that give one encoder window (16 mel frames): 3000 at 16 kHz.
+
+    ``1 + n // hop_length >= 16`` holds from ``n = 15 * hop_length``.
+    """
     return (WINDOW_MEL_FRAMES - 1) * hop_length
+
+
+def require_min_samples(num_samples: int) -> None:
+    """Raise `ParameterError` if 16 kHz audio of ``num_samples`` is too short for one window."""
+    if num_samples < min_samples():
+        raise ParameterError(
+            f"audio too short: need at least {min_samples() / SAMPLE_RATE:.4g} s"
+            f" ({min_samples()} samples at 16 kHz, {WINDOW_MEL_FRAMES} mel frames),"
+            f" got {num_samples / SAMPLE_RATE:.4g} s ({num_samples} samples)"
+        )
 
 
 def _check_mel_frames(mel_frames: int) -> int:
     mel_frames = int(mel_frames)
     if mel_frames < WINDOW_MEL_FRAMES:
-        need = min_samples() / 16000
-        got = max(mel_frames - 1, 0) * 200 / 16000
+        need = min_samples() / SAMPLE_RATE
         raise ParameterError(
             f"audio too short: need at least {need:.4g} s ({WINDOW_MEL_FRAMES} mel frames,"
-            f" {min_samples()} samples at 16 kHz), got about {got:.4g} s"
-            f" ({mel_frames} mel frames)"
+            f" {min_samples()} samples at 16 kHz), got {mel_frames} mel frames"
+            f" (under {mel_frames / MEL_FRAMES_PER_SECOND:.4g} s)"
         )
     return mel_frames
 
@@ -53,8 +68,8 @@ def num_windows(mel_frames: int, fps: float = 25.0) -> int:
 
     Examples
     --------
-    >>> num_windows(21), num_windows(4801)
-    (3, 1500)
+    >>> num_windows(21), num_windows(4801)  # 0.25 s and 60 s of audio
+    (3, 1497)
     """
     mel_frames = _check_mel_frames(mel_frames)
     fps = _check_fps(fps)
