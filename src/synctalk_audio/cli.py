@@ -109,6 +109,8 @@ def _add_validate(sub: Any) -> None:
     p.add_argument("candidate", help="output directory to check")
     p.add_argument("--tolerance", type=float, default=1e-5,
                    help="max abs error allowed (default: %(default)g)")
+    p.add_argument("--relative", action="store_true",
+                   help="apply --tolerance to the error divided by the reference's max |value|")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -222,6 +224,9 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
         return report
     diff = np.abs(ref.astype(np.float64) - cand.astype(np.float64))
     report["aud_ave_max_abs"] = float(diff.max())
+    # Relative to the reference's largest value: the fair yardstick for a real
+    # encoder whose features are much larger than the test encoder's.
+    report["reference_max_abs_value"] = float(np.abs(ref).max())
     report["aud_ave_mean_abs"] = float(diff.mean())
     ref_frames = sorted(os.listdir(os.path.join(reference, "frames"))) if os.path.isdir(
         os.path.join(reference, "frames")) else []
@@ -258,6 +263,8 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
 def _run_validate(args: argparse.Namespace) -> int:
     report = compare_outputs(args.reference, args.candidate)
     worst = max(report.get("aud_ave_max_abs", np.inf), report.get("frames_max_abs", 0.0))
+    if args.relative:
+        worst /= max(report.get("reference_max_abs_value", 1.0), 1e-30)
     ok = "problem" not in report and worst <= args.tolerance
     report["tolerance"] = args.tolerance
     report["match"] = ok
@@ -274,7 +281,8 @@ def _run_validate(args: argparse.Namespace) -> int:
                 f" {report['frame_counts'][1]}: max abs {report['frames_max_abs']:.3g}, mean abs"
                 f" {report['frames_mean_abs']:.3g}, min cosine {report['frames_min_cosine']:.9f}"
             )
-            print(("OK" if ok else "FAIL") + f": tolerance {args.tolerance:g}")
+            kind = "relative to max |reference| " if args.relative else ""
+            print(("OK" if ok else "FAIL") + f": tolerance {kind}{args.tolerance:g}")
     return EXIT_OK if ok else EXIT_FAILED
 
 
