@@ -10,11 +10,23 @@ from __future__ import annotations
 import functools
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
+
+# When a hypothesis test fails, its pytest plugin imports its patch writer
+# (libcst), which raises a DeprecationWarning inside mypy_extensions; under
+# this project's filterwarnings = error that turns the failure report into an
+# INTERNALERROR. Import it once here with that warning ignored.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    try:
+        import hypothesis.extra._patching  # noqa: F401
+    except ImportError:  # libcst not installed: nothing to guard against
+        pass
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(TESTS, "data")

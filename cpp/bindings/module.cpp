@@ -29,6 +29,14 @@ namespace {
 
 enum class Dtype { kFloat32, kFloat64 };
 
+// True if `a` holds native-order T. Compares dtypes by value (NumPy's
+// PyArray_EquivTypes), not by identity: an unpickled float32 array has an
+// equal but distinct dtype object.
+template <typename T>
+bool HasDtype(const py::array& a) {
+  return py::isinstance<py::array_t<T>>(a);
+}
+
 // Checks a 1-D, C-contiguous, non-empty float32/float64 array.
 Dtype CheckSamples(const py::array& samples, const char* what) {
   if (samples.ndim() != 1) {
@@ -39,10 +47,8 @@ Dtype CheckSamples(const py::array& samples, const char* what) {
     throw py::value_error(std::string(what) + " must be C-contiguous");
   }
   if (samples.size() == 0) throw py::value_error(std::string(what) + " is empty");
-  if (samples.dtype().is(py::dtype::of<float>())) {
-    return Dtype::kFloat32;
-  }
-  if (samples.dtype().is(py::dtype::of<double>())) return Dtype::kFloat64;
+  if (HasDtype<float>(samples)) return Dtype::kFloat32;
+  if (HasDtype<double>(samples)) return Dtype::kFloat64;
   throw py::type_error(std::string(what) + " must be float32 or float64, got " +
                        std::string(py::str(samples.dtype())));
 }
@@ -89,9 +95,9 @@ void MelspectrogramInto(const MelProcessor& proc, const py::array& samples, py::
   if (!(out.flags() & py::array::c_style) || !out.writeable()) {
     throw py::value_error("out must be C-contiguous and writeable");
   }
-  if (out.dtype().is(py::dtype::of<float>())) {
+  if (HasDtype<float>(out)) {
     ComputeInto(proc, samples, static_cast<float*>(out.mutable_data()));
-  } else if (out.dtype().is(py::dtype::of<double>())) {
+  } else if (HasDtype<double>(out)) {
     ComputeInto(proc, samples, static_cast<double*>(out.mutable_data()));
   } else {
     throw py::type_error("out must be float32 or float64, got " + std::string(py::str(out.dtype())));
@@ -162,11 +168,16 @@ py::array_t<std::complex<double>> Rfft(const py::array& samples) {
   const Dtype dtype = CheckSamples(samples, "x");
   if (dtype != Dtype::kFloat64) throw py::type_error("x must be float64");
   const std::size_t n = samples.size();
+  synctalk::CheckFftLength(n);
   synctalk::RealFft fft(n);
   py::array_t<std::complex<double>> out(static_cast<py::ssize_t>(fft.num_bins()));
   std::vector<Complex> work(fft.work_size());
-  fft.Forward(static_cast<const double*>(samples.data()),
-              reinterpret_cast<Complex*>(out.mutable_data()), work.data());
+  const double* in = static_cast<const double*>(samples.data());
+  Complex* bins = reinterpret_cast<Complex*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    fft.Forward(in, bins, work.data());
+  }
   return out;
 }
 
@@ -174,7 +185,7 @@ void AcceptWaveform(synctalk::OnlineMel& online, const py::array& samples) {
   if (samples.ndim() != 1) {
     throw py::value_error("samples must be 1-D, got " + std::to_string(samples.ndim()) + "-D");
   }
-  if (!samples.dtype().is(py::dtype::of<float>())) {
+  if (!HasDtype<float>(samples)) {
     throw py::type_error("samples must be float32, got " + std::string(py::str(samples.dtype())));
   }
   if (!(samples.flags() & py::array::c_style)) throw py::value_error("samples must be C-contiguous");

@@ -145,6 +145,32 @@ void RadixGeneric(const Complex* x, Complex* y, std::size_t p, std::size_t m, st
 
 }  // namespace
 
+std::size_t LargestPrimeFactor(std::size_t n) {
+  std::size_t largest = 1;
+  for (std::size_t p = 2; p * p <= n; ++p) {
+    while (n % p == 0) {
+      largest = p;
+      n /= p;
+    }
+  }
+  return n > 1 ? n : largest;
+}
+
+void CheckFftLength(std::size_t n) {
+  if (n == 0) throw std::invalid_argument("FFT length must be positive, got 0");
+  if (n > kMaxFftLength) {
+    throw std::invalid_argument("FFT length " + std::to_string(n) + " is above the limit " +
+                                std::to_string(kMaxFftLength));
+  }
+  const std::size_t prime = LargestPrimeFactor(n);
+  if (prime > kMaxPrimeFactor) {
+    throw std::invalid_argument("FFT length " + std::to_string(n) + " has the prime factor " +
+                                std::to_string(prime) + " (limit " +
+                                std::to_string(kMaxPrimeFactor) +
+                                "); choose a length with small prime factors, e.g. 800 = 2^5 * 5^2");
+  }
+}
+
 ComplexFft::ComplexFft(std::size_t n) : n_(n) {
   if (n == 0) throw std::invalid_argument("FFT length must be positive, got 0");
   factors_ = Factorize(n);

@@ -77,6 +77,12 @@ const char* PadModeName(PadMode mode) {
 void MelOptions::Validate() const {
   if (sample_rate <= 0) Invalid("sample_rate", sample_rate, "must be > 0");
   if (n_fft <= 0) Invalid("n_fft", n_fft, "must be > 0");
+  if (n_fft > 65536) Invalid("n_fft", n_fft, "must be <= 65536");
+  try {
+    CheckFftLength(static_cast<std::size_t>(n_fft));
+  } catch (const std::invalid_argument& e) {
+    Invalid("n_fft", n_fft, e.what());
+  }
   if (hop_length <= 0) Invalid("hop_length", hop_length, "must be > 0");
   if (win_length <= 0 || win_length > n_fft) {
     Invalid("win_length", win_length, "must be in [1, n_fft=" + std::to_string(n_fft) + "]");

@@ -68,7 +68,7 @@ def as_audio_array(wav: object, name: str = "wav") -> np.ndarray:
     if wav.size == 0:
         raise ParameterError(f"{name} is empty: need at least one sample")
     if not wav.dtype.isnative:
-        wav = wav.astype(wav.dtype.newbyteorder("="))
+        wav = wav.astype(wav.dtype.type)  # the canonical native float32/float64
     return np.ascontiguousarray(wav)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Literal
 
 from . import _core
@@ -82,14 +83,52 @@ class MelOptions:
             If a field has a bad value; the message names it.
         """
         core = _core.MelOptions()
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            expected = _FIELD_TYPES[field.name]
+            if isinstance(value, bool) or not isinstance(value, expected):
+                names = {"Integral": "an integer", "Real": "a number", "str": "a string"}[
+                    expected[0].__name__
+                ]
+                raise ParameterError(
+                    f"invalid mel option {field.name}={value!r}: expected {names},"
+                    f" got {type(value).__name__}"
+                )
+            if isinstance(value, numbers.Integral) and not isinstance(value, str):
+                value = int(value) if expected[0] is numbers.Integral else float(value)
+            elif isinstance(value, numbers.Real):
+                value = float(value)
+            try:
+                setattr(core, field.name, value)
+            except (TypeError, ValueError) as exc:
+                raise ParameterError(f"invalid mel option {field.name}={value!r}: {exc}") from None
         try:
-            for field in dataclasses.fields(self):
-                setattr(core, field.name, getattr(self, field.name))
             core.validate()
         except (TypeError, ValueError) as exc:
             raise ParameterError(str(exc)) from None
         return core
 
     def num_frames(self, num_samples: int) -> int:
-        """Mel frames for ``num_samples`` samples: ``1 + num_samples // hop_length``."""
-        return 1 + int(num_samples) // self.hop_length
+        """Mel frames for ``num_samples`` samples, as librosa's centred STFT gives them.
+
+        ``1 + num_samples // hop_length`` for an even ``n_fft`` (the default),
+        ``1 + (num_samples - 1) // hop_length`` for an odd one.
+        """
+        padded = int(num_samples) + 2 * (self.n_fft // 2)
+        return 1 + (padded - self.n_fft) // self.hop_length
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "sample_rate": (numbers.Integral,),
+    "n_fft": (numbers.Integral,),
+    "hop_length": (numbers.Integral,),
+    "win_length": (numbers.Integral,),
+    "n_mels": (numbers.Integral,),
+    "fmin": (numbers.Real,),
+    "fmax": (numbers.Real,),
+    "preemphasis": (numbers.Real,),
+    "ref_level_db": (numbers.Real,),
+    "min_level_db": (numbers.Real,),
+    "max_abs_value": (numbers.Real,),
+    "pad_mode": (str,),
+}

@@ -24,6 +24,16 @@ struct Complex {
   double im;
 };
 
+// Largest length and largest prime factor the FFT accepts. A prime factor p
+// costs a direct p-point DFT (p^2 operations per p points), so large primes
+// would turn a transform into minutes of work; they are refused instead.
+constexpr std::size_t kMaxFftLength = std::size_t{1} << 24;
+constexpr std::size_t kMaxPrimeFactor = 1024;
+std::size_t LargestPrimeFactor(std::size_t n);
+// Throws std::invalid_argument if n is 0, above kMaxFftLength, or has a
+// prime factor above kMaxPrimeFactor.
+void CheckFftLength(std::size_t n);
+
 // Complex FFT of a fixed length n (forward, unscaled: X[k] = sum x[j] e^{-2pi i jk/n}).
 class ComplexFft {
  public:

@@ -37,9 +37,11 @@ struct MelOptions {
   // Throws std::invalid_argument naming the first bad parameter and its value.
   void Validate() const;
 
-  // 1 + num_samples / hop_length: the frame count of librosa's centred STFT.
+  // Frames of librosa's centred STFT: the signal is padded by n_fft / 2 on
+  // each side, so 1 + num_samples / hop_length for an even n_fft (the
+  // reference's 800) and 1 + (num_samples - 1) / hop_length for an odd one.
   int64_t NumFrames(int64_t num_samples) const {
-    return 1 + num_samples / hop_length;
+    return 1 + (num_samples + 2 * (n_fft / 2) - n_fft) / hop_length;
   }
   int NumBins() const { return n_fft / 2 + 1; }
 };
