@@ -46,14 +46,21 @@ def main(argv: list[str] | None = None) -> int:
         " it to ONNX (checked against PyTorch). For tests and demos only.",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--out", default=os.path.join(HERE, "audio_encoder.onnx"),
-                        help="ONNX model to write (default: models/audio_encoder.onnx)")
-    parser.add_argument("--pth", default=os.path.join(HERE, "test_encoder.pth"),
-                        help="checkpoint to write, SyncTalk_2D format without the"
-                        " 'audio_encoder.' prefix (default: models/test_encoder.pth)")
+    parser.add_argument(
+        "--out",
+        default=os.path.join(HERE, "audio_encoder.onnx"),
+        help="ONNX model to write (default: models/audio_encoder.onnx)",
+    )
+    parser.add_argument(
+        "--pth",
+        default=os.path.join(HERE, "test_encoder.pth"),
+        help="checkpoint to write, SyncTalk_2D format without the"
+        " 'audio_encoder.' prefix (default: models/test_encoder.pth)",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="print only the RANDOM-weights warning")
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="print only the RANDOM-weights warning"
+    )
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error("--seed must be a non-negative integer")

@@ -30,8 +30,18 @@ def test_encoder(tmp_path_factory: pytest.TempPathFactory) -> TestEncoder:
     folder = tmp_path_factory.mktemp("encoder")
     onnx_path, pth_path = str(folder / "audio_encoder.onnx"), str(folder / "test_encoder.pth")
     subprocess.run(
-        [sys.executable, os.path.join(ROOT, "models", "make_test_encoder.py"),
-         "--seed", "0", "--out", onnx_path, "--pth", pth_path],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            os.path.join(ROOT, "models", "make_test_encoder.py"),
+            "--seed",
+            "0",
+            "--out",
+            onnx_path,
+            "--pth",
+            pth_path,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return TestEncoder(onnx=onnx_path, pth=pth_path)

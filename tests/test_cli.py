@@ -29,8 +29,13 @@ SPEECH = os.path.join(DATA, "speech_16k_s16_mono.wav")
 
 
 def run(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "synctalk_audio.cli", *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "synctalk_audio.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_process_writes_the_original_layout(test_encoder, tmp_path):  # noqa: F811
@@ -53,9 +58,14 @@ def test_process_writes_the_original_layout(test_encoder, tmp_path):  # noqa: F8
     assert meta["counts"]["frames"] == len(feats) == meta["counts"]["windows"] + 2
     assert meta["input"]["sample_rate"] == 16000 and meta["input"]["channels"] == 1
     assert meta["model"]["sha256"] == file_sha256(test_encoder.onnx)
-    assert meta["settings"] == {"fps": 25.0, "mode": "ave", "pad_mode": "constant",
-                                "frame_shape": [32, 16, 16], "batch_size": 32,
-                                "frame_files": True}
+    assert meta["settings"] == {
+        "fps": 25.0,
+        "mode": "ave",
+        "pad_mode": "constant",
+        "frame_shape": [32, 16, 16],
+        "batch_size": 32,
+        "frame_files": True,
+    }
     assert {"load_s", "mel_s", "encode_s", "write_s", "wall_s"} <= set(meta["timings"])
     assert {"synctalk_audio", "numpy", "onnxruntime", "soxr", "libsndfile"} <= set(meta["versions"])
     assert [n for n in os.listdir(tmp_path) if n != "out"] == []
@@ -63,8 +73,19 @@ def test_process_writes_the_original_layout(test_encoder, tmp_path):  # noqa: F8
 
 def test_single_dash_options_without_subcommand(test_encoder, tmp_path):  # noqa: F811
     out = tmp_path / "go_style"
-    done = run("-audio", SPEECH, "-model", test_encoder.onnx, "-output", str(out), "-fps", "30",
-               "-mode", "ave", "-q")
+    done = run(
+        "-audio",
+        SPEECH,
+        "-model",
+        test_encoder.onnx,
+        "-output",
+        str(out),
+        "-fps",
+        "30",
+        "-mode",
+        "ave",
+        "-q",
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     meta = json.loads((out / "metadata.json").read_text())
@@ -75,8 +96,22 @@ def test_no_frames_and_rerun_replaces_output(test_encoder, tmp_path):  # noqa: F
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    done = run("process", "--audio", SPEECH, "--model", test_encoder.onnx, "--output", str(out),
-               "--no-frames", "--pad-mode", "reflect", "--batch-size", "7", "--threads", "1")
+    done = run(
+        "process",
+        "--audio",
+        SPEECH,
+        "--model",
+        test_encoder.onnx,
+        "--output",
+        str(out),
+        "--no-frames",
+        "--pad-mode",
+        "reflect",
+        "--batch-size",
+        "7",
+        "--threads",
+        "1",
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(os.listdir(out)) == ["aud_ave.npy", "metadata.json"]
     meta = json.loads((out / "metadata.json").read_text())
@@ -162,8 +197,9 @@ def test_interrupt_leaves_nothing(test_encoder, tmp_path, monkeypatch, capsys): 
     monkeypatch.setattr(output, "write_frame_file", interrupted)
     out = tmp_path / "out"
     (tmp_path / "keep").mkdir()
-    status = cli.main(["process", "--audio", SPEECH, "--model", test_encoder.onnx,
-                       "--output", str(out)])
+    status = cli.main(
+        ["process", "--audio", SPEECH, "--model", test_encoder.onnx, "--output", str(out)]
+    )
     assert status == 130
     assert "interrupted" in capsys.readouterr().err
     assert os.listdir(tmp_path) == ["keep"]
@@ -173,16 +209,34 @@ def test_interrupt_keeps_previous_output(test_encoder, tmp_path, monkeypatch):  
     import synctalk_audio.output as output
 
     out = tmp_path / "out"
-    assert cli.main(["process", "--audio", SPEECH, "--model", test_encoder.onnx, "--output",
-                     str(out), "-q"]) == 0
+    assert (
+        cli.main(
+            ["process", "--audio", SPEECH, "--model", test_encoder.onnx, "--output", str(out), "-q"]
+        )
+        == 0
+    )
     before = (out / "aud_ave.npy").read_bytes()
 
     def boom(path: str, frame: np.ndarray) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(output, "write_frame_file", boom)
-    assert cli.main(["process", "--audio", SPEECH, "--model", test_encoder.onnx,
-                     "--output", str(out), "--fps", "30"]) == 130
+    assert (
+        cli.main(
+            [
+                "process",
+                "--audio",
+                SPEECH,
+                "--model",
+                test_encoder.onnx,
+                "--output",
+                str(out),
+                "--fps",
+                "30",
+            ]
+        )
+        == 130
+    )
     assert (out / "aud_ave.npy").read_bytes() == before
     assert os.listdir(tmp_path) == ["out"]
 
@@ -190,8 +244,21 @@ def test_interrupt_keeps_previous_output(test_encoder, tmp_path, monkeypatch):  
 def test_validate_command(test_encoder, tmp_path):  # noqa: F811
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
-        assert cli.main(["process", "--audio", SPEECH, "--model", test_encoder.onnx,
-                         "--output", str(d), "-q"]) == 0
+        assert (
+            cli.main(
+                [
+                    "process",
+                    "--audio",
+                    SPEECH,
+                    "--model",
+                    test_encoder.onnx,
+                    "--output",
+                    str(d),
+                    "-q",
+                ]
+            )
+            == 0
+        )
     same = run("validate", str(a), str(b))
     assert same.returncode == 0 and "OK" in same.stdout, same.stdout
     frame = b / "frames" / "frame_00003.bin"
@@ -212,6 +279,14 @@ def test_validate_command(test_encoder, tmp_path):  # noqa: F811
 def test_help_lists_defaults():
     done = run("process", "--help")
     assert done.returncode == 0
-    for text in ("-audio", "models/audio_encoder.onnx", "(default: output)", "(default: 25)",
-                 "(default: ave)", "(default: constant)", "--no-frames", "--batch-size"):
+    for text in (
+        "-audio",
+        "models/audio_encoder.onnx",
+        "(default: output)",
+        "(default: 25)",
+        "(default: ave)",
+        "(default: constant)",
+        "--no-frames",
+        "--batch-size",
+    ):
         assert text in " ".join(done.stdout.split()), text

@@ -49,8 +49,12 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """models/make_test_encoder.py run once: the random .pth, its ONNX export and the output."""
     folder = tmp_path_factory.mktemp("made")
     onnx_path, pth = str(folder / "audio_encoder.onnx"), str(folder / "test_encoder.pth")
-    done = subprocess.run([sys.executable, SCRIPT, "--seed", "0", "--out", onnx_path, "--pth", pth],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, SCRIPT, "--seed", "0", "--out", onnx_path, "--pth", pth],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return {"onnx": onnx_path, "pth": pth, "stdout": done.stdout, "dir": str(folder)}
 
@@ -109,8 +113,9 @@ def test_package_and_test_weights_import_without_torch():
         "    assert 'synctalk-audio[export]' in str(e), e\n"
         "    print('ok')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
 
@@ -132,8 +137,11 @@ def test_random_state_dict_has_the_upstream_keys():
             assert value.dtype == np.int64 and value.shape == () and value > 0, key
         else:
             assert value.dtype == np.float32, key
-    params = sum(v.size for k, v in state.items() if not k.endswith(
-        ("running_mean", "running_var", "num_batches_tracked")))
+    params = sum(
+        v.size
+        for k, v in state.items()
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    )
     assert params == export.encoder_parameter_count() == 2_812_672
 
 
@@ -210,8 +218,9 @@ def upstream_format_variants(state: dict[str, np.ndarray]) -> dict[str, dict[str
     }
 
 
-@pytest.mark.parametrize("variant", ["no_prefix", "prefix", "audio_visual", "wrapped",
-                                     "data_parallel"])
+@pytest.mark.parametrize(
+    "variant", ["no_prefix", "prefix", "audio_visual", "wrapped", "data_parallel"]
+)
 def test_checkpoint_keys_with_or_without_prefix_load(variant, tmp_path, speech_windows):
     state = random_encoder_state_dict(3)
     path = str(tmp_path / "ckpt.pth")
@@ -257,15 +266,20 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path):
     assert "audio_encoder." in message
 
 
-@pytest.mark.parametrize("case, match", [
-    ("wrong_shape",
-     r"'5.conv_block.0.weight' has shape \(64, 64, 3, 1\), expected \(64, 64, 3, 3\)"),
-    ("nan", r"'1.conv_block.1.bias' holds NaN"),
-    ("other_network", r"78 missing keys .* 1 unexpected keys \('fc.weight'\)"),
-    ("not_a_dict", r"holds a list, not a state dict"),
-    ("not_torch", r"cannot read .* as a PyTorch checkpoint"),
-    ("pickled_object", r"Python objects besides tensors"),
-])
+@pytest.mark.parametrize(
+    "case, match",
+    [
+        (
+            "wrong_shape",
+            r"'5.conv_block.0.weight' has shape \(64, 64, 3, 1\), expected \(64, 64, 3, 3\)",
+        ),
+        ("nan", r"'1.conv_block.1.bias' holds NaN"),
+        ("other_network", r"78 missing keys .* 1 unexpected keys \('fc.weight'\)"),
+        ("not_a_dict", r"holds a list, not a state dict"),
+        ("not_torch", r"cannot read .* as a PyTorch checkpoint"),
+        ("pickled_object", r"Python objects besides tensors"),
+    ],
+)
 def test_bad_checkpoints_give_clear_errors(case, match, tmp_path):
     state = {k: torch.from_numpy(v) for k, v in random_encoder_state_dict(0).items()}
     path = str(tmp_path / "bad.pth")
@@ -354,15 +368,18 @@ def test_results_do_not_depend_on_batch_size(made, speech_windows, measure):
     windows = windows_for(64, speech_windows)
     session = ort.InferenceSession(made["onnx"], providers=["CPUExecutionProvider"])
     full = session.run(["features"], {"mel": windows})[0]
-    singles = np.concatenate([session.run(["features"], {"mel": windows[i:i + 1]})[0]
-                              for i in range(64)])
-    sevens = np.concatenate([session.run(["features"], {"mel": windows[i:i + 7]})[0]
-                             for i in range(0, 64, 7)])
+    singles = np.concatenate(
+        [session.run(["features"], {"mel": windows[i : i + 1]})[0] for i in range(64)]
+    )
+    sevens = np.concatenate(
+        [session.run(["features"], {"mel": windows[i : i + 7]})[0] for i in range(0, 64, 7)]
+    )
     model = load_audio_encoder(made["pth"])
     with torch.no_grad():
         t_full = model(torch.from_numpy(windows)).numpy()
-        t_singles = np.concatenate([model(torch.from_numpy(windows[i:i + 1])).numpy()
-                                    for i in range(64)])
+        t_singles = np.concatenate(
+            [model(torch.from_numpy(windows[i : i + 1])).numpy() for i in range(64)]
+        )
     ort_diff = max(max_abs(singles, full), max_abs(sevens, full))
     torch_diff = max_abs(t_singles, t_full)
     measure("onnxruntime_batch1_vs_batch64", ort_diff)
@@ -446,16 +463,40 @@ def test_export_argument_errors(tmp_path):
 
 def test_cli_export(made, tmp_path):
     target = tmp_path / "cli.onnx"
-    done = subprocess.run([sys.executable, "-m", "synctalk_audio.cli", "export", "--checkpoint",
-                           made["pth"], "--output", str(target)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "synctalk_audio.cli",
+            "export",
+            "--checkpoint",
+            made["pth"],
+            "--output",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert target.is_file() and "ONNX Runtime vs PyTorch" in done.stdout
     bad = tmp_path / "bad.pth"
     torch.save({"fc.weight": torch.zeros(1)}, str(bad))
-    done = subprocess.run([sys.executable, "-m", "synctalk_audio.cli", "export", "--checkpoint",
-                           str(bad), "--output", str(tmp_path / "bad.onnx")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "synctalk_audio.cli",
+            "export",
+            "--checkpoint",
+            str(bad),
+            "--output",
+            str(tmp_path / "bad.onnx"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "missing keys" in done.stderr
     assert not (tmp_path / "bad.onnx").exists()
@@ -490,8 +531,10 @@ def check_layout(directory: str, aud_ave: np.ndarray, windows: int) -> None:
         assert len(blob) == FRAME_FILE_BYTES
         assert int.from_bytes(blob[:4], "little") == 8192
         got = np.frombuffer(blob, "<f4", offset=4)
-        rows = [saved[j] if 0 <= j < windows + 2 else np.zeros(512, np.float32)
-                for j in range(i - 8, i + 8)]
+        rows = [
+            saved[j] if 0 <= j < windows + 2 else np.zeros(512, np.float32)
+            for j in range(i - 8, i + 8)
+        ]
         assert np.array_equal(got, np.stack(rows).ravel()), i
 
 
@@ -514,9 +557,23 @@ def test_upstream_reference_torch_end_to_end(noise_clip, made, tmp_path):
 
 def test_upstream_reference_onnx_cli_matches_torch(noise_clip, made, tmp_path, measure):
     out = str(tmp_path / "ref_onnx")
-    done = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "reference", "upstream.py"),
-                           "--audio", noise_clip, "--engine", "onnx", "--model", made["onnx"],
-                           "--output", out], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "tests", "reference", "upstream.py"),
+            "--audio",
+            noise_clip,
+            "--engine",
+            "onnx",
+            "--model",
+            made["onnx"],
+            "--output",
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     meta = read_json(os.path.join(out, "metadata.json"))
     assert meta["counts"]["frames"] == 24 and meta["engine"] == "onnx"
@@ -530,8 +587,9 @@ def test_upstream_reference_onnx_cli_matches_torch(noise_clip, made, tmp_path, m
 
 @pytest.mark.parametrize("fps, pad_mode", [(25, "reflect"), (30, "constant"), (29.97, "constant")])
 def test_upstream_reference_counts_and_windows(fps, pad_mode, noise_clip, made):
-    result = upstream.compute(noise_clip, engine="onnx", model=made["onnx"], fps=fps,
-                              pad_mode=pad_mode)
+    result = upstream.compute(
+        noise_clip, engine="onnx", model=made["onnx"], fps=fps, pad_mode=pad_mode
+    )
     windows = expected_windows(81, fps)
     assert result.outputs.shape == (windows, 512) and result.aud_ave.shape == (windows + 2, 512)
     # the reference's windows are the package's windows

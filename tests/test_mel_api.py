@@ -394,7 +394,7 @@ def test_melspectrogram_many_equals_sequential():
             sequential = [melspectrogram(c, pad_mode=pad_mode, dtype=dtype) for c in clips]
             parallel = melspectrogram_many(clips, pad_mode=pad_mode, dtype=dtype, threads=2)
             assert len(parallel) == len(clips)
-            for i, (a, b) in enumerate(zip(sequential, parallel)):
+            for i, (a, b) in enumerate(zip(sequential, parallel, strict=False)):
                 assert a.shape == b.shape == (80, 1 + lengths[i] // 200), i
                 assert np.array_equal(a, b), f"clip {i} (n={lengths[i]}) differs between threads"
 

@@ -32,7 +32,9 @@ CASES = sorted(golden_manifest()["cases"])
 
 
 def upstream_frames(result: upstream.Result) -> np.ndarray:
-    return np.stack([upstream.frame_input(result.aud_ave, i) for i in range(result.aud_ave.shape[0])])
+    return np.stack(
+        [upstream.frame_input(result.aud_ave, i) for i in range(result.aud_ave.shape[0])]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +63,17 @@ def test_parity_with_upstream_torch(test_encoder, pipe, case):  # noqa: F811
     assert frame_err <= TOLERANCE, f"{case}: frames max abs {frame_err:.3g} > {TOLERANCE}"
 
 
-@pytest.mark.parametrize(("fps", "pad_mode"), [(30.0, "constant"), (29.97, "reflect"),
-                                               (20.0, "reflect"), (50.0, "constant")])
+@pytest.mark.parametrize(
+    ("fps", "pad_mode"),
+    [(30.0, "constant"), (29.97, "reflect"), (20.0, "reflect"), (50.0, "constant")],
+)
 def test_parity_other_settings(test_encoder, fps, pad_mode):  # noqa: F811
     path = os.path.join(DATA, "speech_16k_s16_loud_edges.wav")
     with Pipeline(test_encoder.onnx, fps=fps, pad_mode=pad_mode) as p:
         ours = p.process(path)
-    ref = upstream.compute(path, engine="torch", checkpoint=test_encoder.pth, fps=fps,
-                           pad_mode=pad_mode)
+    ref = upstream.compute(
+        path, engine="torch", checkpoint=test_encoder.pth, fps=fps, pad_mode=pad_mode
+    )
     assert len(ours) == ref.aud_ave.shape[0]
     assert np.abs(ours.aud_ave - ref.aud_ave).max() <= TOLERANCE
     assert np.abs(ours.all_frames() - upstream_frames(ref)).max() <= TOLERANCE
@@ -108,8 +113,12 @@ def test_process_many_equals_process(pipe):
 def test_metadata_counts(pipe):
     path = os.path.join(DATA, "speech_16k_0p25s.wav")
     feats = pipe.process(path)
-    assert feats.metadata["counts"] == {"samples_16k": 4000, "mel_frames": 21, "windows": 3,
-                                        "frames": 5}
+    assert feats.metadata["counts"] == {
+        "samples_16k": 4000,
+        "mel_frames": 21,
+        "windows": 3,
+        "frames": 5,
+    }
     assert feats.metadata["input"]["duration_s"] == pytest.approx(0.25)
 
 

@@ -40,8 +40,9 @@ def batch_frames(model: str, audio: np.ndarray, **kw: object) -> tuple[bytes, by
     return feats.all_frames().tobytes(), feats.aud_ave.tobytes()
 
 
-def stream_frames(streamer: FeatureStreamer, audio: np.ndarray, sizes: list[int],
-                  **open_kw: object) -> tuple[bytes, bytes, int]:
+def stream_frames(
+    streamer: FeatureStreamer, audio: np.ndarray, sizes: list[int], **open_kw: object
+) -> tuple[bytes, bytes, int]:
     stream = streamer.open(**open_kw)  # type: ignore[arg-type]
     frames, position, i = [], 0, 0
     while position < audio.shape[0]:
@@ -52,8 +53,11 @@ def stream_frames(streamer: FeatureStreamer, audio: np.ndarray, sizes: list[int]
     early = len(frames)
     frames += stream.close()
     assert [f.index for f in frames] == list(range(len(frames)))
-    return (np.stack([f.features for f in frames]).tobytes(),
-            np.stack([f.aud_ave_row for f in frames]).tobytes(), early)
+    return (
+        np.stack([f.features for f in frames]).tobytes(),
+        np.stack([f.aud_ave_row for f in frames]).tobytes(),
+        early,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +86,9 @@ def test_stream_equals_batch(test_encoder, streamers, pad_mode, fps, chunking): 
         assert early > 0, "no frame came out before the end of input"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     sizes=st.lists(st.integers(min_value=1, max_value=5000), min_size=1, max_size=12),
     seconds=st.sampled_from([0.1875, 0.25, 0.6, 1.3]),
@@ -120,8 +126,10 @@ def test_frames_come_out_when_their_audio_arrives(streamers):
     assert all(samples_needed_for_frame(i) <= 640 * i + 7240 for i in range(2000))
 
 
-@pytest.mark.parametrize("name", ["speech_44k1_stereo_s24.wav", "speech_8k_u8.wav",
-                                  "speech_22k05_stereo_extensible_chunks.wav"])
+@pytest.mark.parametrize(
+    "name",
+    ["speech_44k1_stereo_s24.wav", "speech_8k_u8.wav", "speech_22k05_stereo_extensible_chunks.wav"],
+)
 def test_resampled_stream_equals_batch(test_encoder, streamers, name):  # noqa: F811
     """Other rates are resampled incrementally by soxr; the result is still exact."""
     path = os.path.join(DATA, name)
@@ -129,8 +137,12 @@ def test_resampled_stream_equals_batch(test_encoder, streamers, name):  # noqa: 
     with Pipeline(test_encoder.onnx) as pipe:
         feats = pipe.process(path)
     got_frames, got_rows, _ = stream_frames(
-        streamers(), raw if raw.shape[1] > 1 else raw[:, 0], [441, 17, 1000],
-        sample_rate=rate, channels=raw.shape[1])
+        streamers(),
+        raw if raw.shape[1] > 1 else raw[:, 0],
+        [441, 17, 1000],
+        sample_rate=rate,
+        channels=raw.shape[1],
+    )
     assert got_frames == feats.all_frames().tobytes()
     assert got_rows == feats.aud_ave.tobytes()
 
@@ -149,7 +161,9 @@ def test_feed_many_equals_separate_feeds(streamers):
     streams = [streamer.open() for _ in clips]
     out: list[list] = [[] for _ in clips]
     for start in range(0, max(c.shape[0] for c in clips), 320):
-        got = streamer.feed_many([(s, c[start : start + 320]) for s, c in zip(streams, clips)])
+        got = streamer.feed_many(
+            [(s, c[start : start + 320]) for s, c in zip(streams, clips, strict=False)]
+        )
         for k, s in enumerate(streams):
             out[k] += got.get(s, [])
     for k, s in enumerate(streams):
@@ -165,8 +179,10 @@ def test_reset_and_reuse(streamers):
         stream.feed(audio)
     stream.reset()
     second = stream.feed(audio) + stream.close()
-    assert np.stack([f.features for f in first]).tobytes() == np.stack(
-        [f.features for f in second]).tobytes()
+    assert (
+        np.stack([f.features for f in first]).tobytes()
+        == np.stack([f.features for f in second]).tobytes()
+    )
 
 
 def test_many_streams_on_threads(streamers):
@@ -207,9 +223,15 @@ def test_bad_chunks_raise(streamers):
 
 # -- the stream command --------------------------------------------------------
 
+
 def run_stream(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "synctalk_audio.cli", "stream", *args],
-                          input=data, capture_output=True, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "synctalk_audio.cli", "stream", *args],
+        input=data,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
 def records(blob: bytes) -> list[bytes]:
@@ -241,8 +263,9 @@ def test_stream_command_raw_pcm(test_encoder):  # noqa: F811
     pcm = (speech(1.5) * 32767).astype("<i2")
     with Pipeline(test_encoder.onnx) as pipe:
         feats = pipe.process(pcm.astype(np.float32) / np.float32(32768))
-    done = run_stream(["--model", test_encoder.onnx, "--raw", "s16le", "--rate", "16000", "-q"],
-                      pcm.tobytes())
+    done = run_stream(
+        ["--model", test_encoder.onnx, "--raw", "s16le", "--rate", "16000", "-q"], pcm.tobytes()
+    )
     assert done.returncode == 0, done.stderr.decode()
     assert b"".join(records(done.stdout)) == feats.all_frames().tobytes()
 
@@ -270,9 +293,17 @@ def test_stream_command_from_soundfile_buffer(test_encoder):  # noqa: F811
 def test_docs_example_streams_a_wav(test_encoder):  # noqa: F811
     """docs/examples/stream_wav.py runs and finds the stream equal to the batch result."""
     done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "docs", "examples", "stream_wav.py"),
-         os.path.join(DATA, "speech_44k1_stereo_s24.wav"), "--model", test_encoder.onnx],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            os.path.join(ROOT, "docs", "examples", "stream_wav.py"),
+            os.path.join(DATA, "speech_44k1_stereo_s24.wav"),
+            "--model",
+            test_encoder.onnx,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "identical to the batch result: True" in done.stdout
     assert "final after" in done.stdout

@@ -35,7 +35,8 @@ import glob
 import json
 import os
 import sys
-from typing import Any, Callable, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import scipy.fft

@@ -1,6 +1,7 @@
 """Stream a WAV file through the live API in 20 ms chunks, as a real-time source would.
 
-    python docs/examples/stream_wav.py tests/data/speech_44k1_stereo_s24.wav [--model models/audio_encoder.onnx]
+    python docs/examples/stream_wav.py tests/data/speech_44k1_stereo_s24.wav \
+        [--model models/audio_encoder.onnx]
 
 Prints when each frame became final (after how much audio) and checks at the
 end that the streamed frames equal the batch result byte for byte.
@@ -18,7 +19,9 @@ from synctalk_audio.streaming import FeatureStreamer
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("wav")
     parser.add_argument("--model", default="models/audio_encoder.onnx")
     args = parser.parse_args()

@@ -192,4 +192,3 @@ def load_audio(source: AudioSource, *, sr: int = TARGET_RATE) -> np.ndarray:
     (1600,)
     """
     return load_audio_with_info(source, sr=sr)[0]
-

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -55,29 +55,69 @@ def _add_process(sub: Any) -> None:
         description="Compute SyncTalk_2D audio features of one audio file and write them to"
         " an output directory (replaced whole, written atomically).",
     )
-    p.add_argument("--audio", "-audio", required=True, metavar="PATH",
-                   help="input audio: WAV/FLAC/OGG/MP3, any rate and channel count"
-                   " (loaded exactly as librosa.load(path, sr=16000))")
-    p.add_argument("--model", "-model", default=os.path.join("models", "audio_encoder.onnx"),
-                   metavar="PATH", help="ONNX audio encoder (default: %(default)s)")
-    p.add_argument("--output", "-output", default="output", metavar="DIR",
-                   help="output directory, replaced if it exists (default: %(default)s)")
-    p.add_argument("--fps", "-fps", type=float, default=25.0,
-                   help="video frame rate of the avatar (default: %(default)g)")
-    p.add_argument("--mode", "-mode", default="ave",
-                   help="encoder mode: ave; hubert and wenet are not supported yet"
-                   " (default: %(default)s)")
-    p.add_argument("--pad-mode", "-pad-mode", default="constant",
-                   help="STFT padding: constant = librosa >= 0.10, reflect = librosa < 0.10;"
-                   " use what your avatar was trained with (default: %(default)s)")
-    p.add_argument("--batch-size", "-batch-size", type=int, default=None,
-                   help="windows per encoder call (default: 32)")
-    p.add_argument("--threads", "-threads", type=int, default=None,
-                   help="encoder threads (default: one per physical core)")
-    p.add_argument("--no-frames", "-no-frames", action="store_true",
-                   help="write only aud_ave.npy and metadata.json, not the per-frame files")
-    p.add_argument("--quiet", "-quiet", "-q", action="store_true",
-                   help="print nothing on success")
+    p.add_argument(
+        "--audio",
+        "-audio",
+        required=True,
+        metavar="PATH",
+        help="input audio: WAV/FLAC/OGG/MP3, any rate and channel count"
+        " (loaded exactly as librosa.load(path, sr=16000))",
+    )
+    p.add_argument(
+        "--model",
+        "-model",
+        default=os.path.join("models", "audio_encoder.onnx"),
+        metavar="PATH",
+        help="ONNX audio encoder (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        "-output",
+        default="output",
+        metavar="DIR",
+        help="output directory, replaced if it exists (default: %(default)s)",
+    )
+    p.add_argument(
+        "--fps",
+        "-fps",
+        type=float,
+        default=25.0,
+        help="video frame rate of the avatar (default: %(default)g)",
+    )
+    p.add_argument(
+        "--mode",
+        "-mode",
+        default="ave",
+        help="encoder mode: ave; hubert and wenet are not supported yet (default: %(default)s)",
+    )
+    p.add_argument(
+        "--pad-mode",
+        "-pad-mode",
+        default="constant",
+        help="STFT padding: constant = librosa >= 0.10, reflect = librosa < 0.10;"
+        " use what your avatar was trained with (default: %(default)s)",
+    )
+    p.add_argument(
+        "--batch-size",
+        "-batch-size",
+        type=int,
+        default=None,
+        help="windows per encoder call (default: 32)",
+    )
+    p.add_argument(
+        "--threads",
+        "-threads",
+        type=int,
+        default=None,
+        help="encoder threads (default: one per physical core)",
+    )
+    p.add_argument(
+        "--no-frames",
+        "-no-frames",
+        action="store_true",
+        help="write only aud_ave.npy and metadata.json, not the per-frame files",
+    )
+    p.add_argument("--quiet", "-quiet", "-q", action="store_true", help="print nothing on success")
 
 
 def _add_export(sub: Any) -> None:
@@ -88,13 +128,27 @@ def _add_export(sub: Any) -> None:
         " axis, and check it against PyTorch before reporting success."
         " Needs PyTorch: pip install 'synctalk-audio[export]'.",
     )
-    p.add_argument("--checkpoint", "-checkpoint", required=True, metavar="PTH",
-                   help="audio_visual_encoder.pth (keys with or without 'audio_encoder.')")
-    p.add_argument("--output", "-output", default=os.path.join("models", "audio_encoder.onnx"),
-                   metavar="ONNX", help="where to write the model (default: %(default)s)")
+    p.add_argument(
+        "--checkpoint",
+        "-checkpoint",
+        required=True,
+        metavar="PTH",
+        help="audio_visual_encoder.pth (keys with or without 'audio_encoder.')",
+    )
+    p.add_argument(
+        "--output",
+        "-output",
+        default=os.path.join("models", "audio_encoder.onnx"),
+        metavar="ONNX",
+        help="where to write the model (default: %(default)s)",
+    )
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
-    p.add_argument("--tolerance", type=float, default=1e-5,
-                   help="max abs difference to PyTorch allowed (default: %(default)g)")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-5,
+        help="max abs difference to PyTorch allowed (default: %(default)g)",
+    )
     p.add_argument("--quiet", "-quiet", "-q", action="store_true", help="print nothing on success")
 
 
@@ -107,10 +161,14 @@ def _add_validate(sub: Any) -> None:
     )
     p.add_argument("reference", help="reference output directory (e.g. from the Python path)")
     p.add_argument("candidate", help="output directory to check")
-    p.add_argument("--tolerance", type=float, default=1e-5,
-                   help="max abs error allowed (default: %(default)g)")
-    p.add_argument("--relative", action="store_true",
-                   help="apply --tolerance to the error divided by the reference's max |value|")
+    p.add_argument(
+        "--tolerance", type=float, default=1e-5, help="max abs error allowed (default: %(default)g)"
+    )
+    p.add_argument(
+        "--relative",
+        action="store_true",
+        help="apply --tolerance to the error divided by the reference's max |value|",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -124,29 +182,72 @@ def _add_stream(sub: Any) -> None:
         " can change it, flushing after each record. The frames equal `process` on the whole"
         " input, byte for byte. End of input ends it; Ctrl-C flushes what is final and exits.",
     )
-    p.add_argument("--model", "-model", default=os.path.join("models", "audio_encoder.onnx"),
-                   metavar="PATH", help="ONNX audio encoder (default: %(default)s)")
-    p.add_argument("--raw", "-raw", choices=("s16le", "f32le"), default=None,
-                   help="headerless PCM on stdin in this encoding (default: expect a WAV header)")
-    p.add_argument("--rate", "-rate", type=int, default=16000,
-                   help="sample rate of --raw input, Hz (default: %(default)s)")
-    p.add_argument("--channels", "-channels", type=int, default=1,
-                   help="interleaved channels of --raw input (default: %(default)s)")
-    p.add_argument("--fps", "-fps", type=float, default=25.0,
-                   help="video frame rate (default: %(default)g)")
-    p.add_argument("--pad-mode", "-pad-mode", default="constant",
-                   help="STFT padding: constant or reflect (default: %(default)s)")
-    p.add_argument("--output", "-output", default=None, metavar="DIR",
-                   help="also write frames/frame_%%05d.bin as they become final, and"
-                   " aud_ave.npy and metadata.json at the end (directory replaced atomically)")
-    p.add_argument("--no-stdout", action="store_true",
-                   help="do not write frame records to stdout (with --output)")
-    p.add_argument("--threads", "-threads", type=int, default=None,
-                   help="encoder threads (default: one per physical core)")
-    p.add_argument("--read-size", type=int, default=4096,
-                   help="bytes per read from stdin (default: %(default)s)")
-    p.add_argument("--quiet", "-quiet", "-q", action="store_true",
-                   help="no summary on stderr at the end")
+    p.add_argument(
+        "--model",
+        "-model",
+        default=os.path.join("models", "audio_encoder.onnx"),
+        metavar="PATH",
+        help="ONNX audio encoder (default: %(default)s)",
+    )
+    p.add_argument(
+        "--raw",
+        "-raw",
+        choices=("s16le", "f32le"),
+        default=None,
+        help="headerless PCM on stdin in this encoding (default: expect a WAV header)",
+    )
+    p.add_argument(
+        "--rate",
+        "-rate",
+        type=int,
+        default=16000,
+        help="sample rate of --raw input, Hz (default: %(default)s)",
+    )
+    p.add_argument(
+        "--channels",
+        "-channels",
+        type=int,
+        default=1,
+        help="interleaved channels of --raw input (default: %(default)s)",
+    )
+    p.add_argument(
+        "--fps", "-fps", type=float, default=25.0, help="video frame rate (default: %(default)g)"
+    )
+    p.add_argument(
+        "--pad-mode",
+        "-pad-mode",
+        default="constant",
+        help="STFT padding: constant or reflect (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        "-output",
+        default=None,
+        metavar="DIR",
+        help="also write frames/frame_%%05d.bin as they become final, and"
+        " aud_ave.npy and metadata.json at the end (directory replaced atomically)",
+    )
+    p.add_argument(
+        "--no-stdout",
+        action="store_true",
+        help="do not write frame records to stdout (with --output)",
+    )
+    p.add_argument(
+        "--threads",
+        "-threads",
+        type=int,
+        default=None,
+        help="encoder threads (default: one per physical core)",
+    )
+    p.add_argument(
+        "--read-size",
+        type=int,
+        default=4096,
+        help="bytes per read from stdin (default: %(default)s)",
+    )
+    p.add_argument(
+        "--quiet", "-quiet", "-q", action="store_true", help="no summary on stderr at the end"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,8 +275,14 @@ def _run_process(args: argparse.Namespace) -> int:
     if not os.path.exists(args.audio):
         raise FileNotFoundError(f"audio file not found: {args.audio}")
     started = time.perf_counter()
-    with Pipeline(args.model, fps=args.fps, mode=args.mode, pad_mode=args.pad_mode,
-                  batch_size=args.batch_size, threads=args.threads) as pipe:
+    with Pipeline(
+        args.model,
+        fps=args.fps,
+        mode=args.mode,
+        pad_mode=args.pad_mode,
+        batch_size=args.batch_size,
+        threads=args.threads,
+    ) as pipe:
         show = not args.quiet and sys.stderr.isatty()
         features = pipe.process(args.audio, progress=_Progress("encoding") if show else None)
         metadata = dict(features.metadata)
@@ -228,10 +335,16 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
     # encoder whose features are much larger than the test encoder's.
     report["reference_max_abs_value"] = float(np.abs(ref).max())
     report["aud_ave_mean_abs"] = float(diff.mean())
-    ref_frames = sorted(os.listdir(os.path.join(reference, "frames"))) if os.path.isdir(
-        os.path.join(reference, "frames")) else []
-    cand_frames = sorted(os.listdir(os.path.join(candidate, "frames"))) if os.path.isdir(
-        os.path.join(candidate, "frames")) else []
+    ref_frames = (
+        sorted(os.listdir(os.path.join(reference, "frames")))
+        if os.path.isdir(os.path.join(reference, "frames"))
+        else []
+    )
+    cand_frames = (
+        sorted(os.listdir(os.path.join(candidate, "frames")))
+        if os.path.isdir(os.path.join(candidate, "frames"))
+        else []
+    )
     report["frame_counts"] = [len(ref_frames), len(cand_frames)]
     worst, total, count, cos_min = 0.0, 0.0, 0, 1.0
     if ref_frames != cand_frames:
@@ -254,7 +367,8 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
     report["frames_mean_abs"] = total / count if count else 0.0
     ref64, cand64 = ref.astype(np.float64), cand.astype(np.float64)
     row_cos = np.sum(ref64 * cand64, axis=1) / np.maximum(
-        np.linalg.norm(ref64, axis=1) * np.linalg.norm(cand64, axis=1), 1e-300)
+        np.linalg.norm(ref64, axis=1) * np.linalg.norm(cand64, axis=1), 1e-300
+    )
     report["aud_ave_min_cosine"] = float(row_cos.min())
     report["frames_min_cosine"] = cos_min
     return report
@@ -275,7 +389,8 @@ def _run_validate(args: argparse.Namespace) -> int:
             print(f"MISMATCH: {report['problem']}")
         else:
             print(
-                f"aud_ave {tuple(report['aud_ave_shape'][0])}: max abs {report['aud_ave_max_abs']:.3g},"
+                f"aud_ave {tuple(report['aud_ave_shape'][0])}:"
+                f" max abs {report['aud_ave_max_abs']:.3g},"
                 f" mean abs {report['aud_ave_mean_abs']:.3g}, min cosine"
                 f" {report['aud_ave_min_cosine']:.9f}\nframes {report['frame_counts'][0]} vs"
                 f" {report['frame_counts'][1]}: max abs {report['frames_max_abs']:.3g}, mean abs"
@@ -287,8 +402,13 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def _run_stream(args: argparse.Namespace) -> int:
-    from .output import FRAME_HEADER, atomic_output_dir, check_output_dir, write_frame_file
-    from .output import write_metadata
+    from .output import (
+        FRAME_HEADER,
+        atomic_output_dir,
+        check_output_dir,
+        write_frame_file,
+        write_metadata,
+    )
     from .pipeline import check_pad_mode, versions
     from .streaming import FeatureStreamer
     from .wavstream import PcmDecoder, PcmFormat, read_wav_header
@@ -298,8 +418,9 @@ def _run_stream(args: argparse.Namespace) -> int:
         check_output_dir(args.output)
     if args.no_stdout and args.output is None:
         raise ParameterError("--no-stdout needs --output, or nothing would be written")
-    streamer = FeatureStreamer(args.model, fps=args.fps, pad_mode=args.pad_mode,
-                               threads=args.threads)
+    streamer = FeatureStreamer(
+        args.model, fps=args.fps, pad_mode=args.pad_mode, threads=args.threads
+    )
     stdin = sys.stdin.buffer
     source = getattr(stdin, "raw", stdin)
     if args.raw is not None:
@@ -316,7 +437,7 @@ def _run_stream(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     interrupted = False
 
-    def emit(frames: list[Any], frame_dir: Optional[str]) -> None:
+    def emit(frames: list[Any], frame_dir: str | None) -> None:
         for frame in frames:
             data = np.ascontiguousarray(frame.features, dtype="<f4")
             if out is not None:
@@ -327,7 +448,7 @@ def _run_stream(args: argparse.Namespace) -> int:
                 write_frame_file(os.path.join(frame_dir, f"frame_{frame.index:05d}.bin"), data)
             rows.append(frame.aud_ave_row)
 
-    def run(frame_dir: Optional[str]) -> None:
+    def run(frame_dir: str | None) -> None:
         nonlocal interrupted, remaining
         try:
             while remaining is None or remaining > 0:
@@ -353,23 +474,37 @@ def _run_stream(args: argparse.Namespace) -> int:
             run(frame_dir)
             if rows:
                 np.save(os.path.join(staging, "aud_ave.npy"), np.stack(rows).astype("<f4"))
-            write_metadata(staging, {
-                "input": {"source": "stdin", "sample_rate": fmt.sample_rate,
-                          "channels": fmt.channels, "encoding": fmt.encoding,
-                          "samples": stream.samples_received,
-                          "duration_s": stream.samples_received / fmt.sample_rate},
-                "counts": {"frames": len(rows)},
-                "settings": {"fps": args.fps, "mode": "ave", "pad_mode": args.pad_mode,
-                             "frame_shape": [32, 16, 16]},
-                "complete": not interrupted,
-                "timings": {"wall_s": time.perf_counter() - started},
-                "model": streamer.encoder.describe(),
-                "versions": versions(),
-            })
+            write_metadata(
+                staging,
+                {
+                    "input": {
+                        "source": "stdin",
+                        "sample_rate": fmt.sample_rate,
+                        "channels": fmt.channels,
+                        "encoding": fmt.encoding,
+                        "samples": stream.samples_received,
+                        "duration_s": stream.samples_received / fmt.sample_rate,
+                    },
+                    "counts": {"frames": len(rows)},
+                    "settings": {
+                        "fps": args.fps,
+                        "mode": "ave",
+                        "pad_mode": args.pad_mode,
+                        "frame_shape": [32, 16, 16],
+                    },
+                    "complete": not interrupted,
+                    "timings": {"wall_s": time.perf_counter() - started},
+                    "model": streamer.encoder.describe(),
+                    "versions": versions(),
+                },
+            )
     if not args.quiet:
         state = "interrupted" if interrupted else "done"
-        print(f"synctalk-audio stream: {state}: {len(rows)} frames from"
-              f" {stream.samples_received / fmt.sample_rate:.2f} s of audio", file=sys.stderr)
+        print(
+            f"synctalk-audio stream: {state}: {len(rows)} frames from"
+            f" {stream.samples_received / fmt.sample_rate:.2f} s of audio",
+            file=sys.stderr,
+        )
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
@@ -381,20 +516,32 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return argv
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``synctalk-audio``; returns the exit status."""
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(args_list)
-    runners = {"process": _run_process, "export": _run_export, "validate": _run_validate,
-               "stream": _run_stream}
+    runners = {
+        "process": _run_process,
+        "export": _run_export,
+        "validate": _run_validate,
+        "stream": _run_stream,
+    }
     try:
         return runners[args.command](args)
     except KeyboardInterrupt:
         print("synctalk-audio: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ParameterError, AudioLoadError, ModelError, FileNotFoundError, PermissionError,
-            IsADirectoryError, NotADirectoryError, TypeError) as exc:
+    except (
+        ParameterError,
+        AudioLoadError,
+        ModelError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        NotADirectoryError,
+        TypeError,
+    ) as exc:
         print(f"synctalk-audio {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (OSError, RuntimeError, ValueError) as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Optional, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -94,8 +94,8 @@ class OnnxEncoder:
         self,
         model_path: str | os.PathLike[str],
         *,
-        batch_size: Optional[int] = None,
-        threads: Optional[int] = None,
+        batch_size: int | None = None,
+        threads: int | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -122,7 +122,9 @@ class OnnxEncoder:
                 path, sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # ONNX Runtime raises its own exception types
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
             raise ModelError(f"cannot load ONNX model {path}: {first_line}") from None
         inputs = self._session.get_inputs()
         outputs = self._session.get_outputs()
@@ -133,7 +135,7 @@ class OnnxEncoder:
         fixed_batch = _dims(inputs[0].shape)[0]
         self.batch_size: int = fixed_batch or batch_size or DEFAULT_BATCH_SIZE
         self.threads = threads
-        self._sha256: Optional[str] = None
+        self._sha256: str | None = None
 
     @staticmethod
     def _check_signature(path: str, inputs: list[Any], outputs: list[Any]) -> None:
@@ -148,7 +150,8 @@ class OnnxEncoder:
             if inputs[0].type != "tensor(float)":
                 problem = f"input {shown(inputs[0])} is not float32"
             elif len(in_dims) != 4 or any(
-                d is not None and d != want for d, want in zip(in_dims[1:], WINDOW_SHAPE)
+                d is not None and d != want
+                for d, want in zip(in_dims[1:], WINDOW_SHAPE, strict=False)
             ):
                 problem = f"input {shown(inputs[0])}"
             elif len(out_dims) != 2 or out_dims[1] not in (None, FEATURE_DIM):

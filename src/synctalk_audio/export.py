@@ -31,7 +31,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -74,7 +74,7 @@ WINDOW_SHAPE = (1, 80, 16)
 FEATURE_DIM = 512
 
 # (cin, cout, kernel, stride, padding, residual) of the 13 blocks, in order.
-Stride = Union[int, tuple[int, int]]
+Stride = int | tuple[int, int]
 ENCODER_BLOCKS: tuple[tuple[int, int, int, Stride, int, bool], ...] = (
     (1, 32, 3, 1, 1, False),
     (32, 32, 3, 1, 1, True),
@@ -167,7 +167,12 @@ def _encoder_classes() -> tuple[type, type]:
         """Conv2d → BatchNorm2d → (+ input if residual) → ReLU, as upstream."""
 
         def __init__(
-            self, cin: int, cout: int, kernel_size: int, stride: Stride, padding: int,
+            self,
+            cin: int,
+            cout: int,
+            kernel_size: int,
+            stride: Stride,
+            padding: int,
             residual: bool = False,
         ) -> None:
             super().__init__()
@@ -293,11 +298,11 @@ def normalise_encoder_state_dict(
     state = _unwrap(state, source)
     keys = [str(k) for k in state]
     if keys and all(k.startswith(_DATA_PARALLEL_PREFIX) for k in keys):
-        state = {str(k)[len(_DATA_PARALLEL_PREFIX):]: v for k, v in state.items()}
+        state = {str(k)[len(_DATA_PARALLEL_PREFIX) :]: v for k, v in state.items()}
         keys = list(state)
     prefixed = [k for k in keys if k.startswith(ENCODER_PREFIX)]
     if prefixed:
-        selected = {k[len(ENCODER_PREFIX):]: state[k] for k in prefixed}
+        selected = {k[len(ENCODER_PREFIX) :]: state[k] for k in prefixed}
     else:
         selected = {k: state[k] for k in keys}
 
@@ -923,8 +928,10 @@ def export_onnx(
         torch_batch_max_abs_diff=comparison.torch_across if comparison else 0.0,
         output_std=comparison.std if comparison else 0.0,
         parameters=encoder_parameter_count(),
-        versions={"torch": torch.__version__, "onnx": onnx.__version__,
-                  "onnxruntime": onnxruntime.__version__},
+        versions={
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+        },
         notes=notes,
     )
-

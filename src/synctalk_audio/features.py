@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ParameterError
-
-__all__ = ["CONTEXT_BEFORE", "CONTEXT_AFTER", "FRAME_SHAPES", "AudioFeatures", "pad_features"]
+__all__ = ["CONTEXT_AFTER", "CONTEXT_BEFORE", "FRAME_SHAPES", "AudioFeatures"]
 
 #: Rows of aud_ave before and after a frame's own row in its window.
 CONTEXT_BEFORE = 8
@@ -26,13 +24,6 @@ WINDOW_ROWS = CONTEXT_BEFORE + 1 + CONTEXT_AFTER  # 16
 
 #: Per-mode reshape of the (16, feature_dim) window.
 FRAME_SHAPES = {"ave": (32, 16, 16), "hubert": (32, 32, 32), "wenet": (256, 16, 32)}
-
-
-def pad_features(encoded: np.ndarray) -> np.ndarray:
-    """[o[0], o[0..N-1], o[N-1]]: the N + 2 rows SyncTalk_2D saves as aud_ave.npy."""
-    if encoded.ndim != 2 or encoded.shape[0] < 1:
-        raise ParameterError(f"encoder output must be (N >= 1, dim), got {encoded.shape}")
-    return np.concatenate([encoded[:1], encoded, encoded[-1:]], axis=0).astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -64,10 +55,12 @@ class AudioFeatures:
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._padded = np.zeros(
-            (self.aud_ave.shape[0] + WINDOW_ROWS - 1, self.aud_ave.shape[1]), dtype=np.float32
-        )
-        self._padded[CONTEXT_BEFORE : CONTEXT_BEFORE + self.aud_ave.shape[0]] = self.aud_ave
+        # aud_ave with 8 zero rows before and 7 after, so that every frame's
+        # window is one contiguous slice; aud_ave itself becomes a view of it.
+        rows = self.aud_ave.shape[0]
+        self._padded = np.zeros((rows + WINDOW_ROWS - 1, self.aud_ave.shape[1]), dtype=np.float32)
+        self._padded[CONTEXT_BEFORE : CONTEXT_BEFORE + rows] = self.aud_ave
+        self.aud_ave = self._padded[CONTEXT_BEFORE : CONTEXT_BEFORE + rows]
 
     def __len__(self) -> int:
         """Number of video frames: N + 2."""

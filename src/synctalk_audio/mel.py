@@ -7,7 +7,6 @@ import functools
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -19,8 +18,11 @@ from .options import MelOptions, PadMode
 __all__ = ["melspectrogram", "melspectrogram_many", "mel_processor"]
 
 
+DEFAULT_OPTIONS = MelOptions()
+
+
 @functools.lru_cache(maxsize=16)
-def mel_processor(options: MelOptions = MelOptions()) -> _core.MelProcessor:
+def mel_processor(options: MelOptions = DEFAULT_OPTIONS) -> _core.MelProcessor:
     """Return the (cached) C++ processor for ``options``.
 
     The processor holds the window, FFT plan and filterbank; building one
@@ -30,7 +32,7 @@ def mel_processor(options: MelOptions = MelOptions()) -> _core.MelProcessor:
     return _core.MelProcessor(options.to_core())
 
 
-def _resolve(options: Optional[MelOptions], pad_mode: Optional[PadMode]) -> MelOptions:
+def _resolve(options: MelOptions | None, pad_mode: PadMode | None) -> MelOptions:
     resolved = options if options is not None else MelOptions()
     if not isinstance(resolved, MelOptions):
         raise TypeError(f"options must be a MelOptions, got {type(resolved).__name__}")
@@ -75,8 +77,8 @@ def as_audio_array(wav: object, name: str = "wav") -> np.ndarray:
 def melspectrogram(
     wav: npt.NDArray[np.floating],
     *,
-    pad_mode: Optional[PadMode] = None,
-    options: Optional[MelOptions] = None,
+    pad_mode: PadMode | None = None,
+    options: MelOptions | None = None,
     dtype: npt.DTypeLike = np.float32,
 ) -> np.ndarray:
     """Compute SyncTalk_2D's mel spectrogram of 16 kHz mono audio.
@@ -137,10 +139,10 @@ def melspectrogram(
 def melspectrogram_many(
     wavs: Sequence[npt.NDArray[np.floating]],
     *,
-    pad_mode: Optional[PadMode] = None,
-    options: Optional[MelOptions] = None,
+    pad_mode: PadMode | None = None,
+    options: MelOptions | None = None,
     dtype: npt.DTypeLike = np.float32,
-    threads: Optional[int] = None,
+    threads: int | None = None,
 ) -> list[np.ndarray]:
     """Compute the mel spectrograms of many clips on several threads.
 

@@ -37,7 +37,9 @@ def check_output_dir(path: str) -> str:
     """Refuse an output path that is a file or whose parent is not writable."""
     path = os.path.abspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
-        raise ParameterError(f"output path {path} exists and is not a directory; choose another --output")
+        raise ParameterError(
+            f"output path {path} exists and is not a directory; choose another --output"
+        )
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
         raise ParameterError(f"cannot write {path}: its parent directory {parent} does not exist")
@@ -72,11 +74,26 @@ def atomic_output_dir(path: str) -> Iterator[str]:
 
 
 def write_frame_file(path: str, frame: np.ndarray) -> None:
-    """One frame: [uint32 LE count][count float32 LE], C order."""
+    """One frame: [uint32 LE count][count float32 LE], C order.
+
+    Written with one ``writev`` on a raw descriptor: a 60 s clip has 1499 of
+    these files, and Python's buffered file objects cost several times more.
+    """
     data = np.ascontiguousarray(frame, dtype="<f4")
-    with open(path, "wb") as f:
-        f.write(FRAME_HEADER.pack(data.size))
-        f.write(data.tobytes())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        payload = [FRAME_HEADER.pack(data.size), memoryview(data).cast("B")]
+        expected = FRAME_HEADER.size + data.nbytes
+        written = (
+            os.writev(fd, payload)
+            if hasattr(os, "writev")
+            else sum(os.write(fd, part) for part in payload)
+        )
+        if written != expected:  # a short write: finish it the slow way
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, b"".join(bytes(part) for part in payload))
+    finally:
+        os.close(fd)
 
 
 def read_frame_file(path: str) -> np.ndarray:
@@ -87,7 +104,9 @@ def read_frame_file(path: str) -> np.ndarray:
         raise ParameterError(f"{path}: too short for a frame file")
     (count,) = FRAME_HEADER.unpack_from(blob)
     if len(blob) != FRAME_HEADER.size + 4 * count:
-        raise ParameterError(f"{path}: header says {count} floats, file holds {(len(blob) - 4) / 4:g}")
+        raise ParameterError(
+            f"{path}: header says {count} floats, file holds {(len(blob) - 4) / 4:g}"
+        )
     return np.frombuffer(blob, dtype="<f4", offset=FRAME_HEADER.size).astype(np.float32)
 
 

@@ -11,9 +11,9 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -21,10 +21,10 @@ from ._version import __version__
 from .audio import AudioInfo, AudioSource, load_audio_with_info
 from .encoder import Encoder, OnnxEncoder
 from .errors import ParameterError
-from .features import AudioFeatures, pad_features
+from .features import AudioFeatures
 from .mel import as_audio_array, melspectrogram
 from .options import MelOptions, PadMode
-from .windows import encoder_windows, num_windows, require_min_samples
+from .windows import cut_windows, require_min_samples, window_starts
 
 __all__ = ["DEFAULT_MODEL", "MODES", "Pipeline"]
 
@@ -34,6 +34,9 @@ DEFAULT_MODEL = os.path.join("models", "audio_encoder.onnx")
 MODES = ("ave", "hubert", "wenet")
 
 Progress = Callable[[int, int], None]
+
+#: Windows cut and encoded per step (about 2.6 MB of windows at a time).
+WINDOWS_PER_STEP = 512
 
 
 def check_mode(mode: str) -> str:
@@ -105,13 +108,13 @@ class Pipeline:
 
     def __init__(
         self,
-        model: Union[str, "os.PathLike[str]", Encoder] = DEFAULT_MODEL,
+        model: str | os.PathLike[str] | Encoder = DEFAULT_MODEL,
         *,
         fps: float = 25.0,
         mode: str = "ave",
         pad_mode: str = "constant",
-        batch_size: Optional[int] = None,
-        threads: Optional[int] = None,
+        batch_size: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self.mode = check_mode(mode)
         self.options = MelOptions(pad_mode=check_pad_mode(pad_mode))
@@ -138,9 +141,9 @@ class Pipeline:
 
     def process(
         self,
-        source: Union[AudioSource, np.ndarray],
+        source: AudioSource | np.ndarray,
         *,
-        progress: Optional[Progress] = None,
+        progress: Progress | None = None,
     ) -> AudioFeatures:
         """Compute the features of one input.
 
@@ -172,7 +175,9 @@ class Pipeline:
         start = time.perf_counter()
         if isinstance(source, np.ndarray):
             samples = as_audio_array(source, name="audio")
-            info = AudioInfo("<array>", 16000, 1, int(samples.shape[0]), "array/" + samples.dtype.name)
+            info = AudioInfo(
+                "<array>", 16000, 1, int(samples.shape[0]), "array/" + samples.dtype.name
+            )
         else:
             samples, info = load_audio_with_info(source)
         timings["load_s"] = time.perf_counter() - start
@@ -183,18 +188,16 @@ class Pipeline:
         timings["mel_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        windows = encoder_windows(mel, self.fps)
-        timings["windows_s"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        encoded = self._encode(windows, progress)
-        aud_ave = pad_features(encoded)
+        starts = window_starts(mel.shape[1], self.fps)
+        aud_ave = self._encode(mel, starts, progress)
         timings["encode_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - start
 
         metadata: dict[str, Any] = {
             "input": {
-                "path": info.source if info.source.startswith("<") else os.path.abspath(info.source),
+                "path": info.source
+                if info.source.startswith("<")
+                else os.path.abspath(info.source),
                 "sample_rate": info.sample_rate,
                 "channels": info.channels,
                 "duration_s": info.duration,
@@ -203,7 +206,7 @@ class Pipeline:
             "counts": {
                 "samples_16k": int(samples.shape[0]),
                 "mel_frames": int(mel.shape[1]),
-                "windows": int(windows.shape[0]),
+                "windows": int(starts.shape[0]),
                 "frames": int(aud_ave.shape[0]),
             },
             "settings": {
@@ -214,24 +217,32 @@ class Pipeline:
             },
             "timings": timings,
         }
-        assert windows.shape[0] == num_windows(mel.shape[1], self.fps)
         return AudioFeatures(aud_ave=aud_ave, mode=self.mode, metadata=metadata)
 
-    def _encode(self, windows: np.ndarray, progress: Optional[Progress]) -> np.ndarray:
-        if progress is None:
-            return self.encoder.encode(windows)
-        step = max(256, getattr(self.encoder, "batch_size", 64))
-        parts = []
-        for begin in range(0, windows.shape[0], step):
-            parts.append(self.encoder.encode(windows[begin : begin + step]))
-            progress(min(begin + step, windows.shape[0]), windows.shape[0])
-        return np.concatenate(parts, axis=0)
+    def _encode(self, mel: np.ndarray, starts: np.ndarray, progress: Progress | None) -> np.ndarray:
+        """Encode the windows at ``starts`` straight into aud_ave's rows 1..N.
+
+        Windows are cut WINDOWS_PER_STEP at a time, so memory does not grow
+        with N x 5 KiB of windows; the encoder's rows do not depend on how
+        the windows are grouped (tests/test_pipeline.py checks it).
+        """
+        count = starts.shape[0]
+        aud_ave = np.empty((count + 2, self.encoder.feature_dim), dtype=np.float32)
+        for begin in range(0, count, WINDOWS_PER_STEP):
+            batch = cut_windows(mel, starts[begin : begin + WINDOWS_PER_STEP])
+            aud_ave[1 + begin : 1 + begin + batch.shape[0]] = self.encoder.encode(batch)
+            if progress is not None:
+                progress(min(begin + WINDOWS_PER_STEP, count), count)
+        # SyncTalk_2D saves [o[0], o[0..N-1], o[N-1]]: the end rows duplicated.
+        aud_ave[0] = aud_ave[1]
+        aud_ave[-1] = aud_ave[-2]
+        return aud_ave
 
     def process_many(
         self,
-        sources: Iterable[Union[AudioSource, np.ndarray]],
+        sources: Iterable[AudioSource | np.ndarray],
         *,
-        workers: Optional[int] = None,
+        workers: int | None = None,
     ) -> list[AudioFeatures]:
         """Process many inputs concurrently, results in input order.
 

@@ -23,7 +23,6 @@ import math
 import os
 import threading
 from collections.abc import Iterable
-from typing import Optional, Union
 
 import numpy as np
 import soxr
@@ -103,13 +102,13 @@ class FeatureStreamer:
 
     def __init__(
         self,
-        model: Union[str, "os.PathLike[str]", Encoder] = DEFAULT_MODEL,
+        model: str | os.PathLike[str] | Encoder = DEFAULT_MODEL,
         *,
         fps: float = 25.0,
         mode: str = "ave",
         pad_mode: str = "constant",
-        batch_size: Optional[int] = None,
-        threads: Optional[int] = None,
+        batch_size: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self.mode = check_mode(mode)
         fps = float(fps)
@@ -139,7 +138,9 @@ class FeatureStreamer:
         prepared = [(stream, stream._prepare(chunk)) for stream, chunk in items]
         windows = [w for _, w in prepared if w.shape[0]]
         encoded = (
-            self.encoder.encode(np.concatenate(windows)) if windows else np.empty((0, 512), np.float32)
+            self.encoder.encode(np.concatenate(windows))
+            if windows
+            else np.empty((0, 512), np.float32)
         )
         result: dict[FeatureStream, list[StreamFrame]] = {}
         offset = 0
@@ -263,8 +264,9 @@ class FeatureStream:
                     break
                 starts.append(start)
                 w += 1
-        windows = np.empty((len(starts), 1, self.streamer.options.n_mels, WINDOW_MEL_FRAMES),
-                           np.float32)
+        windows = np.empty(
+            (len(starts), 1, self.streamer.options.n_mels, WINDOW_MEL_FRAMES), np.float32
+        )
         for j, start in enumerate(starts):
             rows = self._mel[start - self._mel_first : start - self._mel_first + WINDOW_MEL_FRAMES]
             windows[j, 0] = rows.T
@@ -278,7 +280,7 @@ class FeatureStream:
             self._mel_first = keep_from
         return windows
 
-    def _row(self, r: int, total_windows: Optional[int]) -> Optional[np.ndarray]:
+    def _row(self, r: int, total_windows: int | None) -> np.ndarray | None:
         """aud_ave row r (None = zero padding)."""
         if r < 0 or (total_windows is not None and r > total_windows + 1):
             return None

@@ -88,9 +88,9 @@ def random_encoder_state_dict(seed: int = 0) -> dict[str, np.ndarray]:
         gain = RESIDUAL_GAIN if residual else 1.0
         conv, bn = f"{index}.conv_block.0", f"{index}.conv_block.1"
         scale = gain * WEIGHT_GAIN * np.sqrt(2.0 / fan_in)
-        state[f"{conv}.weight"] = (
-            rng.standard_normal((cout, cin, kernel, kernel)) * scale
-        ).astype(np.float32)
+        state[f"{conv}.weight"] = (rng.standard_normal((cout, cin, kernel, kernel)) * scale).astype(
+            np.float32
+        )
         bound = 1.0 / np.sqrt(fan_in)
         state[f"{conv}.bias"] = rng.uniform(-bound, bound, cout).astype(np.float32)
         state[f"{bn}.weight"] = rng.uniform(0.5, 1.5, cout).astype(np.float32)
@@ -105,9 +105,7 @@ def random_encoder_state_dict(seed: int = 0) -> dict[str, np.ndarray]:
     return state
 
 
-def save_state_dict_pth(
-    state: Mapping[str, Any], path: str | os.PathLike[str]
-) -> str:
+def save_state_dict_pth(state: Mapping[str, Any], path: str | os.PathLike[str]) -> str:
     """Write a state dict with ``torch.save``, as SyncTalk_2D ships its checkpoint.
 
     Keys are written as given (pass `random_encoder_state_dict` output for the
@@ -142,8 +140,9 @@ def save_state_dict_pth(
         for key, value in state.items()
     }
     final = os.path.abspath(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(final)}.", suffix=".tmp",
-                               dir=os.path.dirname(final))
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final)
+    )
     os.close(fd)
     try:
         # Through a file object: given a path, torch.save names the archive's

@@ -93,9 +93,14 @@ def read_wav_header(stream: BinaryIO) -> tuple[PcmFormat, int | None]:
             tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
             if tag == _EXTENSIBLE and len(body) >= 26:
                 tag = struct.unpack("<H", body[24:26])[0]
-            encoding = {(_PCM, 8): "u8", (_PCM, 16): "s16le", (_PCM, 24): "s24le",
-                        (_PCM, 32): "s32le", (_FLOAT, 32): "f32le", (_FLOAT, 64): "f64le"}.get(
-                (tag, bits))
+            encoding = {
+                (_PCM, 8): "u8",
+                (_PCM, 16): "s16le",
+                (_PCM, 24): "s24le",
+                (_PCM, 32): "s32le",
+                (_FLOAT, 32): "f32le",
+                (_FLOAT, 64): "f64le",
+            }.get((tag, bits))
             if encoding is None or channels < 1 or rate < 1:
                 raise AudioLoadError(
                     f"unsupported WAV encoding in stream: format tag {tag}, {bits} bits,"
@@ -137,7 +142,9 @@ class PcmDecoder:
     def _convert(self, raw: bytes) -> np.ndarray:
         enc, ch = self.format.encoding, self.format.channels
         if enc == "u8":
-            x = (np.frombuffer(raw, np.uint8).astype(np.float32) - np.float32(128)) / np.float32(128)
+            x = (np.frombuffer(raw, np.uint8).astype(np.float32) - np.float32(128)) / np.float32(
+                128
+            )
         elif enc == "s16le":
             x = np.frombuffer(raw, "<i2").astype(np.float32) / np.float32(32768)
         elif enc == "s24le":

@@ -9,6 +9,7 @@ from .errors import ParameterError
 __all__ = [
     "MEL_FRAMES_PER_SECOND",
     "WINDOW_MEL_FRAMES",
+    "cut_windows",
     "encoder_windows",
     "min_samples",
     "require_min_samples",
@@ -124,8 +125,16 @@ def encoder_windows(mel: np.ndarray, fps: float = 25.0) -> np.ndarray:
     (3, 1, 80, 16)
     """
     if not isinstance(mel, np.ndarray) or mel.ndim != 2:
-        raise ParameterError(f"mel must be a 2-D (n_mels, frames) array, got {getattr(mel, 'shape', type(mel))}")
-    starts = window_starts(mel.shape[1], fps)
-    index = starts[:, None] + np.arange(WINDOW_MEL_FRAMES)[None, :]
-    windows = mel[:, index].astype(np.float32, copy=False)  # (80, N, 16)
+        shape = getattr(mel, "shape", type(mel).__name__)
+        raise ParameterError(f"mel must be a 2-D (n_mels, frames) array, got {shape}")
+    return cut_windows(mel, window_starts(mel.shape[1], fps))
+
+
+def cut_windows(mel: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The windows of ``mel`` (80, M) starting at ``starts``: float32 (len(starts), 1, 80, 16).
+
+    Lets a caller cut the windows batch by batch instead of all at once.
+    """
+    index = np.asarray(starts)[:, None] + np.arange(WINDOW_MEL_FRAMES)[None, :]
+    windows = mel[:, index].astype(np.float32, copy=False)  # (80, n, 16)
     return np.ascontiguousarray(windows.transpose(1, 0, 2))[:, None, :, :]

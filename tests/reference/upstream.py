@@ -118,13 +118,12 @@ def melspectrogram(wav: np.ndarray, pad_mode: str = "constant") -> np.ndarray:
     if pad_mode not in ("constant", "reflect"):
         raise ValueError(f"pad_mode must be 'constant' or 'reflect', got {pad_mode!r}")
     y = signal.lfilter([1, -0.97], [1], wav)
-    D = librosa.stft(y=y, n_fft=800, hop_length=200, win_length=800,
-                     pad_mode=pad_mode)  # type: ignore[arg-type]
+    D = librosa.stft(y=y, n_fft=800, hop_length=200, win_length=800, pad_mode=pad_mode)  # type: ignore[arg-type]
     mel_basis = librosa.filters.mel(sr=16000, n_fft=800, n_mels=80, fmin=55, fmax=7600)
     min_level = np.exp(-5 * np.log(10))
     S = 20 * np.log10(np.maximum(min_level, np.dot(mel_basis, np.abs(D)))) - 20
     # upstream's expression verbatim, ``--100`` included (it is just 100)
-    return np.clip((2 * 4.) * ((S - -100) / (--100)) - 4., -4., 4.)  # type: ignore[no-any-return]  # noqa: B002
+    return np.clip((2 * 4.0) * ((S - -100) / (--100)) - 4.0, -4.0, 4.0)  # type: ignore[no-any-return]  # noqa: B002
 
 
 # ----------------------------------------------------------------------------
@@ -133,7 +132,7 @@ def melspectrogram(wav: np.ndarray, pad_mode: str = "constant") -> np.ndarray:
 
 def num_windows(mel_frames: int, fps: float = 25.0) -> int:
     """``int((M - 16) / 80. * float(fps)) + 2``, the AudDataset length."""
-    return int((mel_frames - 16) / 80. * float(fps)) + 2
+    return int((mel_frames - 16) / 80.0 * float(fps)) + 2
 
 
 class AudDataset:
@@ -163,7 +162,7 @@ class AudDataset:
         self.data_len = num_windows(self.orig_mel.shape[0], self.fps)
 
     def crop_audio_window(self, spec: np.ndarray, start_frame: int) -> np.ndarray:
-        start_idx = int(80. * (start_frame / float(self.fps)))
+        start_idx = int(80.0 * (start_frame / float(self.fps)))
         end_idx = start_idx + WINDOW
         if end_idx > spec.shape[0]:
             end_idx = spec.shape[0]
@@ -197,8 +196,15 @@ def _audio_encoder_class() -> type:
     import torch.nn as nn
 
     class Conv2d(nn.Module):
-        def __init__(self, cin: int, cout: int, kernel_size: Any, stride: Any, padding: Any,
-                     residual: bool = False) -> None:
+        def __init__(
+            self,
+            cin: int,
+            cout: int,
+            kernel_size: Any,
+            stride: Any,
+            padding: Any,
+            residual: bool = False,
+        ) -> None:
             super().__init__()
             self.conv_block = nn.Sequential(
                 nn.Conv2d(cin, cout, kernel_size, stride, padding),
@@ -273,8 +279,9 @@ def encode_onnx(dataset: AudDataset, model_path: str, batch_size: int = BATCH_SI
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(model_path, sess_options=options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model_path, sess_options=options, providers=["CPUExecutionProvider"]
+    )
     input_name = session.get_inputs()[0].name
     outputs = []
     for start in range(0, len(dataset), batch_size):
@@ -393,19 +400,32 @@ def compute(
         raise ValueError(f"engine must be 'torch' or 'onnx', got {engine!r}")
     t3 = time.perf_counter()
     aud_ave = pad_features(outputs)
-    timings.update(load_s=t1 - t0, mel_s=t2 - t1, encode_s=t3 - t2,
-                   total_s=time.perf_counter() - t0)
-    return Result(len(wav), mel, outputs, aud_ave, float(fps), pad_mode, engine,
-                  os.path.abspath(source), timings)
+    timings.update(
+        load_s=t1 - t0, mel_s=t2 - t1, encode_s=t3 - t2, total_s=time.perf_counter() - t0
+    )
+    return Result(
+        len(wav),
+        mel,
+        outputs,
+        aud_ave,
+        float(fps),
+        pad_mode,
+        engine,
+        os.path.abspath(source),
+        timings,
+    )
 
 
 def _versions(engine: str) -> dict[str, str]:
     import librosa
     import scipy
 
-    out = {"python": platform.python_version(), "numpy": np.__version__,
-           "librosa": getattr(librosa, "__version__", "?"),
-           "scipy": getattr(scipy, "__version__", "?")}
+    out = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "librosa": getattr(librosa, "__version__", "?"),
+        "scipy": getattr(scipy, "__version__", "?"),
+    }
     if engine == "torch":
         import torch
 
@@ -417,8 +437,9 @@ def _versions(engine: str) -> dict[str, str]:
     return out
 
 
-def write_output(result: Result, directory: str, *, frames: bool = True,
-                 extra: dict[str, Any] | None = None) -> None:
+def write_output(
+    result: Result, directory: str, *, frames: bool = True, extra: dict[str, Any] | None = None
+) -> None:
     """aud_ave.npy, frames/frame_%05d.bin and metadata.json into ``directory``."""
     t0 = time.perf_counter()
     os.makedirs(directory, exist_ok=True)
@@ -475,14 +496,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine == "onnx" and not args.model:
         parser.error("--engine onnx needs --model")
     started = time.perf_counter()
-    result = compute(args.audio, engine=args.engine, checkpoint=args.checkpoint, model=args.model,
-                     fps=args.fps, pad_mode=args.pad_mode)
-    write_output(result, args.output, frames=not args.no_frames,
-                 extra={"input": os.path.abspath(args.audio)})
+    result = compute(
+        args.audio,
+        engine=args.engine,
+        checkpoint=args.checkpoint,
+        model=args.model,
+        fps=args.fps,
+        pad_mode=args.pad_mode,
+    )
+    write_output(
+        result, args.output, frames=not args.no_frames, extra={"input": os.path.abspath(args.audio)}
+    )
     counts = result.counts
-    print(f"{args.audio}: {counts['samples']} samples, {counts['mel_frames']} mel frames,"
-          f" {counts['windows']} windows, {counts['frames']} frames ({args.engine}) in"
-          f" {time.perf_counter() - started:.2f} s -> {args.output}")
+    print(
+        f"{args.audio}: {counts['samples']} samples, {counts['mel_frames']} mel frames,"
+        f" {counts['windows']} windows, {counts['frames']} frames ({args.engine}) in"
+        f" {time.perf_counter() - started:.2f} s -> {args.output}"
+    )
     return 0
 
 
