@@ -57,7 +57,7 @@ class AudioInfo:
 
 def _describe(source: object) -> str:
     if isinstance(source, (str, os.PathLike)):
-        return os.fspath(source)  # type: ignore[arg-type]
+        return os.fspath(source)
     return "<file object>"
 
 

@@ -76,22 +76,15 @@ def atomic_output_dir(path: str) -> Iterator[str]:
 def write_frame_file(path: str, frame: np.ndarray) -> None:
     """One frame: [uint32 LE count][count float32 LE], C order.
 
-    Written with one ``writev`` on a raw descriptor: a 60 s clip has 1499 of
+    Written with one ``os.write`` on a raw descriptor: a 60 s clip has 1499 of
     these files, and Python's buffered file objects cost several times more.
     """
     data = np.ascontiguousarray(frame, dtype="<f4")
+    payload = memoryview(FRAME_HEADER.pack(data.size) + data.tobytes())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
     try:
-        payload = [FRAME_HEADER.pack(data.size), memoryview(data).cast("B")]
-        expected = FRAME_HEADER.size + data.nbytes
-        written = (
-            os.writev(fd, payload)
-            if hasattr(os, "writev")
-            else sum(os.write(fd, part) for part in payload)
-        )
-        if written != expected:  # a short write: finish it the slow way
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, b"".join(bytes(part) for part in payload))
+        while payload:
+            payload = payload[os.write(fd, payload) :]
     finally:
         os.close(fd)
 

@@ -287,7 +287,8 @@ class FeatureStream:
         w = max(r - 1, 0)
         if total_windows is not None:
             w = min(w, total_windows - 1)
-        return self._outputs[w - self._outputs_first]
+        row: np.ndarray = self._outputs[w - self._outputs_first]
+        return row
 
     def _complete(self, encoded: np.ndarray, *, final: bool) -> list[StreamFrame]:
         """Store encoder rows; return the frames that became final."""
@@ -296,7 +297,7 @@ class FeatureStream:
                 self._outputs = np.concatenate([self._outputs, encoded.astype(np.float32)])
             windows_known = self._outputs_first + self._outputs.shape[0]
             total = windows_known if final else None
-            last_frame = (total + 1) if final else (windows_known - CONTEXT_AFTER)
+            last_frame = (windows_known + 1) if final else (windows_known - CONTEXT_AFTER)
             shape = FRAME_SHAPES[self.streamer.mode]
             frames = []
             zero = np.zeros(self._outputs.shape[1], np.float32)

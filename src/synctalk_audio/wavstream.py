@@ -157,4 +157,5 @@ class PcmDecoder:
             x = np.frombuffer(raw, "<f4").astype(np.float32)
         else:
             x = np.frombuffer(raw, "<f8").astype(np.float32)
-        return x.reshape(-1, ch)
+        frames: np.ndarray = x.reshape(-1, ch)
+        return frames

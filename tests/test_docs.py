@@ -1,0 +1,34 @@
+"""The examples in the public docstrings run and print what they claim."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "synctalk_audio.audio",
+    "synctalk_audio.encoder",
+    "synctalk_audio.features",
+    "synctalk_audio.mel",
+    "synctalk_audio.options",
+    "synctalk_audio.pipeline",
+    "synctalk_audio.streaming",
+    "synctalk_audio.windows",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"
+
+
+def test_examples_exist():
+    """The API's main entry points carry runnable examples."""
+    finder = doctest.DocTestFinder()
+    for name in ("synctalk_audio.mel", "synctalk_audio.windows", "synctalk_audio.audio"):
+        tests = finder.find(importlib.import_module(name))
+        assert sum(len(t.examples) for t in tests) >= 2, name
