@@ -148,9 +148,23 @@ def test_parseval():
         assert energy == pytest.approx(float((x**2).sum()), rel=1e-12), f"n={n}"
 
 
+MAX_PRIME_FACTOR = 1024  # the core refuses lengths with a larger prime factor
+
+
+def largest_prime_factor(n: int) -> int:
+    largest, p = 1, 2
+    while p * p <= n:
+        while n % p == 0:
+            largest, n = p, n // p
+        p += 1
+    return n if n > 1 else largest
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    n=st.integers(min_value=1, max_value=3000),
+    n=st.integers(min_value=1, max_value=3000).filter(
+        lambda n: largest_prime_factor(n) <= MAX_PRIME_FACTOR
+    ),
     seed=st.integers(min_value=0, max_value=2**32 - 1),
     scale=st.sampled_from([1e-12, 1e-3, 1.0, 1e3, 1e12]),
     kind=st.sampled_from(["gaussian", "uniform", "sparse", "tone"]),
@@ -182,3 +196,17 @@ def test_core_rfft_refuses_bad_input():
         _core.rfft(np.zeros(16)[::2])
     with pytest.raises(TypeError):
         _core.rfft(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n", [1031, 2 * 1031, 2179, 1_000_003])
+def test_lengths_with_a_huge_prime_factor_are_refused(n):
+    """A prime factor p costs p^2 work; above 1024 the core refuses rather than hang."""
+    with pytest.raises(ValueError, match=f"prime factor {largest_prime_factor(n)}"):
+        _core.rfft(np.zeros(n))
+
+
+def test_largest_allowed_prime_works():
+    n = 1021  # prime, <= 1024
+    x = np.random.default_rng(0).standard_normal(n)
+    want = np.fft.rfft(x)
+    assert np.abs(_core.rfft(x) - want).max() <= RTOL * np.abs(want).max()

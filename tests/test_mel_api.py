@@ -199,6 +199,8 @@ def test_byte_swapped_native_order_view_is_fine():
         ("sample_rate", 0),
         ("n_fft", 0),
         ("n_fft", -800),
+        ("n_fft", 2062),  # 2 x 1031: a prime factor above 1024
+        ("n_fft", 70000),  # above 65536
         ("hop_length", 0),
         ("win_length", 0),
         ("win_length", 801),
