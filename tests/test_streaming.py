@@ -307,3 +307,49 @@ def test_docs_example_streams_a_wav(test_encoder):  # noqa: F811
     assert done.returncode == 0, done.stderr
     assert "identical to the batch result: True" in done.stdout
     assert "final after" in done.stdout
+
+
+def test_stream_command_sigint_flushes_what_is_final(test_encoder, tmp_path):  # noqa: F811
+    """Ctrl-C mid-stream: exit 130, whole records only, output dir marked incomplete."""
+    import json
+    import signal
+    import struct
+
+    pcm = (speech(3.0) * 32767).astype("<i2")
+    header = b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE"
+    header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+    header += b"data" + struct.pack("<I", 0xFFFFFFFF)
+    out_dir = tmp_path / "live"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "synctalk_audio.cli",
+            "stream",
+            "--model",
+            test_encoder.onnx,
+            "--output",
+            str(out_dir),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(header + pcm[:24000].tobytes())  # 1.5 s: frames up to ~12 are final
+    child.stdin.flush()
+    record = 4 + 8192 * 4
+    first = child.stdout.read(record)  # blocks until the first frame is out
+    assert len(first) == record
+    child.send_signal(signal.SIGINT)
+    rest, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err.decode()
+    blob = first + rest
+    assert len(blob) % record == 0, "a record was cut in half"
+    count = len(blob) // record
+    meta = json.loads((out_dir / "metadata.json").read_text())
+    assert meta["complete"] is False and meta["counts"]["frames"] == count
+    assert len(os.listdir(out_dir / "frames")) == count
+    assert np.load(out_dir / "aud_ave.npy").shape == (count, 512)
+    assert os.listdir(tmp_path) == ["live"]

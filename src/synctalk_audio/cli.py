@@ -9,11 +9,14 @@ compares two output directories. Errors print one line and exit non-zero.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -401,6 +404,45 @@ def _run_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class _InterruptGuard:
+    """Turns Ctrl-C into KeyboardInterrupt, but never inside a `deferred` block.
+
+    The stream command writes each record whole: an interrupt that arrives
+    while a record is being written takes effect right after it.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._pending = False
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self._depth:
+            self._pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if not self._depth and self._pending:
+                self._pending = False
+                raise KeyboardInterrupt
+
+
 def _run_stream(args: argparse.Namespace) -> int:
     from .output import (
         FRAME_HEADER,
@@ -432,21 +474,26 @@ def _run_stream(args: argparse.Namespace) -> int:
         source = stdin
     decoder = PcmDecoder(fmt)
     stream = streamer.open(sample_rate=fmt.sample_rate, channels=fmt.channels)
-    out = None if args.no_stdout else sys.stdout.buffer
+    # Records go straight to the descriptor, one whole record per loop of
+    # os.write: no buffer can hold back part of a record at exit.
+    sys.stdout.flush()
+    out_fd = None if args.no_stdout else sys.stdout.fileno()
     rows: list[np.ndarray] = []
     started = time.perf_counter()
     interrupted = False
 
+    guard = _InterruptGuard()
+
     def emit(frames: list[Any], frame_dir: str | None) -> None:
         for frame in frames:
             data = np.ascontiguousarray(frame.features, dtype="<f4")
-            if out is not None:
-                out.write(FRAME_HEADER.pack(data.size))
-                out.write(data.tobytes())
-                out.flush()
-            if frame_dir is not None:
-                write_frame_file(os.path.join(frame_dir, f"frame_{frame.index:05d}.bin"), data)
-            rows.append(frame.aud_ave_row)
+            with guard.deferred():  # Ctrl-C never cuts a record in half
+                if out_fd is not None:
+                    _write_all(out_fd, FRAME_HEADER.pack(data.size) + data.tobytes())
+                if frame_dir is not None:
+                    path = os.path.join(frame_dir, f"frame_{frame.index:05d}.bin")
+                    write_frame_file(path, data)
+                rows.append(frame.aud_ave_row)
 
     def run(frame_dir: str | None) -> None:
         nonlocal interrupted, remaining
@@ -465,6 +512,7 @@ def _run_stream(args: argparse.Namespace) -> int:
         except BrokenPipeError:
             interrupted = True
 
+    guard.install()
     if args.output is None:
         run(None)
     else:
