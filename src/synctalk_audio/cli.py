@@ -51,6 +51,38 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _add_encoder_options(p: argparse.ArgumentParser) -> None:
+    """--model, --fps, --pad-mode and --threads, shared by process and stream."""
+    p.add_argument(
+        "--model",
+        "-model",
+        default=os.path.join("models", "audio_encoder.onnx"),
+        metavar="PATH",
+        help="ONNX audio encoder (default: %(default)s)",
+    )
+    p.add_argument(
+        "--fps",
+        "-fps",
+        type=float,
+        default=25.0,
+        help="video frame rate of the avatar (default: %(default)g)",
+    )
+    p.add_argument(
+        "--pad-mode",
+        "-pad-mode",
+        default="constant",
+        help="STFT padding: constant = librosa >= 0.10, reflect = librosa < 0.10;"
+        " use what your avatar was trained with (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threads",
+        "-threads",
+        type=int,
+        default=None,
+        help="encoder threads (default: one per physical core)",
+    )
+
+
 def _add_process(sub: Any) -> None:
     p = sub.add_parser(
         "process",
@@ -66,13 +98,7 @@ def _add_process(sub: Any) -> None:
         help="input audio: WAV/FLAC/OGG/MP3, any rate and channel count"
         " (loaded exactly as librosa.load(path, sr=16000))",
     )
-    p.add_argument(
-        "--model",
-        "-model",
-        default=os.path.join("models", "audio_encoder.onnx"),
-        metavar="PATH",
-        help="ONNX audio encoder (default: %(default)s)",
-    )
+    _add_encoder_options(p)
     p.add_argument(
         "--output",
         "-output",
@@ -81,24 +107,10 @@ def _add_process(sub: Any) -> None:
         help="output directory, replaced if it exists (default: %(default)s)",
     )
     p.add_argument(
-        "--fps",
-        "-fps",
-        type=float,
-        default=25.0,
-        help="video frame rate of the avatar (default: %(default)g)",
-    )
-    p.add_argument(
         "--mode",
         "-mode",
         default="ave",
         help="encoder mode: ave; hubert and wenet are not supported yet (default: %(default)s)",
-    )
-    p.add_argument(
-        "--pad-mode",
-        "-pad-mode",
-        default="constant",
-        help="STFT padding: constant = librosa >= 0.10, reflect = librosa < 0.10;"
-        " use what your avatar was trained with (default: %(default)s)",
     )
     p.add_argument(
         "--batch-size",
@@ -106,13 +118,6 @@ def _add_process(sub: Any) -> None:
         type=int,
         default=None,
         help="windows per encoder call (default: 32)",
-    )
-    p.add_argument(
-        "--threads",
-        "-threads",
-        type=int,
-        default=None,
-        help="encoder threads (default: one per physical core)",
     )
     p.add_argument(
         "--no-frames",
@@ -185,13 +190,7 @@ def _add_stream(sub: Any) -> None:
         " can change it, flushing after each record. The frames equal `process` on the whole"
         " input, byte for byte. End of input ends it; Ctrl-C flushes what is final and exits.",
     )
-    p.add_argument(
-        "--model",
-        "-model",
-        default=os.path.join("models", "audio_encoder.onnx"),
-        metavar="PATH",
-        help="ONNX audio encoder (default: %(default)s)",
-    )
+    _add_encoder_options(p)
     p.add_argument(
         "--raw",
         "-raw",
@@ -214,15 +213,6 @@ def _add_stream(sub: Any) -> None:
         help="interleaved channels of --raw input (default: %(default)s)",
     )
     p.add_argument(
-        "--fps", "-fps", type=float, default=25.0, help="video frame rate (default: %(default)g)"
-    )
-    p.add_argument(
-        "--pad-mode",
-        "-pad-mode",
-        default="constant",
-        help="STFT padding: constant or reflect (default: %(default)s)",
-    )
-    p.add_argument(
         "--output",
         "-output",
         default=None,
@@ -234,13 +224,6 @@ def _add_stream(sub: Any) -> None:
         "--no-stdout",
         action="store_true",
         help="do not write frame records to stdout (with --output)",
-    )
-    p.add_argument(
-        "--threads",
-        "-threads",
-        type=int,
-        default=None,
-        help="encoder threads (default: one per physical core)",
     )
     p.add_argument(
         "--read-size",

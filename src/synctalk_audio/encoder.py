@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ModelError, ParameterError
 
-__all__ = ["DEFAULT_BATCH_SIZE", "Encoder", "OnnxEncoder", "file_sha256"]
+__all__ = ["DEFAULT_BATCH_SIZE", "Encoder", "OnnxEncoder", "file_sha256", "open_encoder"]
 
 #: Windows per ONNX Runtime call. Measured on 2 cores (docs/BENCHMARKS.md):
 #: the time per window is flat from about 16 upwards; 64 is upstream's batch.
@@ -211,3 +211,17 @@ class OnnxEncoder:
             "batch_size": self.batch_size,
             "threads": self.threads,
         }
+
+
+def open_encoder(
+    model: str | os.PathLike[str] | Encoder,
+    *,
+    batch_size: int | None = None,
+    threads: int | None = None,
+) -> Encoder:
+    """An `OnnxEncoder` for a model path, or ``model`` itself if it is an `Encoder`."""
+    if isinstance(model, (str, os.PathLike)):
+        return OnnxEncoder(model, batch_size=batch_size, threads=threads)
+    if isinstance(model, Encoder):
+        return model
+    raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")

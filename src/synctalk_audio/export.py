@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import io
 import os
 import re
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .encoder import file_sha256
 from .errors import ModelError, ParameterError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -559,14 +559,6 @@ class ExportReport:
         return "\n".join(lines)
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
@@ -823,7 +815,7 @@ def export_onnx(
         source, source_sha = "<state dict>", None
     else:
         source = os.path.abspath(os.fspath(checkpoint))
-        source_sha = _sha256(source) if os.path.isfile(source) else None
+        source_sha = file_sha256(source) if os.path.isfile(source) else None
     state = load_encoder_state_dict(checkpoint)
     model = build_audio_encoder()
     model.load_state_dict(state, strict=True)
@@ -913,7 +905,7 @@ def export_onnx(
         onnx_path=final,
         checkpoint=source,
         checkpoint_sha256=source_sha,
-        sha256=_sha256(final),
+        sha256=file_sha256(final),
         file_size=os.path.getsize(final),
         opset=opset,
         exporter=used,

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._version import __version__
 from .audio import AudioInfo, AudioSource, load_audio_with_info
-from .encoder import Encoder, OnnxEncoder
+from .encoder import Encoder, open_encoder
 from .errors import ParameterError
 from .features import AudioFeatures
 from .mel import as_audio_array, melspectrogram
@@ -122,12 +122,7 @@ class Pipeline:
         if not (np.isfinite(fps) and fps > 0):
             raise ParameterError(f"fps must be a positive number, got {fps}")
         self.fps = fps
-        if isinstance(model, (str, os.PathLike)):
-            self.encoder: Encoder = OnnxEncoder(model, batch_size=batch_size, threads=threads)
-        elif isinstance(model, Encoder):
-            self.encoder = model
-        else:
-            raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")
+        self.encoder: Encoder = open_encoder(model, batch_size=batch_size, threads=threads)
 
     def __enter__(self) -> Pipeline:
         return self

@@ -28,7 +28,7 @@ import numpy as np
 import soxr
 
 from . import _core
-from .encoder import Encoder, OnnxEncoder
+from .encoder import Encoder, open_encoder
 from .errors import ParameterError
 from .features import CONTEXT_AFTER, CONTEXT_BEFORE, FRAME_SHAPES, WINDOW_ROWS
 from .mel import mel_processor
@@ -117,10 +117,7 @@ class FeatureStreamer:
         self.fps = fps
         self.options = MelOptions(pad_mode=check_pad_mode(pad_mode))
         self.processor = mel_processor(self.options)
-        if isinstance(model, (str, os.PathLike)):
-            self.encoder: Encoder = OnnxEncoder(model, batch_size=batch_size, threads=threads)
-        else:
-            self.encoder = model
+        self.encoder: Encoder = open_encoder(model, batch_size=batch_size, threads=threads)
 
     def open(self, *, sample_rate: int = TARGET_RATE, channels: int = 1) -> FeatureStream:
         """Open a new stream of audio at ``sample_rate`` Hz with ``channels`` channels."""
