@@ -53,7 +53,10 @@ BAD_FILES = {
     "riff_magic_only": (_good_wav()[:4], "could not decode"),
     "header_cut_in_fmt": (_good_wav()[:20], "could not decode"),
     "header_cut_before_data": (_good_wav()[:36], "could not decode"),
-    "unknown_format_tag": (_riff(_fmt(0x1234), SILENT_DATA), "could not decode"),
+    "unknown_format_tag": (
+        _riff(_fmt(0x1234), SILENT_DATA),
+        "unsupported WAV codec (format tag 0x1234)",
+    ),
     "extensible_unknown_subformat": (
         _riff(_fmt(0xFFFE, extra=struct.pack("<HI", 16, 0x4) + UNKNOWN_GUID), SILENT_DATA),
         "unimplemented format",

@@ -72,6 +72,50 @@ def _remaining_bytes(stream: object) -> int | None:
         return None
 
 
+# WAVE format tags libsndfile decodes (PCM, ADPCM, float, A-law, mu-law,
+# IMA ADPCM, GSM 6.10, G.721, MPEG, extensible).
+_KNOWN_WAV_TAGS = {
+    0x0001,
+    0x0002,
+    0x0003,
+    0x0006,
+    0x0007,
+    0x0011,
+    0x0031,
+    0x0040,
+    0x0050,
+    0x0055,
+    0xFFFE,
+}
+
+
+def _wav_codec_problem(source: AudioSource) -> str | None:
+    """For a WAV libsndfile refused: name the codec if that is why, else None."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as f:
+                head = f.read(4096)
+        else:
+            here = source.tell()
+            source.seek(0)
+            head = source.read(4096)
+            source.seek(here)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        size = int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if head[pos : pos + 4] == b"fmt " and pos + 10 <= len(head):
+            tag = int.from_bytes(head[pos + 8 : pos + 10], "little")
+            if tag not in _KNOWN_WAV_TAGS:
+                return f"unsupported WAV codec (format tag 0x{tag:04x})"
+            return None
+        pos += 8 + size + (size & 1)
+    return None
+
+
 def _decode(source: AudioSource) -> tuple[np.ndarray, AudioInfo]:
     """Decode to float32 (channels, frames) or (frames,), as librosa does."""
     name = _describe(source)
@@ -97,8 +141,9 @@ def _decode(source: AudioSource) -> tuple[np.ndarray, AudioInfo]:
             # librosa: sf_desc.read(frames=-1, dtype="float32", always_2d=False).T
             samples = f.read(frames=-1, dtype="float32", always_2d=False).T
     except sf.LibsndfileError as exc:
+        reason = _wav_codec_problem(source) or exc.error_string.rstrip(".")
         raise AudioLoadError(
-            f"could not decode {name}: {exc.error_string.rstrip('.')}. Supported: WAV (PCM, float,"
+            f"could not decode {name}: {reason}. Supported: WAV (PCM, float,"
             " extensible), FLAC, OGG/Vorbis/Opus, MP3 and the other formats of libsndfile"
             f" {sf.__libsndfile_version__}; convert other files first, e.g."
             " `ffmpeg -i input -ar 16000 -ac 1 output.wav`"
