@@ -214,15 +214,4 @@ void MelProcessor::Magnitude(const Complex* spectrum, double* magnitude) const {
   }
 }
 
-double MelProcessor::AmpToDb(double mel) const {
-  return 20 * std::log10(std::max(min_level_, mel)) - options_.ref_level_db;
-}
-
-double MelProcessor::Normalize(double db) const {
-  const double max_abs = options_.max_abs_value;
-  const double scaled =
-      (2 * max_abs) * ((db - options_.min_level_db) / (-options_.min_level_db)) - max_abs;
-  return std::min(std::max(scaled, -max_abs), max_abs);
-}
-
 }  // namespace synctalk

@@ -12,6 +12,7 @@
 // weights, which are float32 as in librosa.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -100,9 +101,17 @@ class MelProcessor {
   // 6. The mel filterbank.
   void Mel(const double* magnitude, double* mel) const { filterbank_.Apply(magnitude, mel); }
   // 7. 20 log10(max(min_level, mel)) - ref_level_db, min_level = 10^(min_level_db / 20).
-  double AmpToDb(double mel) const;
-  // 8. clip(2 max_abs (db - min_level_db) / -min_level_db - max_abs, -max_abs, max_abs).
-  double Normalize(double db) const;
+  double AmpToDb(double mel) const {
+    return 20 * std::log10(std::max(min_level_, mel)) - options_.ref_level_db;
+  }
+  // 8. clip(2 max_abs (db - min_level_db) / -min_level_db - max_abs, -max_abs, max_abs),
+  //    in exactly this order of operations (a division, not a multiplication by 0.01).
+  double Normalize(double db) const {
+    const double max_abs = options_.max_abs_value;
+    const double scaled =
+        (2 * max_abs) * ((db - options_.min_level_db) / (-options_.min_level_db)) - max_abs;
+    return std::min(std::max(scaled, -max_abs), max_abs);
+  }
 
   // Stages 2-8 for frame k: n_mels values into `column`, spaced `stride` apart.
   // `samples` and `first` as for ExtractFrame.
