@@ -25,7 +25,6 @@ import functools
 import io
 import os
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -36,6 +35,7 @@ import numpy as np
 
 from .encoder import file_sha256
 from .errors import ModelError, ParameterError
+from .output import atomic_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -822,9 +822,7 @@ def export_onnx(
     model.eval()
     example = torch.from_numpy(check_windows(2))
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=parent)
-    os.close(fd)
-    try:
+    with atomic_file(final) as tmp:
         order = list(_EXPORTERS) if exporter == "auto" else [exporter]
         used, failures = None, []
         for name in order:
@@ -891,15 +889,6 @@ def export_onnx(
                     f" sizes {comparison.onnx_across:.3e} (feature std {comparison.std:.3g})."
                     f" Nothing was written to {final}"
                 )
-
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
     return ExportReport(
         onnx_path=final,

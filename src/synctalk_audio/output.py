@@ -23,6 +23,7 @@ from .features import AudioFeatures
 
 __all__ = [
     "FRAME_HEADER",
+    "atomic_file",
     "atomic_output_dir",
     "read_frame_file",
     "write_features",
@@ -70,6 +71,28 @@ def atomic_output_dir(path: str) -> Iterator[str]:
             os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(path: str) -> Iterator[str]:
+    """Yield a temporary path beside ``path`` that replaces ``path`` when the block succeeds.
+
+    On any exception (KeyboardInterrupt included) the temporary file is
+    removed and ``path`` is left as it was. The new file gets mode 0644.
+    """
+    final = os.path.abspath(path)
+    fd, staging = tempfile.mkstemp(
+        prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final)
+    )
+    os.close(fd)
+    try:
+        yield staging
+        os.chmod(staging, 0o644)
+        os.replace(staging, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(staging)
         raise
 
 

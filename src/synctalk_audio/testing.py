@@ -22,15 +22,14 @@ This module imports without PyTorch; only `save_state_dict_pth` needs it.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from .export import ENCODER_BLOCKS, encoder_state_shapes
+from .output import atomic_file
 
 __all__ = ["random_encoder_state_dict", "save_state_dict_pth"]
 
@@ -140,21 +139,8 @@ def save_state_dict_pth(state: Mapping[str, Any], path: str | os.PathLike[str]) 
         for key, value in state.items()
     }
     final = os.path.abspath(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final)
-    )
-    os.close(fd)
-    try:
+    with atomic_file(final) as tmp, open(tmp, "wb") as f:
         # Through a file object: given a path, torch.save names the archive's
         # root folder after it (the random temporary name), and the bytes differ.
-        with open(tmp, "wb") as f:
-            torch.save(tensors, f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        torch.save(tensors, f)
     return final
