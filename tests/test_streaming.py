@@ -335,13 +335,17 @@ def test_stream_command_sigint_flushes_what_is_final(test_encoder, tmp_path):  #
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
+        bufsize=0,  # unbuffered: nothing read ahead that communicate() would miss
     )
     assert child.stdin is not None and child.stdout is not None
     child.stdin.write(header + pcm[:24000].tobytes())  # 1.5 s: frames up to ~12 are final
     child.stdin.flush()
     record = 4 + 8192 * 4
-    first = child.stdout.read(record)  # blocks until the first frame is out
-    assert len(first) == record
+    first = b""
+    while len(first) < record:  # blocks until the first frame is out
+        block = child.stdout.read(record - len(first))
+        assert block, "the stream command ended before its first frame"
+        first += block
     child.send_signal(signal.SIGINT)
     rest, err = child.communicate(timeout=120)
     assert child.returncode == 130, err.decode()

@@ -182,8 +182,10 @@ class FeatureStream:
         self._mel_first = 0  # mel frame number of self._mel[0]
         self._mel_count = 0
         self._windows_done = 0
-        self._outputs = np.zeros((0, 512), np.float32)  # encoder rows kept for frame windows
-        self._outputs_first = 0
+        # aud_ave rows from row self._rows_first - 8, led by 8 zero rows.
+        self._rows = np.zeros((CONTEXT_BEFORE, self.streamer.encoder.feature_dim), np.float32)
+        self._rows_first = 0
+        self._windows_encoded = 0
         self._frames_emitted = 0
         self._closed = False
 
@@ -277,41 +279,44 @@ class FeatureStream:
             self._mel_first = keep_from
         return windows
 
-    def _row(self, r: int, total_windows: int | None) -> np.ndarray | None:
-        """aud_ave row r (None = zero padding)."""
-        if r < 0 or (total_windows is not None and r > total_windows + 1):
-            return None
-        w = max(r - 1, 0)
-        if total_windows is not None:
-            w = min(w, total_windows - 1)
-        row: np.ndarray = self._outputs[w - self._outputs_first]
-        return row
-
     def _complete(self, encoded: np.ndarray, *, final: bool) -> list[StreamFrame]:
-        """Store encoder rows; return the frames that became final."""
+        """Store encoder rows as aud_ave rows; return the frames that became final.
+
+        ``self._rows`` holds aud_ave rows ``self._rows_first - 8`` onwards with
+        the zero padding in place, so frame i's window is one slice of it:
+        rows i-8 .. i+7. aud_ave row 0 is o[0], row r is o[r-1], and at the
+        end row N+1 repeats o[N-1] and seven zero rows follow.
+        """
         with self._lock:
-            if encoded.shape[0]:
-                self._outputs = np.concatenate([self._outputs, encoded.astype(np.float32)])
-            windows_known = self._outputs_first + self._outputs.shape[0]
-            total = windows_known if final else None
-            last_frame = (windows_known + 1) if final else (windows_known - CONTEXT_AFTER)
+            new_rows = [encoded.astype(np.float32, copy=False)]
+            if encoded.shape[0] and self._windows_encoded == 0:
+                new_rows.insert(0, encoded[:1])  # row 0 duplicates o[0]
+            self._windows_encoded += encoded.shape[0]
+            if final:
+                last = self._rows[-1:] if not encoded.shape[0] else encoded[-1:]
+                zeros = np.zeros((CONTEXT_AFTER, self._rows.shape[1]), np.float32)
+                new_rows += [last, zeros]  # row N+1 duplicates o[N-1]; then padding
+            self._rows = np.concatenate([self._rows, *new_rows])
+            # Frame i needs rows up to i+7; at the end every frame up to N+1 is ready.
+            rows_known = self._rows_first + self._rows.shape[0] - CONTEXT_BEFORE
+            last_frame = self._windows_encoded + 1 if final else rows_known - CONTEXT_AFTER - 1
             shape = FRAME_SHAPES[self.streamer.mode]
             frames = []
-            zero = np.zeros(self._outputs.shape[1], np.float32)
             while self._frames_emitted <= last_frame:
                 i = self._frames_emitted
-                window = np.empty((WINDOW_ROWS, self._outputs.shape[1]), np.float32)
-                for j, r in enumerate(range(i - CONTEXT_BEFORE, i + CONTEXT_AFTER + 1)):
-                    row = self._row(r, total)
-                    window[j] = zero if row is None else row
-                own = self._row(i, total)
-                frames.append(StreamFrame(i, window.reshape(shape), np.array(own, np.float32)))
+                at = i - self._rows_first  # index of row i-8 in self._rows
+                window = self._rows[at : at + WINDOW_ROWS]
+                frames.append(
+                    StreamFrame(
+                        i, window.reshape(shape).copy(), self._rows[at + CONTEXT_BEFORE].copy()
+                    )
+                )
                 self._frames_emitted += 1
-            # Rows older than the next frame's window are no longer needed.
-            drop = max(0, (self._frames_emitted - CONTEXT_BEFORE - 2) - self._outputs_first)
+            # Rows before the next frame's window are no longer needed.
+            drop = self._frames_emitted - self._rows_first
             if drop > 64:
-                self._outputs = self._outputs[drop:].copy()
-                self._outputs_first += drop
+                self._rows = self._rows[drop:].copy()
+                self._rows_first += drop
             return frames
 
     # -- public --------------------------------------------------------------
