@@ -65,6 +65,14 @@ def main() -> None:
     sf.write(wav, audio, rate, subtype="PCM_16")
 
     py = sys.executable
+    upstream = [
+        py,
+        os.path.join(ROOT, "tests", "reference", "upstream.py"),
+        "--audio",
+        wav,
+        "--checkpoint",
+        args.checkpoint,
+    ]
     commands = {
         "ours (synctalk-audio process)": [
             py,
@@ -80,12 +88,7 @@ def main() -> None:
             "-q",
         ],
         "peer: librosa + ONNX Runtime (batch 64)": [
-            py,
-            os.path.join(ROOT, "tests", "reference", "upstream.py"),
-            "--audio",
-            wav,
-            "--checkpoint",
-            args.checkpoint,
+            *upstream,
             "--engine",
             "onnx",
             "--model",
@@ -96,12 +99,7 @@ def main() -> None:
     }
     if not args.no_torch:
         commands["peer: librosa + PyTorch (upstream)"] = [
-            py,
-            os.path.join(ROOT, "tests", "reference", "upstream.py"),
-            "--audio",
-            wav,
-            "--checkpoint",
-            args.checkpoint,
+            *upstream,
             "--engine",
             "torch",
             "--output",
