@@ -104,6 +104,7 @@ def test_no_frames_and_rerun_replaces_output(test_encoder, tmp_path):  # noqa: F
         test_encoder.onnx,
         "--output",
         str(out),
+        "--overwrite",  # stale.txt is not synctalk-audio's
         "--no-frames",
         "--pad-mode",
         "reflect",

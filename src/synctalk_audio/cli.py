@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -83,12 +84,23 @@ def _add_encoder_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--overwrite",
+        "-overwrite",
+        action="store_true",
+        help="replace --output even if it holds files synctalk-audio did not write (never the"
+        " working directory, the home directory or a directory containing the input)",
+    )
+
+
 def _add_process(sub: Any) -> None:
     p = sub.add_parser(
         "process",
         help="audio file -> aud_ave.npy, frames/frame_%%05d.bin, metadata.json",
         description="Compute SyncTalk_2D audio features of one audio file and write them to"
-        " an output directory (replaced whole, written atomically).",
+        " an output directory, atomically. An existing directory is replaced only if it is"
+        " empty or holds a previous output of this tool, unless --overwrite is given.",
     )
     p.add_argument(
         "--audio",
@@ -104,8 +116,10 @@ def _add_process(sub: Any) -> None:
         "-output",
         default="output",
         metavar="DIR",
-        help="output directory, replaced if it exists (default: %(default)s)",
+        help="output directory; an existing one is replaced only if it is empty or holds a"
+        " previous synctalk-audio output (default: %(default)s)",
     )
+    _add_overwrite(p)
     p.add_argument(
         "--mode",
         "-mode",
@@ -218,8 +232,10 @@ def _add_stream(sub: Any) -> None:
         default=None,
         metavar="DIR",
         help="also write frames/frame_%%05d.bin as they become final, and"
-        " aud_ave.npy and metadata.json at the end (directory replaced atomically)",
+        " aud_ave.npy and metadata.json at the end (the directory is replaced atomically,"
+        " under the same rules as in process)",
     )
+    _add_overwrite(p)
     p.add_argument(
         "--no-stdout",
         action="store_true",
@@ -257,7 +273,7 @@ def _run_process(args: argparse.Namespace) -> int:
 
     check_mode(args.mode)
     check_pad_mode(args.pad_mode)
-    check_output_dir(args.output)
+    check_output_dir(args.output, overwrite=args.overwrite, inputs=[args.audio])
     if not os.path.exists(args.audio):
         raise FileNotFoundError(f"audio file not found: {args.audio}")
     started = time.perf_counter()
@@ -276,7 +292,9 @@ def _run_process(args: argparse.Namespace) -> int:
         metadata["settings"]["frame_files"] = not args.no_frames
         metadata.update(pipe.describe())
         t = time.perf_counter()
-        with atomic_output_dir(args.output) as staging:
+        with atomic_output_dir(
+            args.output, overwrite=args.overwrite, inputs=[args.audio]
+        ) as staging:
             write_features(staging, features, frames=not args.no_frames)
             metadata["timings"]["write_s"] = time.perf_counter() - t
             metadata["timings"]["wall_s"] = time.perf_counter() - started
@@ -393,26 +411,56 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-class _InterruptGuard:
-    """Turns Ctrl-C into KeyboardInterrupt, but never inside a `deferred` block.
+class _Stopped(KeyboardInterrupt):
+    """Raised by `_InterruptGuard` for SIGINT, SIGTERM and SIGHUP alike."""
 
-    The stream command writes each record whole: an interrupt that arrives
-    while a record is being written takes effect right after it.
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _exit_status(signum: int) -> int:
+    """The shell's convention: 128 + the signal's number (130 for Ctrl-C)."""
+    return 128 + signum
+
+
+class _InterruptGuard:
+    """Turns Ctrl-C, SIGTERM and SIGHUP into `_Stopped`, but never inside a `deferred` block.
+
+    All three stop a run the same way, so the output directory is cleaned up
+    or completed (see `atomic_output_dir`) whichever arrives. The stream
+    command writes each record whole: a signal that arrives while a record is
+    being written takes effect right after it. ``signum`` is the first signal
+    received.
     """
 
     def __init__(self) -> None:
         self._depth = 0
-        self._pending = False
+        self._pending: int | None = None
+        self._previous: dict[int, Any] = {}
+        self.signum: int | None = None
 
     def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, self._on_sigint)
+        from .output import STOP_SIGNALS
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                previous = signal.signal(signum, self._on_signal)
+                self._previous.setdefault(signum, previous)
+
+    def restore(self) -> None:
+        """Put back the handlers `install` replaced."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous.clear()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
         if self._depth:
-            self._pending = True
+            self._pending = signum
         else:
-            raise KeyboardInterrupt
+            raise _Stopped(signum)
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
@@ -421,9 +469,20 @@ class _InterruptGuard:
             yield
         finally:
             self._depth -= 1
-            if not self._depth and self._pending:
-                self._pending = False
-                raise KeyboardInterrupt
+            if not self._depth and self._pending is not None:
+                signum, self._pending = self._pending, None
+                raise _Stopped(signum)
+
+
+def _stdin_file() -> list[str]:
+    """The path of the regular file on stdin, if the system tells (Linux /proc)."""
+    try:
+        if not stat.S_ISREG(os.fstat(0).st_mode):
+            return []
+        path = os.readlink("/proc/self/fd/0")
+    except OSError:
+        return []
+    return [path] if os.path.isabs(path) and os.path.isfile(path) else []
 
 
 def _run_stream(args: argparse.Namespace) -> int:
@@ -440,7 +499,7 @@ def _run_stream(args: argparse.Namespace) -> int:
 
     check_pad_mode(args.pad_mode)
     if args.output is not None:
-        check_output_dir(args.output)
+        check_output_dir(args.output, overwrite=args.overwrite, inputs=_stdin_file())
     if args.no_stdout and args.output is None:
         raise ParameterError("--no-stdout needs --output, or nothing would be written")
     streamer = FeatureStreamer(
@@ -499,7 +558,9 @@ def _run_stream(args: argparse.Namespace) -> int:
     if args.output is None:
         run(None)
     else:
-        with atomic_output_dir(args.output) as staging:
+        with atomic_output_dir(
+            args.output, overwrite=args.overwrite, inputs=_stdin_file()
+        ) as staging:
             frame_dir = os.path.join(staging, "frames")
             os.mkdir(frame_dir)
             run(frame_dir)
@@ -536,6 +597,8 @@ def _run_stream(args: argparse.Namespace) -> int:
             f" {stream.samples_received / fmt.sample_rate:.2f} s of audio",
             file=sys.stderr,
         )
+    if guard.signum is not None:
+        return _exit_status(guard.signum)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
@@ -558,11 +621,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": _run_validate,
         "stream": _run_stream,
     }
+    guard = _InterruptGuard()  # SIGTERM and SIGHUP stop a run the way Ctrl-C does
+    guard.install()
     try:
         return runners[args.command](args)
-    except KeyboardInterrupt:
-        print("synctalk-audio: interrupted; nothing was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        print(f"synctalk-audio: interrupted{by}; nothing was written", file=sys.stderr)
+        return _exit_status(signum)
     except (
         ParameterError,
         AudioLoadError,
@@ -578,6 +645,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"synctalk-audio {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        guard.restore()
 
 
 if __name__ == "__main__":

@@ -1,19 +1,30 @@
 """The output directory: aud_ave.npy, frames/frame_%05d.bin, metadata.json.
 
-Everything is written into a temporary directory beside the destination and
-renamed into place at the end, so an error or Ctrl-C never leaves a
-half-written output; an existing output directory is replaced whole.
+Everything is written into a staging directory beside the destination and
+renamed into place at the end, so an error, Ctrl-C, SIGTERM or SIGHUP never
+leaves a half-written output. An existing directory is replaced only when it
+is safe to: when it is empty or holds nothing but a previous output of this
+tool (see `check_output_dir`), or when the caller passes ``overwrite=True``;
+never when it is or contains the working directory, the home directory or an
+input file. One run at a time writes a given output: a lock file beside it,
+``.NAME.lock``, is held while the staging directory exists.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import struct
+import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -21,10 +32,18 @@ import numpy as np
 from .errors import ParameterError
 from .features import AudioFeatures
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock, the rest holds
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "FRAME_HEADER",
+    "OUTPUT_MARK",
+    "STOP_SIGNALS",
     "atomic_file",
     "atomic_output_dir",
+    "check_output_dir",
     "read_frame_file",
     "write_features",
     "write_metadata",
@@ -33,45 +52,448 @@ __all__ = [
 #: Little-endian uint32 count before the float32 values of each frame file.
 FRAME_HEADER = struct.Struct("<I")
 
+#: The field `write_metadata` puts first in every metadata.json: what marks a
+#: directory as this tool's output, which a later run may replace.
+OUTPUT_MARK = ("written_by", "synctalk-audio")
 
-def check_output_dir(path: str) -> str:
-    """Refuse an output path that is a file or whose parent is not writable."""
-    path = os.path.abspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
+#: Signals that stop a run the way Ctrl-C does. They are held back while an
+#: output is being renamed into place, so none can fall between the renames.
+STOP_SIGNALS: tuple[int, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+#: What a previous output may hold besides metadata.json (any encoder mode's
+#: feature array: aud_ave.npy, aud_hu.npy, aud_wenet.npy, ...).
+_FEATURE_FILE = re.compile(r"aud_\w+\.npy")
+_FRAME_FILE = re.compile(r"frame_\d{5,}\.bin")
+#: A metadata.json larger than this is not one of ours (ours are a few KB).
+_METADATA_MAX_BYTES = 1 << 20
+#: Room a staging name needs beyond ".STEM": ".tmp-" or ".old-", a pid of up to
+#: 10 digits, "-" and mkdtemp's 8 random characters.
+_STAGING_SUFFIX_MAX = len(".tmp-") + 10 + 1 + 8
+
+
+def _is_within(path: str, folder: str) -> bool:
+    """True when ``path`` is ``folder`` or inside it (both absolute)."""
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # different drives (Windows)
+        return False
+
+
+def _is_marked(metadata_path: str) -> bool:
+    """True when metadata.json was written by this tool (any version)."""
+    try:
+        if os.path.getsize(metadata_path) > _METADATA_MAX_BYTES:
+            return False
+        with open(metadata_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(meta, dict):
+        return False
+    key, value = OUTPUT_MARK
+    if meta.get(key) == value:
+        return True
+    # Versions before the mark: every metadata.json they wrote names the
+    # package's version under "versions".
+    versions = meta.get("versions")
+    return isinstance(versions, dict) and "synctalk_audio" in versions
+
+
+def _foreign_content(folder: str) -> str | None:
+    """None when ``folder`` is empty or holds only a previous output of this tool, else why not.
+
+    A previous output holds metadata.json with the `OUTPUT_MARK`, ``aud_*.npy``
+    files and a ``frames`` directory of ``frame_NNNNN.bin`` files; all plain
+    files, no symbolic links, nothing else.
+    """
+    with os.scandir(folder) as scan:
+        entries = sorted(scan, key=lambda e: e.name)
+    if not entries:
+        return None  # an empty directory is as good as a new one
+    marked = False
+    for entry in entries:
+        name = entry.name
+        if name == "metadata.json" and entry.is_file(follow_symlinks=False):
+            marked = _is_marked(entry.path)
+            if not marked:
+                return "its metadata.json was not written by synctalk-audio"
+        elif _FEATURE_FILE.fullmatch(name) and entry.is_file(follow_symlinks=False):
+            continue
+        elif name == "frames" and entry.is_dir(follow_symlinks=False):
+            with os.scandir(entry.path) as frames:
+                for frame in frames:
+                    if not (
+                        _FRAME_FILE.fullmatch(frame.name) and frame.is_file(follow_symlinks=False)
+                    ):
+                        return f"it holds frames/{frame.name}, which synctalk-audio does not write"
+        else:
+            return f"it holds {name}, which synctalk-audio does not write"
+    if not marked:
+        return "it has no metadata.json written by synctalk-audio"
+    return None
+
+
+def _undeletable(folder: str) -> str | None:
+    """None when every entry under ``folder`` can be deleted by this process, else why not.
+
+    Checked before anything is moved, so a read-only directory or a mount
+    point inside the old output is reported while nothing has changed yet.
+    """
+    problems: list[str] = []
+
+    def unreadable(exc: OSError) -> None:
+        problems.append(f"cannot read {exc.filename}: {exc.strerror}")
+
+    for top, dirs, files in os.walk(folder, onerror=unreadable):
+        if problems:
+            break
+        if (dirs or files) and not os.access(top, os.W_OK | os.X_OK):
+            return f"no permission to delete the entries of {top}"
+        for name in dirs:
+            sub = os.path.join(top, name)
+            if os.path.ismount(sub):
+                return f"{sub} is a mount point"
+    return problems[0] if problems else None
+
+
+def _protected(final: str, inputs: Iterable[str]) -> str | None:
+    """Why ``final`` must never be replaced (even with overwrite), or None."""
+    if os.path.dirname(final) == final:
+        return "it is the filesystem root"
+    with contextlib.suppress(OSError):
+        cwd = os.path.realpath(os.getcwd())
+        if _is_within(cwd, final):
+            return f"it {'is' if cwd == final else 'contains'} the current working directory"
+    home = os.path.realpath(os.path.expanduser("~"))
+    if os.path.isdir(home) and _is_within(home, final):
+        return f"it {'is' if home == final else 'contains'} your home directory"
+    for name in inputs:
+        for candidate in {os.path.abspath(name), os.path.realpath(name)}:
+            if _is_within(candidate, final):
+                return f"it contains the input file {name}"
+    return None
+
+
+def _resolve(path: str) -> str:
+    """The absolute directory ``path`` names, through a symbolic link; basic checks."""
+    if not path:
+        raise ParameterError("the output path is empty; give a directory, e.g. --output output")
+    final = os.path.abspath(path)
+    if os.path.islink(final):
+        # A link to a directory is written through: the link stays, the
+        # directory it points to is replaced under the same rules.
+        target = os.path.realpath(final)
+        if not os.path.exists(target):
+            raise ParameterError(
+                f"output path {final} is a symbolic link to {target}, which does not exist;"
+                " create that directory or choose another --output"
+            )
+        final = target
+    if os.path.dirname(final) == final:
         raise ParameterError(
-            f"output path {path} exists and is not a directory; choose another --output"
+            f"refusing to replace {final}: it is the filesystem root; choose a new or empty"
+            " directory with --output"
         )
-    parent = os.path.dirname(path)
+    if os.path.exists(final) and not os.path.isdir(final):
+        raise ParameterError(
+            f"output path {final} exists and is not a directory; choose another --output"
+        )
+    parent = os.path.dirname(final)
     if not os.path.isdir(parent):
-        raise ParameterError(f"cannot write {path}: its parent directory {parent} does not exist")
+        raise ParameterError(f"cannot write {final}: its parent directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ParameterError(f"cannot write {path}: no write permission in {parent}")
-    return path
+        raise ParameterError(f"cannot write {final}: no write permission in {parent}")
+    return final
+
+
+def _check_replaceable(final: str, *, overwrite: bool, inputs: Iterable[str]) -> None:
+    """Raise ParameterError unless the existing directory ``final`` may be replaced."""
+    if not os.path.isdir(final):
+        return
+    why = _protected(final, inputs)
+    if why is not None:
+        raise ParameterError(
+            f"refusing to replace {final}: {why}; choose a new or empty directory with --output"
+        )
+    if os.path.ismount(final):
+        raise ParameterError(
+            f"cannot replace {final}: it is a mount point; write into a new directory inside"
+            f" it, e.g. --output {os.path.join(final, 'output')}"
+        )
+    if not overwrite:
+        try:
+            why = _foreign_content(final)
+        except OSError as exc:
+            why = f"cannot read {exc.filename}: {exc.strerror}"
+        if why is not None:
+            raise ParameterError(
+                f"refusing to replace {final}: {why}; choose a new or empty directory, or pass"
+                " --overwrite to replace it"
+            )
+    why = _undeletable(final)
+    if why is not None:
+        raise ParameterError(f"cannot replace {final}: {why}; fix that or choose another --output")
+
+
+def check_output_dir(path: str, *, overwrite: bool = False, inputs: Iterable[str] = ()) -> str:
+    """Check that ``path`` may be written as an output directory; return it resolved.
+
+    Parameters
+    ----------
+    path : str
+        The output directory. A symbolic link to a directory is followed: the
+        link stays and the directory it points to is written.
+    overwrite : bool
+        Allow replacing a directory that holds more than a previous output of
+        this tool.
+    inputs : iterable of str
+        Files the run reads; a directory containing one is never replaced.
+
+    Returns
+    -------
+    str
+        The absolute path of the directory that will be written.
+
+    Raises
+    ------
+    ParameterError
+        The path is empty, a file, a dangling link or has no writable parent;
+        or it is an existing directory that may not be replaced: one that is or
+        contains the working directory, the home directory or an input; the
+        filesystem root; a mount point; one with entries this process cannot
+        delete; or (without ``overwrite``) one holding anything but a previous
+        output of this tool (metadata.json written by it, ``aud_*.npy``,
+        ``frames/frame_NNNNN.bin``). New and empty directories are fine.
+    """
+    final = _resolve(path)
+    _check_replaceable(final, overwrite=overwrite, inputs=tuple(inputs))
+    return final
+
+
+def _staging_stem(final: str) -> str:
+    """The output's name, shortened (with a hash) so staging names fit NAME_MAX."""
+    name = os.path.basename(final)
+    try:
+        name_max = os.pathconf(os.path.dirname(final), "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        name_max = 255
+    budget = max(name_max, 64) - 1 - _STAGING_SUFFIX_MAX  # "." + stem + suffix
+    if len(os.fsencode(name)) <= budget:
+        return name
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
+    keep = name
+    while len(os.fsencode(keep)) > budget - len(digest) - 1:
+        keep = keep[:-1]
+    return f"{keep}~{digest}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # EPERM: alive, someone else's
+        return True
+    return True
+
+
+def _remove_stale(parent: str, stem: str) -> None:
+    """Delete ``.STEM.tmp-*`` / ``.STEM.old-*`` directories of runs that are gone.
+
+    Called with the output's lock held, so no live run of this version is
+    writing them; a directory is still kept while the process id in its name
+    is alive. Names without a process id come from versions before the lock.
+    """
+    pattern = re.compile(rf"\.{re.escape(stem)}\.(?:tmp|old)-(?:(\d+)-)?[a-z0-9_]{{8}}")
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        if match.group(1) is not None and _pid_alive(int(match.group(1))):
+            continue
+        path = os.path.join(parent, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def atomic_output_dir(path: str) -> Iterator[str]:
-    """Yield a temporary directory that becomes ``path`` when the block succeeds.
+def _output_lock(final: str, stem: str) -> Iterator[None]:
+    """Hold ``.STEM.lock`` beside ``final``; another holder means another live run.
 
-    On any exception (KeyboardInterrupt included) the temporary directory is
-    removed and ``path`` is left as it was.
+    The lock file is deleted on release. A run that opened it just before
+    that finds, once it holds the lock, that the path now names another file
+    (or none) and starts over, so two runs never both hold "the" lock.
     """
-    final = check_output_dir(path)
-    parent = os.path.dirname(final)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(final)}.tmp-", dir=parent)
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    path = os.path.join(os.path.dirname(final), f".{stem}.lock")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise ParameterError(
+                    f"another synctalk-audio run is writing {final}; wait for it to finish or"
+                    " choose another --output"
+                ) from None
+            raise
+        try:
+            held = os.fstat(fd)
+            now = os.stat(path)
+            same = (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+        except FileNotFoundError:
+            same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
     try:
-        yield staging
-        os.chmod(staging, 0o755)
-        if os.path.isdir(final):
-            retired = tempfile.mkdtemp(prefix=f".{os.path.basename(final)}.old-", dir=parent)
-            os.rename(final, os.path.join(retired, "old"))
-            os.rename(staging, final)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(staging, final)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """Hold back `STOP_SIGNALS` during the block.
+
+    Yields the list of signals received meanwhile: if the block raises they
+    are delivered at once, else the caller delivers them with `_deliver`.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {}
+    try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, lambda s, _f: received.append(s))
+        yield received
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _restore(previous)
+        _deliver(received)
         raise
+    _restore(previous)
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def _deliver(received: list[int]) -> None:
+    """Raise the first held signal again, now that its handler is back."""
+    if received:
+        signal.raise_signal(received[0])
+
+
+def _rmtree(path: str) -> list[str]:
+    """Delete the tree at ``path`` as far as possible; what could not be deleted, and why."""
+    failures: list[str] = []
+
+    def failed(_function: Any, name: str, exc: Any) -> None:
+        exc = exc if isinstance(exc, BaseException) else exc[1]
+        failures.append(f"{name}: {getattr(exc, 'strerror', None) or exc}")
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=failed)
+    else:
+        shutil.rmtree(path, onerror=failed)
+    return failures
+
+
+def _replace(staging: str, final: str, old: str) -> None:
+    """Rename ``final`` to the empty directory ``old``, then ``staging`` to ``final``.
+
+    On failure the previous output is put back, ``old`` removed, and an
+    OSError with a one-line message raised.
+    """
+    try:
+        os.rename(final, old)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.rmdir(old)
+        raise OSError(f"cannot replace {final}: {exc.strerror}; it was left as it was") from None
+    try:
+        os.rename(staging, final)
+    except OSError as exc:
+        try:
+            os.rename(old, final)
+        except OSError:
+            raise OSError(
+                f"cannot replace {final}: {exc.strerror}; the previous output is in {old}"
+            ) from None
+        raise OSError(f"cannot replace {final}: {exc.strerror}; it was left as it was") from None
+
+
+@contextlib.contextmanager
+def atomic_output_dir(
+    path: str, *, overwrite: bool = False, inputs: Iterable[str] = ()
+) -> Iterator[str]:
+    """Yield a staging directory that becomes ``path`` when the block succeeds.
+
+    ``path`` is checked as `check_output_dir` describes (``overwrite`` and
+    ``inputs`` likewise) while the output's lock is held. The staging
+    directory, ``.NAME.tmp-PID-XXXXXXXX`` beside the output, is removed on
+    any exception (KeyboardInterrupt included), leaving ``path`` as it was;
+    staging directories of runs that died are removed on the way in.
+
+    Raises
+    ------
+    ParameterError
+        ``path`` may not be written (see `check_output_dir`), or another run
+        is writing it.
+    OSError
+        Replacing the previous output failed; the message says what is left.
+    """
+    final = _resolve(path)
+    inputs = tuple(inputs)
+    parent = os.path.dirname(final)
+    stem = _staging_stem(final)
+    pid = os.getpid()
+    with _output_lock(final, stem):
+        _check_replaceable(final, overwrite=overwrite, inputs=inputs)
+        _remove_stale(parent, stem)
+        staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-{pid}-", dir=parent)
+        try:
+            yield staging
+            os.chmod(staging, 0o755)
+            old = None
+            with _signals_held() as held:
+                if os.path.isdir(final):
+                    old = tempfile.mkdtemp(prefix=f".{stem}.old-{pid}-", dir=parent)
+                    _replace(staging, final, old)
+                else:
+                    os.rename(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        failures: list[str] = []
+        try:
+            if old is not None:
+                failures = _rmtree(old)
+        finally:
+            _deliver(held)
+        if failures:
+            raise OSError(
+                f"wrote {final}, but could not delete the previous output, moved to {old}"
+                f" ({failures[0]}); delete it by hand"
+            )
 
 
 @contextlib.contextmanager
@@ -141,7 +563,8 @@ def write_features(directory: str, features: AudioFeatures, *, frames: bool = Tr
 
 
 def write_metadata(directory: str, metadata: dict[str, Any]) -> None:
-    """Write metadata.json (UTF-8, indented)."""
+    """Write metadata.json (UTF-8, indented), the `OUTPUT_MARK` field first."""
+    key, value = OUTPUT_MARK
     with open(os.path.join(directory, "metadata.json"), "w", encoding="utf-8") as f:
-        json.dump(metadata, f, indent=2)
+        json.dump({key: value, **metadata}, f, indent=2)
         f.write("\n")
