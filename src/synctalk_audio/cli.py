@@ -202,7 +202,8 @@ def _add_stream(sub: Any) -> None:
         " unknown size, or raw PCM with --raw) and write each video frame's U-Net input to"
         " standard output as [uint32 LE count][count float32 LE] as soon as no future audio"
         " can change it, flushing after each record. The frames equal `process` on the whole"
-        " input, byte for byte. End of input ends it; Ctrl-C flushes what is final and exits.",
+        " input, byte for byte. End of input ends it; Ctrl-C, SIGTERM or SIGHUP flushes what is"
+        " final and exits with status 128 + the signal's number.",
     )
     _add_encoder_options(p)
     p.add_argument(

@@ -191,11 +191,6 @@ def _resolve(path: str) -> str:
                 " create that directory or choose another --output"
             )
         final = target
-    if os.path.dirname(final) == final:
-        raise ParameterError(
-            f"refusing to replace {final}: it is the filesystem root; choose a new or empty"
-            " directory with --output"
-        )
     if os.path.exists(final) and not os.path.isdir(final):
         raise ParameterError(
             f"output path {final} exists and is not a directory; choose another --output"
