@@ -87,6 +87,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 # ----------------------------------------------------------------------------
+# which SIMD code NumPy dispatches to in this run (.ci/run narrows it)
+
+
+def numpy_simd() -> dict[str, list[str]]:
+    """NumPy's baseline SIMD targets and the dispatched targets enabled in this
+    process (found on this CPU and not turned off by NPY_DISABLE_CPU_FEATURES)."""
+    try:
+        from numpy._core import _multiarray_umath as umath  # NumPy >= 2
+    except ImportError:  # pragma: no cover - NumPy 1.x
+        from numpy.core import _multiarray_umath as umath  # type: ignore[no-redef]
+    features: dict[str, bool] = umath.__cpu_features__
+    return {
+        "baseline": list(umath.__cpu_baseline__),
+        "enabled": [t for t in umath.__cpu_dispatch__ if features.get(t)],
+    }
+
+
+def pytest_report_header() -> list[str]:
+    simd = numpy_simd()
+    disabled = os.environ.get("NPY_DISABLE_CPU_FEATURES", "").strip()
+    return [
+        f"numpy {np.__version__} SIMD: baseline {' '.join(simd['baseline']) or '-'};"
+        f" dispatched targets enabled: {' '.join(simd['enabled']) or 'none (baseline only)'}"
+        + (f" (NPY_DISABLE_CPU_FEATURES={disabled!r})" if disabled else "")
+    ]
+
+
+# ----------------------------------------------------------------------------
 # the per-case max abs mel error, printed at the end of the run
 
 _MEL_ERRORS: dict[str, dict[str, float]] = {}

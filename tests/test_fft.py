@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from synctalk_audio import _core
 
+pytestmark = pytest.mark.numeric
+
 RTOL = 1e-12
 
 EXTRA_SIZES = [

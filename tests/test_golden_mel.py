@@ -21,6 +21,8 @@ import pytest
 
 from synctalk_audio import MelOptions, melspectrogram
 
+pytestmark = pytest.mark.numeric
+
 TOLERANCE = {np.float32: 1e-6, np.float64: 1e-9}
 PAD_MODES = ("constant", "reflect")
 DTYPES = pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])

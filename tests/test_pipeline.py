@@ -4,7 +4,8 @@ Tolerance: aud_ave and every frame within 1e-5 (max abs) of
 tests/reference/upstream.py run with the same random-weight checkpoint in
 PyTorch; frame counts equal. (ONNX Runtime and PyTorch convolutions differ
 in summation order, by ~1e-6 on these activations; the mel itself agrees to
-~1e-7.) Results must not depend on the encoder batch size at all.
+~1e-7.) Results must not depend on the encoder batch size at all (bit for
+bit, on one machine: this package's promise).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ import upstream  # noqa: E402
 
 DATA = os.path.join(HERE, "data")
 TOLERANCE = 1e-5
+#: The same ONNX model on the upstream (librosa) mel windows: the float32 mel values
+#: agree up to one ulp where NumPy's log10 kernel (picked per CPU) rounds differently;
+#: moving every mel value by one float32 ulp moves aud_ave by <= 2.4e-6 (measured).
+ONNX_PEER_TOLERANCE = 5e-6
 CASES = sorted(golden_manifest()["cases"])
 
 
@@ -43,6 +48,7 @@ def pipe(test_encoder):  # noqa: F811
         yield p
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize("case", CASES)
 def test_parity_with_upstream_torch(test_encoder, pipe, case):  # noqa: F811
     path = os.path.join(DATA, golden_manifest()["cases"][case]["file"])
@@ -63,6 +69,7 @@ def test_parity_with_upstream_torch(test_encoder, pipe, case):  # noqa: F811
     assert frame_err <= TOLERANCE, f"{case}: frames max abs {frame_err:.3g} > {TOLERANCE}"
 
 
+@pytest.mark.numeric
 @pytest.mark.parametrize(
     ("fps", "pad_mode"),
     [(30.0, "constant"), (29.97, "reflect"), (20.0, "reflect"), (50.0, "constant")],
@@ -79,11 +86,15 @@ def test_parity_other_settings(test_encoder, fps, pad_mode):  # noqa: F811
     assert np.abs(ours.all_frames() - upstream_frames(ref)).max() <= TOLERANCE
 
 
-def test_onnx_peer_is_identical(test_encoder, pipe):  # noqa: F811
-    """The same ONNX model through the upstream windows: bit-identical aud_ave."""
+@pytest.mark.numeric
+def test_onnx_peer_agrees(test_encoder, pipe):  # noqa: F811
+    """The same ONNX model through the upstream windows (bitwise on the machines tried)."""
     path = os.path.join(DATA, "speech_44k1_stereo_s24.wav")
     ref = upstream.compute(path, engine="onnx", model=test_encoder.onnx)
-    assert pipe.process(path).aud_ave.tobytes() == ref.aud_ave.tobytes()
+    ours = pipe.process(path).aud_ave
+    assert ours.shape == ref.aud_ave.shape
+    err = float(np.abs(ours.astype(np.float64) - ref.aud_ave).max())
+    assert err <= ONNX_PEER_TOLERANCE, f"aud_ave max abs {err:.3g} > {ONNX_PEER_TOLERANCE}"
 
 
 def test_batch_size_does_not_change_results(test_encoder):  # noqa: F811

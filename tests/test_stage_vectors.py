@@ -3,8 +3,12 @@
 The vectors were written by tools/make_stage_vectors.py from the NumPy/librosa
 reference (tests/reference_mel.py), never from the core; each stage carries
 the tolerance a port must meet (index.json). The core, being a port too,
-must meet every one of them. A last test checks the vectors on disk still
-equal a fresh run of the reference, so they cannot silently go stale.
+must meet every one of them, except that its filterbank (computed with libm,
+not embedded) may differ from librosa's by one float32 ulp per weight. A last
+test checks the vectors on disk still match a fresh run of the reference —
+within the last-bit differences between CPUs (tests/tolerances.py), since
+NumPy's SIMD kernels and OpenBLAS's are chosen by CPU — so they cannot
+silently go stale.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import sys
 import numpy as np
 import pytest
 import reference_mel as R
+import tolerances
 
 from synctalk_audio import MelOptions
 from synctalk_audio.mel import mel_processor
+
+pytestmark = pytest.mark.numeric
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 VECTORS = os.path.join(TESTS, "vectors")
@@ -78,8 +85,13 @@ def test_window_and_filterbank():
     shared = INDEX["shared"]
     within(proc.window, load(shared["window"]["file"]), shared["window"]["tolerance"], "window")
     fb = load(shared["filterbank"]["file"])
-    assert fb.dtype == np.float32
-    within(proc.filterbank, fb, shared["filterbank"]["tolerance"], "filterbank")
+    assert fb.dtype == np.float32 and shared["filterbank"]["tolerance"]["exact"]
+    # A port embeds this array (exact). The core computes it with libm, whose exp/log
+    # (FMA or not, per CPU) may round the float32 weight the other way: 1 ulp.
+    assert proc.filterbank.shape == fb.shape
+    tolerances.assert_elementwise_ulps(
+        proc.filterbank, fb, tolerances.FLOAT32_ROUNDING_ULPS, "filterbank"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CLIPS))
@@ -124,7 +136,11 @@ def test_final_mel_and_reflect_edges(name):
     within(got[inner], load(norm["file"])[inner], norm["tolerance"], f"{name} reflect interior")
 
 
-def test_vectors_equal_a_fresh_run_of_the_reference():
+def test_vectors_match_a_fresh_run_of_the_reference():
+    """Fresh run vs files: float64 arrays within 32 ulps of their largest value or 1% of
+    their port tolerance (tolerances.regenerated_tolerance), float32 ones within 1 ulp per
+    value: NumPy's log10 and complex abs kernels, OpenBLAS's dgemm and libm's sin/cos
+    differ per CPU in the last bits."""
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     try:
         import make_stage_vectors
