@@ -23,6 +23,14 @@ import numpy as np
 
 from ._version import __version__
 from .errors import AudioLoadError, ModelError, ParameterError
+from .limits import (
+    DEFAULT_MAX_DURATION,
+    check_channels,
+    check_duration,
+    check_fps,
+    check_max_duration,
+    check_sample_rate,
+)
 
 __all__ = ["main"]
 
@@ -65,7 +73,7 @@ def _add_encoder_options(p: argparse.ArgumentParser) -> None:
         "-fps",
         type=float,
         default=25.0,
-        help="video frame rate of the avatar (default: %(default)g)",
+        help="video frame rate of the avatar, 1 to below 80 (default: %(default)g)",
     )
     p.add_argument(
         "--pad-mode",
@@ -80,6 +88,14 @@ def _add_encoder_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="encoder threads (default: one per physical core)",
+    )
+    p.add_argument(
+        "--max-duration",
+        "-max-duration",
+        type=float,
+        default=DEFAULT_MAX_DURATION,
+        metavar="SECONDS",
+        help="refuse more audio than this; 0 for no limit (default: %(default)g = 24 h)",
     )
 
 
@@ -203,14 +219,14 @@ def _add_stream(sub: Any) -> None:
         "-rate",
         type=int,
         default=16000,
-        help="sample rate of --raw input, Hz (default: %(default)s)",
+        help="sample rate of --raw input, 1000 to 768000 Hz (default: %(default)s)",
     )
     p.add_argument(
         "--channels",
         "-channels",
         type=int,
         default=1,
-        help="interleaved channels of --raw input (default: %(default)s)",
+        help="interleaved channels of --raw input, 1 to 1024 (default: %(default)s)",
     )
     p.add_argument(
         "--output",
@@ -251,10 +267,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _max_duration(args: argparse.Namespace) -> float | None:
+    """--max-duration as a limit in seconds; 0 means none."""
+    if args.max_duration == 0:
+        return None
+    return check_max_duration(args.max_duration, name="--max-duration")
+
+
 def _run_process(args: argparse.Namespace) -> int:
     from .output import atomic_output_dir, check_output_dir, write_features, write_metadata
     from .pipeline import Pipeline, check_mode, check_pad_mode
 
+    check_fps(args.fps, name="--fps")
+    max_duration = _max_duration(args)
     check_mode(args.mode)
     check_pad_mode(args.pad_mode)
     check_output_dir(args.output)
@@ -268,6 +293,7 @@ def _run_process(args: argparse.Namespace) -> int:
         pad_mode=args.pad_mode,
         batch_size=args.batch_size,
         threads=args.threads,
+        max_duration=max_duration,
     ) as pipe:
         show = not args.quiet and sys.stderr.isatty()
         features = pipe.process(args.audio, progress=_Progress("encoding") if show else None)
@@ -438,13 +464,22 @@ def _run_stream(args: argparse.Namespace) -> int:
     from .streaming import FeatureStreamer
     from .wavstream import PcmDecoder, PcmFormat, read_wav_header
 
+    check_fps(args.fps, name="--fps")
+    max_duration = _max_duration(args)
+    if args.raw is not None:
+        check_sample_rate(args.rate, name="--rate")
+        check_channels(args.channels, name="--channels")
     check_pad_mode(args.pad_mode)
     if args.output is not None:
         check_output_dir(args.output)
     if args.no_stdout and args.output is None:
         raise ParameterError("--no-stdout needs --output, or nothing would be written")
     streamer = FeatureStreamer(
-        args.model, fps=args.fps, pad_mode=args.pad_mode, threads=args.threads
+        args.model,
+        fps=args.fps,
+        pad_mode=args.pad_mode,
+        threads=args.threads,
+        max_duration=max_duration,
     )
     stdin = sys.stdin.buffer
     source = getattr(stdin, "raw", stdin)
@@ -452,6 +487,11 @@ def _run_stream(args: argparse.Namespace) -> int:
         fmt, remaining = PcmFormat(args.rate, args.channels, args.raw), None
     else:
         fmt, remaining = read_wav_header(stdin)
+        check_sample_rate(fmt.sample_rate, name="the sample rate in the WAV header")
+        check_channels(fmt.channels, name="the channel count in the WAV header")
+        if remaining is not None:
+            frames = remaining // fmt.frame_bytes
+            check_duration(frames, fmt.sample_rate, max_duration, source="the WAV header")
         # The header was read through the buffered reader: keep reading from it
         # so no buffered bytes are lost.
         source = stdin
