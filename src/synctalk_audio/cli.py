@@ -326,16 +326,31 @@ def _run_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _note_nonfinite(invalid: list[str], path: str, values: np.ndarray) -> None:
+    """Add a line to ``invalid`` if ``values`` hold NaN or infinity."""
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        invalid.append(f"{path} holds {bad} NaN/inf values of {values.size}")
+
+
 def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
-    """Compare two output directories; see ``synctalk-audio validate``."""
+    """Compare two output directories; see ``synctalk-audio validate``.
+
+    ``report["invalid"]`` lists every file of either directory that holds NaN
+    or infinity: such output is never valid, whatever the other side holds.
+    """
     from .output import read_frame_file
 
     report: dict[str, Any] = {"reference": reference, "candidate": candidate}
+    invalid: list[str] = []
+    report["invalid"] = invalid
     for name in (reference, candidate):
         if not os.path.isfile(os.path.join(name, "aud_ave.npy")):
             raise ParameterError(f"{name} is not an output directory: no aud_ave.npy")
     ref = np.load(os.path.join(reference, "aud_ave.npy"))
     cand = np.load(os.path.join(candidate, "aud_ave.npy"))
+    _note_nonfinite(invalid, os.path.join(reference, "aud_ave.npy"), ref)
+    _note_nonfinite(invalid, os.path.join(candidate, "aud_ave.npy"), cand)
     report["aud_ave_shape"] = [list(ref.shape), list(cand.shape)]
     if ref.shape != cand.shape:
         report["match"] = False
@@ -365,6 +380,8 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
         for name in ref_frames:
             a = read_frame_file(os.path.join(reference, "frames", name)).astype(np.float64)
             b = read_frame_file(os.path.join(candidate, "frames", name)).astype(np.float64)
+            _note_nonfinite(invalid, os.path.join(reference, "frames", name), a)
+            _note_nonfinite(invalid, os.path.join(candidate, "frames", name), b)
             if a.shape != b.shape:
                 report["problem"] = f"{name}: {a.size} vs {b.size} values"
                 break
@@ -391,7 +408,8 @@ def _run_validate(args: argparse.Namespace) -> int:
     worst = max(report.get("aud_ave_max_abs", np.inf), report.get("frames_max_abs", 0.0))
     if args.relative:
         worst /= max(report.get("reference_max_abs_value", 1.0), 1e-30)
-    ok = "problem" not in report and worst <= args.tolerance
+    invalid = report.get("invalid", [])
+    ok = not invalid and "problem" not in report and worst <= args.tolerance
     report["tolerance"] = args.tolerance
     report["match"] = ok
     if args.json:
@@ -408,6 +426,10 @@ def _run_validate(args: argparse.Namespace) -> int:
                 f" {report['frame_counts'][1]}: max abs {report['frames_max_abs']:.3g}, mean abs"
                 f" {report['frames_mean_abs']:.3g}, min cosine {report['frames_min_cosine']:.9f}"
             )
+        if invalid:
+            more = f" (and {len(invalid) - 1} more files)" if len(invalid) > 1 else ""
+            print(f"FAIL: {invalid[0]}{more}: NaN or inf is never valid output")
+        elif "problem" not in report:
             kind = "relative to max |reference| " if args.relative else ""
             print(("OK" if ok else "FAIL") + f": tolerance {kind}{args.tolerance:g}")
     return EXIT_OK if ok else EXIT_FAILED
