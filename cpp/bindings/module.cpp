@@ -207,6 +207,13 @@ py::array_t<float> PopFrames(synctalk::OnlineMel& online) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "C++ core of synctalk_audio: the SyncTalk_2D mel spectrogram.";
+  // Bounds of MelOptions (options.h), the one definition the package reuses.
+  m.attr("MIN_SAMPLE_RATE") = synctalk::kMinSampleRate;
+  m.attr("MAX_SAMPLE_RATE") = synctalk::kMaxSampleRate;
+  m.attr("MAX_N_FFT") = synctalk::kMaxNfft;
+  m.attr("MAX_N_MELS") = synctalk::kMaxMels;
+  m.attr("MAX_LEVEL_DB") = synctalk::kMaxLevelDb;
+  m.attr("MAX_ABS_VALUE_LIMIT") = synctalk::kMaxAbsValueLimit;
 
   py::class_<MelOptions>(m, "MelOptions")
       .def(py::init<>())

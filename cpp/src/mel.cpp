@@ -13,7 +13,8 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846264338327950;
 
-[[noreturn]] void Invalid(const std::string& name, double value, const std::string& rule) {
+template <typename T>
+[[noreturn]] void Invalid(const std::string& name, T value, const std::string& rule) {
   std::ostringstream msg;
   msg << "invalid mel option " << name << "=" << value << ": " << rule;
   throw std::invalid_argument(msg.str());
@@ -75,29 +76,42 @@ const char* PadModeName(PadMode mode) {
 }
 
 void MelOptions::Validate() const {
-  if (sample_rate <= 0) Invalid("sample_rate", sample_rate, "must be > 0");
+  const std::string max_db = std::to_string(static_cast<int>(kMaxLevelDb));
+  if (sample_rate < kMinSampleRate || sample_rate > kMaxSampleRate) {
+    Invalid("sample_rate", sample_rate,
+            "must be in [" + std::to_string(kMinSampleRate) + ", " +
+                std::to_string(kMaxSampleRate) + "] Hz");
+  }
   if (n_fft <= 0) Invalid("n_fft", n_fft, "must be > 0");
-  if (n_fft > 65536) Invalid("n_fft", n_fft, "must be <= 65536");
+  if (n_fft > kMaxNfft) Invalid("n_fft", n_fft, "must be <= " + std::to_string(kMaxNfft));
   try {
     CheckFftLength(static_cast<std::size_t>(n_fft));
   } catch (const std::invalid_argument& e) {
     Invalid("n_fft", n_fft, e.what());
   }
-  if (hop_length <= 0) Invalid("hop_length", hop_length, "must be > 0");
+  if (hop_length <= 0 || hop_length > kMaxNfft) {
+    Invalid("hop_length", hop_length, "must be in [1, " + std::to_string(kMaxNfft) + "]");
+  }
   if (win_length <= 0 || win_length > n_fft) {
     Invalid("win_length", win_length, "must be in [1, n_fft=" + std::to_string(n_fft) + "]");
   }
-  if (n_mels <= 0) Invalid("n_mels", n_mels, "must be > 0");
+  if (n_mels <= 0 || n_mels > kMaxMels) {
+    Invalid("n_mels", n_mels, "must be in [1, " + std::to_string(kMaxMels) + "]");
+  }
   if (!(fmin >= 0.0)) Invalid("fmin", fmin, "must be >= 0");
   if (!(fmax > fmin)) Invalid("fmax", fmax, "must be > fmin");
   if (!(fmax <= sample_rate / 2.0)) Invalid("fmax", fmax, "must be <= sample_rate / 2");
-  if (!std::isfinite(preemphasis)) Invalid("preemphasis", preemphasis, "must be finite");
-  if (!std::isfinite(ref_level_db)) Invalid("ref_level_db", ref_level_db, "must be finite");
-  if (!(min_level_db < 0.0) || !std::isfinite(min_level_db)) {
-    Invalid("min_level_db", min_level_db, "must be finite and < 0");
+  if (!(preemphasis >= -1.0 && preemphasis <= 1.0)) {
+    Invalid("preemphasis", preemphasis, "must be in [-1, 1]");
   }
-  if (!(max_abs_value > 0.0) || !std::isfinite(max_abs_value)) {
-    Invalid("max_abs_value", max_abs_value, "must be finite and > 0");
+  if (!(std::fabs(ref_level_db) <= kMaxLevelDb)) {
+    Invalid("ref_level_db", ref_level_db, "must be in [-" + max_db + ", " + max_db + "]");
+  }
+  if (!(min_level_db >= -kMaxLevelDb && min_level_db < 0.0)) {
+    Invalid("min_level_db", min_level_db, "must be in [-" + max_db + ", 0)");
+  }
+  if (!(max_abs_value > 0.0 && max_abs_value <= kMaxAbsValueLimit)) {
+    Invalid("max_abs_value", max_abs_value, "must be in (0, 1e6]");
   }
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "synctalk/fft.h"
@@ -104,6 +105,25 @@ void TestErrorsAreExceptions() {
     threw = std::string(e.what()).find("hop_length") != std::string::npos;
   }
   Check(threw, "bad options throw std::invalid_argument naming the field");
+
+  // Every field is bounded: no inf output, no huge allocation.
+  synctalk::MelOptions huge_range;
+  huge_range.max_abs_value = 1e308;
+  synctalk::MelOptions huge_mels;
+  huge_mels.n_mels = synctalk::kMaxMels + 1;  // cheap to build even if accepted
+  synctalk::MelOptions huge_rate;
+  huge_rate.sample_rate = 2000000000;
+  const std::pair<synctalk::MelOptions, const char*> bounded[] = {
+      {huge_range, "max_abs_value"}, {huge_mels, "n_mels"}, {huge_rate, "sample_rate"}};
+  for (const auto& [options, field] : bounded) {
+    threw = false;
+    try {
+      synctalk::MelProcessor processor(options);
+    } catch (const std::invalid_argument& e) {
+      threw = std::string(e.what()).find(field) != std::string::npos;
+    }
+    Check(threw, std::string("out-of-range ") + field + " throws std::invalid_argument naming it");
+  }
 
   const synctalk::MelProcessor processor{synctalk::MelOptions{}};
   synctalk::MelWorkspace ws = processor.NewWorkspace();

@@ -3,6 +3,13 @@
 import numpy as np
 import numpy.typing as npt
 
+MIN_SAMPLE_RATE: int
+MAX_SAMPLE_RATE: int
+MAX_N_FFT: int
+MAX_N_MELS: int
+MAX_LEVEL_DB: float
+MAX_ABS_VALUE_LIMIT: float
+
 class MelOptions:
     sample_rate: int
     n_fft: int

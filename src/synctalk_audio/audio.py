@@ -17,8 +17,9 @@ import soundfile as sf
 import soxr
 
 from .errors import AudioLoadError, ParameterError
+from .limits import check_duration, check_sample_rate
 
-__all__ = ["AudioInfo", "AudioSource", "load_audio", "load_audio_with_info"]
+__all__ = ["AudioInfo", "AudioSource", "check_info", "load_audio", "load_audio_with_info"]
 
 AudioSource = Union[str, "os.PathLike[str]", BinaryIO]
 
@@ -116,7 +117,25 @@ def _wav_codec_problem(source: AudioSource) -> str | None:
     return None
 
 
-def _decode(source: AudioSource) -> tuple[np.ndarray, AudioInfo]:
+def check_info(info: AudioInfo, max_duration: float | None) -> None:
+    """Refuse an input by what its header declares, before anything is decoded.
+
+    Raises
+    ------
+    AudioLoadError
+        If the declared sample rate is outside 1000 to 768000 Hz.
+    ParameterError
+        If the declared duration is above ``max_duration`` seconds (None:
+        no limit); the message gives the duration, the rate and the frames.
+    """
+    try:
+        check_sample_rate(info.sample_rate, name=f"{info.source}: the sample rate in its header")
+    except ParameterError as exc:
+        raise AudioLoadError(str(exc)) from None
+    check_duration(info.frames, info.sample_rate, max_duration, source=info.source)
+
+
+def _decode(source: AudioSource, max_duration: float | None = None) -> tuple[np.ndarray, AudioInfo]:
     """Decode to float32 (channels, frames) or (frames,), as librosa does."""
     name = _describe(source)
     if isinstance(source, (str, os.PathLike)):
@@ -138,6 +157,7 @@ def _decode(source: AudioSource) -> tuple[np.ndarray, AudioInfo]:
                 frames=int(f.frames),
                 format=f"{f.format}/{f.subtype}",
             )
+            check_info(info, max_duration)
             # librosa: sf_desc.read(frames=-1, dtype="float32", always_2d=False).T
             samples = f.read(frames=-1, dtype="float32", always_2d=False).T
     except sf.LibsndfileError as exc:
@@ -176,9 +196,12 @@ def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 
 def load_audio_with_info(
-    source: AudioSource, *, sr: int = TARGET_RATE
+    source: AudioSource, *, sr: int = TARGET_RATE, max_duration: float | None = None
 ) -> tuple[np.ndarray, AudioInfo]:
     """Like `load_audio`, also returning what the decoder reported.
+
+    ``max_duration`` (seconds, None for no limit) refuses a longer input by
+    its header, before decoding it (`check_info`).
 
     Returns
     -------
@@ -187,9 +210,8 @@ def load_audio_with_info(
     info : AudioInfo
         The input's own rate, channels, length and format.
     """
-    if not isinstance(sr, int) or sr <= 0:
-        raise ParameterError(f"sr must be a positive integer, got {sr!r}")
-    samples, info = _decode(source)
+    sr = check_sample_rate(sr, name="sr")
+    samples, info = _decode(source, max_duration)
     mono = _to_mono(samples)
     out = np.ascontiguousarray(_resample(mono, info.sample_rate, sr), dtype=np.float32)
     if not np.all(np.isfinite(out)):
@@ -211,7 +233,7 @@ def load_audio(source: AudioSource, *, sr: int = TARGET_RATE) -> np.ndarray:
         A path, or an open file object positioned at the start of the file
         (``open(path, "rb")``, ``io.BytesIO``).
     sr : int
-        Target sample rate; 16000 for SyncTalk_2D.
+        Target sample rate, 1000 to 768000 Hz; 16000 for SyncTalk_2D.
 
     Returns
     -------

@@ -24,6 +24,14 @@ import numpy as np
 
 from ._version import __version__
 from .errors import AudioLoadError, ModelError, ParameterError
+from .limits import (
+    DEFAULT_MAX_DURATION,
+    check_channels,
+    check_duration,
+    check_fps,
+    check_max_duration,
+    check_sample_rate,
+)
 
 __all__ = ["main"]
 
@@ -66,7 +74,7 @@ def _add_encoder_options(p: argparse.ArgumentParser) -> None:
         "-fps",
         type=float,
         default=25.0,
-        help="video frame rate of the avatar (default: %(default)g)",
+        help="video frame rate of the avatar, 1 to below 80 (default: %(default)g)",
     )
     p.add_argument(
         "--pad-mode",
@@ -81,6 +89,14 @@ def _add_encoder_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="encoder threads (default: one per physical core)",
+    )
+    p.add_argument(
+        "--max-duration",
+        "-max-duration",
+        type=float,
+        default=DEFAULT_MAX_DURATION,
+        metavar="SECONDS",
+        help="refuse more audio than this; 0 for no limit (default: %(default)g = 24 h)",
     )
 
 
@@ -218,14 +234,14 @@ def _add_stream(sub: Any) -> None:
         "-rate",
         type=int,
         default=16000,
-        help="sample rate of --raw input, Hz (default: %(default)s)",
+        help="sample rate of --raw input, 1000 to 768000 Hz (default: %(default)s)",
     )
     p.add_argument(
         "--channels",
         "-channels",
         type=int,
         default=1,
-        help="interleaved channels of --raw input (default: %(default)s)",
+        help="interleaved channels of --raw input, 1 to 1024 (default: %(default)s)",
     )
     p.add_argument(
         "--output",
@@ -268,10 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _max_duration(args: argparse.Namespace) -> float | None:
+    """--max-duration as a limit in seconds; 0 means none."""
+    if args.max_duration == 0:
+        return None
+    return check_max_duration(args.max_duration, name="--max-duration")
+
+
 def _run_process(args: argparse.Namespace) -> int:
     from .output import atomic_output_dir, check_output_dir, write_features, write_metadata
     from .pipeline import Pipeline, check_mode, check_pad_mode
 
+    check_fps(args.fps, name="--fps")
+    max_duration = _max_duration(args)
     check_mode(args.mode)
     check_pad_mode(args.pad_mode)
     check_output_dir(args.output, overwrite=args.overwrite, inputs=[args.audio])
@@ -285,6 +310,7 @@ def _run_process(args: argparse.Namespace) -> int:
         pad_mode=args.pad_mode,
         batch_size=args.batch_size,
         threads=args.threads,
+        max_duration=max_duration,
     ) as pipe:
         show = not args.quiet and sys.stderr.isatty()
         features = pipe.process(args.audio, progress=_Progress("encoding") if show else None)
@@ -319,16 +345,31 @@ def _run_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _note_nonfinite(invalid: list[str], path: str, values: np.ndarray) -> None:
+    """Add a line to ``invalid`` if ``values`` hold NaN or infinity."""
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        invalid.append(f"{path} holds {bad} NaN/inf values of {values.size}")
+
+
 def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
-    """Compare two output directories; see ``synctalk-audio validate``."""
+    """Compare two output directories; see ``synctalk-audio validate``.
+
+    ``report["invalid"]`` lists every file of either directory that holds NaN
+    or infinity: such output is never valid, whatever the other side holds.
+    """
     from .output import read_frame_file
 
     report: dict[str, Any] = {"reference": reference, "candidate": candidate}
+    invalid: list[str] = []
+    report["invalid"] = invalid
     for name in (reference, candidate):
         if not os.path.isfile(os.path.join(name, "aud_ave.npy")):
             raise ParameterError(f"{name} is not an output directory: no aud_ave.npy")
     ref = np.load(os.path.join(reference, "aud_ave.npy"))
     cand = np.load(os.path.join(candidate, "aud_ave.npy"))
+    _note_nonfinite(invalid, os.path.join(reference, "aud_ave.npy"), ref)
+    _note_nonfinite(invalid, os.path.join(candidate, "aud_ave.npy"), cand)
     report["aud_ave_shape"] = [list(ref.shape), list(cand.shape)]
     if ref.shape != cand.shape:
         report["match"] = False
@@ -358,6 +399,8 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
         for name in ref_frames:
             a = read_frame_file(os.path.join(reference, "frames", name)).astype(np.float64)
             b = read_frame_file(os.path.join(candidate, "frames", name)).astype(np.float64)
+            _note_nonfinite(invalid, os.path.join(reference, "frames", name), a)
+            _note_nonfinite(invalid, os.path.join(candidate, "frames", name), b)
             if a.shape != b.shape:
                 report["problem"] = f"{name}: {a.size} vs {b.size} values"
                 break
@@ -384,7 +427,8 @@ def _run_validate(args: argparse.Namespace) -> int:
     worst = max(report.get("aud_ave_max_abs", np.inf), report.get("frames_max_abs", 0.0))
     if args.relative:
         worst /= max(report.get("reference_max_abs_value", 1.0), 1e-30)
-    ok = "problem" not in report and worst <= args.tolerance
+    invalid = report.get("invalid", [])
+    ok = not invalid and "problem" not in report and worst <= args.tolerance
     report["tolerance"] = args.tolerance
     report["match"] = ok
     if args.json:
@@ -401,6 +445,10 @@ def _run_validate(args: argparse.Namespace) -> int:
                 f" {report['frame_counts'][1]}: max abs {report['frames_max_abs']:.3g}, mean abs"
                 f" {report['frames_mean_abs']:.3g}, min cosine {report['frames_min_cosine']:.9f}"
             )
+        if invalid:
+            more = f" (and {len(invalid) - 1} more files)" if len(invalid) > 1 else ""
+            print(f"FAIL: {invalid[0]}{more}: NaN or inf is never valid output")
+        elif "problem" not in report:
             kind = "relative to max |reference| " if args.relative else ""
             print(("OK" if ok else "FAIL") + f": tolerance {kind}{args.tolerance:g}")
     return EXIT_OK if ok else EXIT_FAILED
@@ -498,13 +546,22 @@ def _run_stream(args: argparse.Namespace) -> int:
     from .streaming import FeatureStreamer
     from .wavstream import PcmDecoder, PcmFormat, read_wav_header
 
+    check_fps(args.fps, name="--fps")
+    max_duration = _max_duration(args)
+    if args.raw is not None:
+        check_sample_rate(args.rate, name="--rate")
+        check_channels(args.channels, name="--channels")
     check_pad_mode(args.pad_mode)
     if args.output is not None:
         check_output_dir(args.output, overwrite=args.overwrite, inputs=_stdin_file())
     if args.no_stdout and args.output is None:
         raise ParameterError("--no-stdout needs --output, or nothing would be written")
     streamer = FeatureStreamer(
-        args.model, fps=args.fps, pad_mode=args.pad_mode, threads=args.threads
+        args.model,
+        fps=args.fps,
+        pad_mode=args.pad_mode,
+        threads=args.threads,
+        max_duration=max_duration,
     )
     stdin = sys.stdin.buffer
     source = getattr(stdin, "raw", stdin)
@@ -512,6 +569,11 @@ def _run_stream(args: argparse.Namespace) -> int:
         fmt, remaining = PcmFormat(args.rate, args.channels, args.raw), None
     else:
         fmt, remaining = read_wav_header(stdin)
+        check_sample_rate(fmt.sample_rate, name="the sample rate in the WAV header")
+        check_channels(fmt.channels, name="the channel count in the WAV header")
+        if remaining is not None:
+            frames = remaining // fmt.frame_bytes
+            check_duration(frames, fmt.sample_rate, max_duration, source="the WAV header")
         # The header was read through the buffered reader: keep reading from it
         # so no buffered bytes are lost.
         source = stdin

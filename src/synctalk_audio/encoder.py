@@ -16,7 +16,14 @@ import numpy as np
 
 from .errors import ModelError, ParameterError
 
-__all__ = ["DEFAULT_BATCH_SIZE", "Encoder", "OnnxEncoder", "file_sha256", "open_encoder"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "Encoder",
+    "OnnxEncoder",
+    "check_features",
+    "file_sha256",
+    "open_encoder",
+]
 
 #: Windows per ONNX Runtime call. Measured on 2 cores (docs/BENCHMARKS.md):
 #: the time per window is flat from about 16 upwards; 64 is upstream's batch.
@@ -49,6 +56,41 @@ def file_sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_features(model: str, features: np.ndarray, first: int = 0) -> None:
+    """Refuse encoder output that is not float32 or holds NaN or infinity.
+
+    Called on every batch an encoder returns, before the rows are stored, so
+    bad numbers are never written as features.
+
+    Parameters
+    ----------
+    model : str
+        The model, as named in the message.
+    features : numpy.ndarray
+        The (B, 512) output of one batch.
+    first : int
+        Number of the batch's first window within the call, for the message.
+
+    Raises
+    ------
+    ModelError
+        If the dtype is not float32 (it would be cast silently) or any value
+        is NaN or infinite; the message names the model and the windows.
+    """
+    if features.dtype != np.float32:
+        raise ModelError(
+            f"model {model} returned {features.dtype} features; a SyncTalk_2D encoder"
+            " returns float32 (other types are not cast silently)"
+        )
+    bad_rows = ~np.isfinite(features).all(axis=1)
+    if bad_rows.any():
+        bad = np.flatnonzero(bad_rows) + first
+        raise ModelError(
+            f"model {model} produced NaN/inf for windows {bad[0]}..{bad[-1]}"
+            f" ({bad.size} windows); it is not a usable encoder"
+        )
 
 
 def _dims(shape: Any) -> list[Any]:
@@ -156,6 +198,11 @@ class OnnxEncoder:
                 problem = f"input {shown(inputs[0])}"
             elif len(out_dims) != 2 or out_dims[1] not in (None, FEATURE_DIM):
                 problem = f"output {shown(outputs[0])}"
+            elif outputs[0].type != "tensor(float)":
+                raise ModelError(
+                    f"model {path} outputs {outputs[0].type} features; a SyncTalk_2D encoder"
+                    " outputs float32 (tensor(float)), and other types are not cast silently"
+                )
         if problem is not None:
             raise ModelError(
                 f"{path} is not a SyncTalk_2D AVE audio encoder: expected one float32 input"
@@ -174,6 +221,11 @@ class OnnxEncoder:
         -------
         numpy.ndarray
             float32 (B, 512).
+
+        Raises
+        ------
+        ModelError
+            If the model returns NaN or infinite values (`check_features`).
         """
         if windows.ndim != 4 or windows.shape[1:] != WINDOW_SHAPE:
             raise ParameterError(f"windows must have shape (B, 1, 80, 16), got {windows.shape}")
@@ -187,6 +239,7 @@ class OnnxEncoder:
                     f"{self.model_path} returned shape {result.shape} for {batch.shape[0]}"
                     f" windows; expected ({batch.shape[0]}, {self.feature_dim})"
                 )
+            check_features(self.model_path, result, start)
             out[start : start + batch.shape[0]] = result
         return out
 

@@ -22,28 +22,39 @@ class MelOptions:
     with; change them only to study the pipeline. Field for field the same as
     the C++ struct ``synctalk::MelOptions`` (``cpp/include/synctalk/options.h``).
 
+    Every field is bounded, generously but safely (no overflow to inf, no
+    allocation or run time out of proportion to the input); a value outside
+    its range raises `ParameterError` naming the field, the value and the
+    range. The bounds are defined once, in ``cpp/include/synctalk/options.h``.
+
     Attributes
     ----------
     sample_rate : int
-        Rate of the input samples, Hz. The reference resamples to 16000 first.
+        Rate of the input samples, Hz, 1000 to 768000. The reference
+        resamples to 16000 first.
     n_fft : int
-        FFT length in samples (800 = 50 ms).
+        FFT length in samples (800 = 50 ms), 1 to 65536, with no prime factor
+        above 1024.
     hop_length : int
-        Frame shift in samples (200 = 12.5 ms, 80 mel frames per second).
+        Frame shift in samples (200 = 12.5 ms, 80 mel frames per second),
+        1 to 65536.
     win_length : int
-        Length of the periodic Hann window, centred in ``n_fft``.
+        Length of the periodic Hann window, centred in ``n_fft``; 1 to ``n_fft``.
     n_mels : int
-        Number of mel bands.
+        Number of mel bands, 1 to 4096.
     fmin, fmax : float
-        Lowest and highest filter edges, Hz (Slaney mel scale and norm).
+        Lowest and highest filter edges, Hz (Slaney mel scale and norm):
+        ``0 <= fmin < fmax <= sample_rate / 2``.
     preemphasis : float
-        Pre-emphasis coefficient: ``y[n] = x[n] - preemphasis * x[n-1]``.
+        Pre-emphasis coefficient, -1 to 1: ``y[n] = x[n] - preemphasis * x[n-1]``.
     ref_level_db : float
-        Subtracted after the dB conversion.
+        Subtracted after the dB conversion; -1000 to 1000.
     min_level_db : float
-        Floor of the dB scale (amplitude floor ``10 ** (min_level_db / 20)``).
+        Floor of the dB scale (amplitude floor ``10 ** (min_level_db / 20)``),
+        from -1000 to below 0.
     max_abs_value : float
-        The output is clipped to ``[-max_abs_value, max_abs_value]``.
+        The output is clipped to ``[-max_abs_value, max_abs_value]``;
+        above 0, at most 1e6.
     pad_mode : {"constant", "reflect"}
         Padding of the centred STFT: zeros (librosa >= 0.10, the default) or
         reflection (librosa < 0.10). They differ only in the first and last
@@ -96,6 +107,11 @@ class MelOptions:
                 )
             if isinstance(value, numbers.Integral) and not isinstance(value, str):
                 value = int(value) if expected[0] is numbers.Integral else float(value)
+                if isinstance(value, int) and not -(2**31) <= value < 2**31:
+                    raise ParameterError(
+                        f"invalid mel option {field.name}={value}: out of range"
+                        " (see MelOptions for the accepted ranges)"
+                    )
             elif isinstance(value, numbers.Real):
                 value = float(value)
             try:

@@ -22,6 +22,7 @@ from .audio import AudioInfo, AudioSource, load_audio_with_info
 from .encoder import Encoder, open_encoder
 from .errors import ParameterError
 from .features import AudioFeatures
+from .limits import DEFAULT_MAX_DURATION, check_fps, check_max_duration
 from .mel import as_audio_array, melspectrogram
 from .options import MelOptions, PadMode
 from .windows import cut_windows, require_min_samples, window_starts
@@ -87,7 +88,7 @@ class Pipeline:
         Path of the exported ONNX encoder (``models/audio_encoder.onnx`` by
         default) or any object following the `Encoder` protocol.
     fps : float
-        Video frame rate of the avatar (25 in SyncTalk_2D).
+        Video frame rate of the avatar (25 in SyncTalk_2D), from 1 to below 80.
     mode : {"ave"}
         Encoder mode; ``hubert`` and ``wenet`` are not supported yet.
     pad_mode : {"constant", "reflect"}
@@ -97,6 +98,15 @@ class Pipeline:
         Windows per encoder call.
     threads : int, optional
         Encoder threads (ONNX Runtime intra-op); its default when None.
+    max_duration : float or None
+        Longest input file accepted, in seconds (24 h by default; None for no
+        limit). Checked from the file's header before it is decoded, so a
+        header that declares absurd work fails at once.
+
+    Raises
+    ------
+    ParameterError
+        If ``fps`` or ``max_duration`` is out of range (see `synctalk_audio.limits`).
 
     Examples
     --------
@@ -115,13 +125,12 @@ class Pipeline:
         pad_mode: str = "constant",
         batch_size: int | None = None,
         threads: int | None = None,
+        max_duration: float | None = DEFAULT_MAX_DURATION,
     ) -> None:
         self.mode = check_mode(mode)
         self.options = MelOptions(pad_mode=check_pad_mode(pad_mode))
-        fps = float(fps)
-        if not (np.isfinite(fps) and fps > 0):
-            raise ParameterError(f"fps must be a positive number, got {fps}")
-        self.fps = fps
+        self.fps = check_fps(fps)
+        self.max_duration = check_max_duration(max_duration)
         self.encoder: Encoder = open_encoder(model, batch_size=batch_size, threads=threads)
 
     def __enter__(self) -> Pipeline:
@@ -160,7 +169,8 @@ class Pipeline:
         Raises
         ------
         ParameterError
-            If the audio is shorter than 0.1875 s (16 mel frames).
+            If the audio is shorter than 0.1875 s (16 mel frames), or a file
+            is longer than ``max_duration``.
         AudioLoadError
             If a file cannot be decoded.
         """
@@ -174,7 +184,7 @@ class Pipeline:
                 "<array>", 16000, 1, int(samples.shape[0]), "array/" + samples.dtype.name
             )
         else:
-            samples, info = load_audio_with_info(source)
+            samples, info = load_audio_with_info(source, max_duration=self.max_duration)
         timings["load_s"] = time.perf_counter() - start
 
         require_min_samples(samples.shape[0])

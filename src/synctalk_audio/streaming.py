@@ -19,7 +19,6 @@ rate adds the resampler's own delay.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import threading
 from collections.abc import Iterable
@@ -31,6 +30,13 @@ from . import _core
 from .encoder import Encoder, open_encoder
 from .errors import ParameterError
 from .features import CONTEXT_AFTER, CONTEXT_BEFORE, FRAME_SHAPES, WINDOW_ROWS
+from .limits import (
+    check_channels,
+    check_duration,
+    check_fps,
+    check_max_duration,
+    check_sample_rate,
+)
 from .mel import mel_processor
 from .options import MelOptions
 from .pipeline import DEFAULT_MODEL, check_mode, check_pad_mode
@@ -54,7 +60,7 @@ def samples_needed_for_frame(index: int, fps: float = 25.0) -> int:
     (7200, 13600)
     """
     window = index + CONTEXT_AFTER - 1  # the last encoder window frame `index` reads
-    start = int(MEL_FRAMES_PER_SECOND * (window / float(fps)))
+    start = int(MEL_FRAMES_PER_SECOND * (window / check_fps(fps)))
     last_mel = start + WINDOW_MEL_FRAMES - 1
     return 200 * last_mel + 400
 
@@ -87,11 +93,15 @@ class FeatureStreamer:
         The ONNX encoder (``models/audio_encoder.onnx`` by default) or any
         `Encoder`.
     fps : float
-        Video frame rate, below 80.
+        Video frame rate, from 1 to below 80.
     pad_mode : {"constant", "reflect"}
         STFT padding, as for `Pipeline`.
     batch_size, threads : int, optional
         Encoder settings, as for `Pipeline`.
+    max_duration : float or None
+        Longest input a stream accepts, in seconds; `FeatureStream.feed`
+        raises `ParameterError` once a stream would pass it. None (the
+        default) for no limit: a live stream may run for days.
 
     Examples
     --------
@@ -109,18 +119,24 @@ class FeatureStreamer:
         pad_mode: str = "constant",
         batch_size: int | None = None,
         threads: int | None = None,
+        max_duration: float | None = None,
     ) -> None:
         self.mode = check_mode(mode)
-        fps = float(fps)
-        if not (math.isfinite(fps) and 0 < fps < MEL_FRAMES_PER_SECOND):
-            raise ParameterError(f"fps must be > 0 and < 80 for streaming, got {fps}")
-        self.fps = fps
+        self.fps = check_fps(fps)
+        self.max_duration = check_max_duration(max_duration)
         self.options = MelOptions(pad_mode=check_pad_mode(pad_mode))
         self.processor = mel_processor(self.options)
         self.encoder: Encoder = open_encoder(model, batch_size=batch_size, threads=threads)
 
     def open(self, *, sample_rate: int = TARGET_RATE, channels: int = 1) -> FeatureStream:
-        """Open a new stream of audio at ``sample_rate`` Hz with ``channels`` channels."""
+        """Open a new stream of audio at ``sample_rate`` Hz with ``channels`` channels.
+
+        Raises
+        ------
+        ParameterError
+            If ``sample_rate`` is not an integer from 1000 to 768000 Hz or
+            ``channels`` not an integer from 1 to 1024.
+        """
         return FeatureStream(self, sample_rate=sample_rate, channels=channels)
 
     def feed_many(
@@ -156,13 +172,9 @@ class FeatureStream:
     """
 
     def __init__(self, streamer: FeatureStreamer, *, sample_rate: int, channels: int) -> None:
-        if not isinstance(sample_rate, int) or sample_rate <= 0:
-            raise ParameterError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-        if not isinstance(channels, int) or channels < 1:
-            raise ParameterError(f"channels must be a positive integer, got {channels!r}")
         self.streamer = streamer
-        self.sample_rate = sample_rate
-        self.channels = channels
+        self.sample_rate = check_sample_rate(sample_rate)
+        self.channels = check_channels(channels)
         self._lock = threading.Lock()
         self._online = _core.OnlineMel(streamer.processor)
         self.reset()
@@ -233,6 +245,14 @@ class FeatureStream:
             mono = self._as_mono_float32(samples)
             if not np.all(np.isfinite(mono)):
                 raise ParameterError("samples hold NaN or infinite values")
+            total = self._input_samples + mono.shape[0]
+            check_duration(
+                total,
+                self.sample_rate,
+                self.streamer.max_duration,
+                source="the stream",
+                verb="reached",
+            )
             self._input_samples += mono.shape[0]
             if self._resampler is not None:
                 out = self._resampler.resample_chunk(mono, last=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ParameterError
+from .limits import MEL_FRAMES_PER_SECOND, check_fps
 
 __all__ = [
     "MEL_FRAMES_PER_SECOND",
@@ -19,17 +20,8 @@ __all__ = [
 
 #: Sample rate of the mel spectrogram, Hz.
 SAMPLE_RATE = 16000
-#: Mel frames per second at 16 kHz with a hop of 200 samples.
-MEL_FRAMES_PER_SECOND = 80.0
 #: Mel frames in one encoder window.
 WINDOW_MEL_FRAMES = 16
-
-
-def _check_fps(fps: float) -> float:
-    fps = float(fps)
-    if not (np.isfinite(fps) and fps > 0):
-        raise ParameterError(f"fps must be a positive number, got {fps}")
-    return fps
 
 
 def min_samples(hop_length: int = 200) -> int:
@@ -66,14 +58,22 @@ def num_windows(mel_frames: int, fps: float = 25.0) -> int:
     """Number of encoder windows (= video frames before padding) for ``mel_frames``.
 
     ``int((M - 16) / 80 * fps) + 2``, as ``AudDataset.data_len`` computes it.
+    ``fps`` must be from 1 to below 80 (`limits.check_fps`): above that
+    several video frames would share a mel frame, and absurd rates would
+    ask for absurd numbers of windows.
+
+    Raises
+    ------
+    ParameterError
+        If ``fps`` is out of range or ``mel_frames`` is below 16.
 
     Examples
     --------
     >>> num_windows(21), num_windows(4801)  # 0.25 s and 60 s of audio
     (3, 1497)
     """
+    fps = check_fps(fps)
     mel_frames = _check_mel_frames(mel_frames)
-    fps = _check_fps(fps)
     return int((mel_frames - WINDOW_MEL_FRAMES) / MEL_FRAMES_PER_SECOND * fps) + 2
 
 
@@ -89,7 +89,7 @@ def window_starts(mel_frames: int, fps: float = 25.0) -> np.ndarray:
     [0, 3, 5]
     """
     count = num_windows(mel_frames, fps)
-    fps = float(fps)
+    fps = check_fps(fps)
     last = mel_frames - WINDOW_MEL_FRAMES
     return np.array(
         [min(int(MEL_FRAMES_PER_SECOND * (i / fps)), last) for i in range(count)], dtype=np.int64
@@ -104,7 +104,7 @@ def encoder_windows(mel: np.ndarray, fps: float = 25.0) -> np.ndarray:
     mel : numpy.ndarray
         (80, M) mel spectrogram, as returned by `melspectrogram`.
     fps : float
-        Video frame rate; 25 in SyncTalk_2D.
+        Video frame rate; 25 in SyncTalk_2D; from 1 to below 80.
 
     Returns
     -------
@@ -116,7 +116,7 @@ def encoder_windows(mel: np.ndarray, fps: float = 25.0) -> np.ndarray:
     ------
     ParameterError
         If ``mel`` is not 2-D or has fewer than 16 frames (audio shorter than
-        0.1875 s).
+        0.1875 s), or ``fps`` is out of range.
 
     Examples
     --------

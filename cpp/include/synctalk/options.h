@@ -20,21 +20,34 @@ enum class PadMode {
 PadMode ParsePadMode(const std::string& name);
 const char* PadModeName(PadMode mode);
 
+// Bounds of the options, checked by MelOptions::Validate. Generous (any
+// sensible spectrogram fits) but safe: no overflow to inf, no allocation or
+// run time out of proportion to the input. The Python package reads the
+// sample rate bounds from here (_core.MIN_SAMPLE_RATE, _core.MAX_SAMPLE_RATE)
+// for every rate it accepts.
+constexpr int kMinSampleRate = 1000;        // Hz
+constexpr int kMaxSampleRate = 768000;      // Hz
+constexpr int kMaxNfft = 65536;             // samples; also the largest hop_length
+constexpr int kMaxMels = 4096;              // mel bands
+constexpr double kMaxLevelDb = 1000.0;      // |ref_level_db| and -min_level_db at most
+constexpr double kMaxAbsValueLimit = 1e6;   // max_abs_value at most
+
 struct MelOptions {
-  int sample_rate = 16000;      // Hz; the rate the samples are at
-  int n_fft = 800;              // FFT length, samples
-  int hop_length = 200;         // frame shift, samples (80 frames per second)
-  int win_length = 800;         // periodic Hann window length, <= n_fft
-  int n_mels = 80;              // mel bands
-  double fmin = 55.0;           // lowest filter edge, Hz
-  double fmax = 7600.0;         // highest filter edge, Hz, <= sample_rate / 2
-  double preemphasis = 0.97;    // y[n] = x[n] - preemphasis * x[n-1]; 0 disables
-  double ref_level_db = 20.0;   // subtracted after the dB conversion
-  double min_level_db = -100.0; // floor of the dB scale, < 0
-  double max_abs_value = 4.0;   // output range is [-max_abs_value, max_abs_value]
+  int sample_rate = 16000;      // Hz, in [kMinSampleRate, kMaxSampleRate]
+  int n_fft = 800;              // FFT length, samples, in [1, kMaxNfft], prime factors <= 1024
+  int hop_length = 200;         // frame shift, samples, in [1, kMaxNfft] (200: 80 frames/s)
+  int win_length = 800;         // periodic Hann window length, in [1, n_fft]
+  int n_mels = 80;              // mel bands, in [1, kMaxMels]
+  double fmin = 55.0;           // lowest filter edge, Hz, >= 0
+  double fmax = 7600.0;         // highest filter edge, Hz, in (fmin, sample_rate / 2]
+  double preemphasis = 0.97;    // y[n] = x[n] - preemphasis * x[n-1], in [-1, 1]; 0 disables
+  double ref_level_db = 20.0;   // subtracted after the dB conversion, |.| <= kMaxLevelDb
+  double min_level_db = -100.0; // floor of the dB scale, in [-kMaxLevelDb, 0)
+  double max_abs_value = 4.0;   // output range [-max_abs_value, max_abs_value], in (0, 1e6]
   PadMode pad_mode = PadMode::kConstant;
 
-  // Throws std::invalid_argument naming the first bad parameter and its value.
+  // Throws std::invalid_argument naming the first bad parameter, its value and
+  // the accepted range (the bounds above).
   void Validate() const;
 
   // Frames of librosa's centred STFT: the signal is padded by n_fft / 2 on
