@@ -142,3 +142,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         row = _MEL_ERRORS[name]
         cells = [f"{row[c]:17.3e}" if c in row else f"{'-':>17s}" for c in columns]
         terminalreporter.write_line(" ".join([f"{name:{width}s}"] + cells))
+
+
+# ----------------------------------------------------------------------------
+# the command's debug switch: an unexpected exception shows its traceback
+
+
+@pytest.fixture(autouse=True)
+def _command_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test with SYNCTALK_AUDIO_DEBUG=1 (inherited by subprocesses).
+
+    For users the command turns an unexpected exception into one line; under
+    the test suite a bug must fail with its traceback instead.
+    """
+    monkeypatch.setenv("SYNCTALK_AUDIO_DEBUG", "1")

@@ -8,8 +8,13 @@ librosa (whose first call costs about 3 s).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
 from typing import BinaryIO, Union
 
 import numpy as np
@@ -90,19 +95,23 @@ _KNOWN_WAV_TAGS = {
 }
 
 
-def _wav_codec_problem(source: AudioSource) -> str | None:
-    """For a WAV libsndfile refused: name the codec if that is why, else None."""
+def _read_head(source: AudioSource, size: int = 4096) -> bytes:
+    """The first ``size`` bytes of a path or seekable file object; b"" if unreadable."""
     try:
         if isinstance(source, (str, os.PathLike)):
             with open(source, "rb") as f:
-                head = f.read(4096)
-        else:
-            here = source.tell()
-            source.seek(0)
-            head = source.read(4096)
-            source.seek(here)
+                return f.read(size)
+        here = source.tell()
+        source.seek(0)
+        head = source.read(size)
+        source.seek(here)
+        return head
     except (OSError, AttributeError, ValueError):
-        return None
+        return b""
+
+
+def _wav_codec_problem(head: bytes) -> str | None:
+    """For a WAV libsndfile refused: name the codec if that is why, else None."""
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
     pos = 12
@@ -135,17 +144,96 @@ def check_info(info: AudioInfo, max_duration: float | None) -> None:
     check_duration(info.frames, info.sample_rate, max_duration, source=info.source)
 
 
-def _decode(source: AudioSource, max_duration: float | None = None) -> tuple[np.ndarray, AudioInfo]:
+def _container(head: bytes) -> str | None:
+    """The container a file's first bytes announce, or None if none is recognised."""
+    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+        return "WAV"
+    if head[:4] == b"fLaC":
+        return "FLAC"
+    if head[:4] == b"OggS":
+        return "OGG"
+    if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "MP3"
+    return None
+
+
+def _decode_problem(source: AudioSource, error_string: str) -> str:
+    """Why libsndfile refused ``source``, in words that fit the file.
+
+    libsndfile reports a file whose format it recognised but whose data its
+    decoder could not start on (a truncated MP3, say) as "File does not exist
+    or is not a regular file", which is wrong for a file that is there.
+    """
+    head = _read_head(source)
+    codec = _wav_codec_problem(head)
+    if codec is not None:
+        return codec
+    if "does not exist or is not a regular file" in error_string:
+        kind = _container(head)
+        return f"its {kind + ' ' if kind else ''}data is truncated or corrupt (no decodable frame)"
+    return error_string.rstrip(".")
+
+
+@contextlib.contextmanager
+def _open_for_reading(path: str) -> Iterator[BinaryIO]:
+    """``open(path, "rb")``, with a PermissionError that says what to check."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115  (closed below)
+    except PermissionError:
+        raise PermissionError(
+            f"permission denied: cannot read audio file {path} (check its permissions)"
+        ) from None
+    with f:
+        yield f
+
+
+def _check_path(path: str) -> bool:
+    """Refuse a path that cannot be audio, saying why; True if it is a regular file.
+
+    libsndfile would call an unreadable file a "System error"; a pipe or FIFO
+    (which reports a size of 0) is not refused: the caller reads it through.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"audio file not found: {path}")
+    if os.path.isdir(path):
+        raise AudioLoadError(f"{path} is a directory, not an audio file")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        return False
+    with _open_for_reading(path):
+        pass
+    if os.path.getsize(path) == 0:
+        raise AudioLoadError(f"{path} is empty (0 bytes): not an audio file")
+    return True
+
+
+#: A pipe's bytes are held in memory up to this size, then in a temporary file.
+_SPOOL_IN_MEMORY = 64 << 20
+
+
+@contextlib.contextmanager
+def _read_through(path: str) -> Iterator[BinaryIO]:
+    """The whole content of a pipe, FIFO or device ``path`` as a seekable file object.
+
+    libsndfile needs to seek; a named pipe or ``<(command)`` cannot, so it is
+    read to its end first (in memory up to 64 MiB, then in a temporary file).
+    """
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as copy:
+        with _open_for_reading(path) as f:
+            shutil.copyfileobj(f, copy)
+        copy.seek(0)
+        yield copy  # type: ignore[misc]
+
+
+def _decode(
+    source: AudioSource, max_duration: float | None = None, name: str | None = None
+) -> tuple[np.ndarray, AudioInfo]:
     """Decode to float32 (channels, frames) or (frames,), as librosa does."""
-    name = _describe(source)
+    name = name or _describe(source)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"audio file not found: {path}")
-        if os.path.isdir(path):
-            raise AudioLoadError(f"{path} is a directory, not an audio file")
-        if os.path.getsize(path) == 0:
-            raise AudioLoadError(f"{path} is empty (0 bytes): not an audio file")
+        if not _check_path(path):  # a FIFO, <(command), /dev/stdin: read it through
+            with _read_through(path) as copy:
+                return _decode(copy, max_duration, name=path)
     elif _remaining_bytes(source) == 0:
         raise AudioLoadError(f"{name} is empty (0 bytes left to read): not an audio file")
     try:
@@ -161,7 +249,7 @@ def _decode(source: AudioSource, max_duration: float | None = None) -> tuple[np.
             # librosa: sf_desc.read(frames=-1, dtype="float32", always_2d=False).T
             samples = f.read(frames=-1, dtype="float32", always_2d=False).T
     except sf.LibsndfileError as exc:
-        reason = _wav_codec_problem(source) or exc.error_string.rstrip(".")
+        reason = _decode_problem(source, exc.error_string)
         raise AudioLoadError(
             f"could not decode {name}: {reason}. Supported: WAV (PCM, float,"
             " extensible), FLAC, OGG/Vorbis/Opus, MP3 and the other formats of libsndfile"

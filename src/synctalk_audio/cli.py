@@ -17,6 +17,7 @@ import stat
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -39,6 +40,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # validation over tolerance, processing failure
 EXIT_USAGE = 2  # bad arguments or bad input
 EXIT_INTERRUPTED = 130
+
+#: Set this environment variable to 1 to see the traceback of an unexpected error.
+DEBUG_ENV = "SYNCTALK_AUDIO_DEBUG"
 
 
 class _Progress:
@@ -534,6 +538,44 @@ def _stdin_file() -> list[str]:
     return [path] if os.path.isabs(path) and os.path.isfile(path) else []
 
 
+def _check_stdio(args: argparse.Namespace) -> None:
+    """The stream command's standard input and output are open; --read-size is sane."""
+    if args.read_size < 1:
+        raise ParameterError(f"--read-size must be at least 1 byte, got {args.read_size}")
+    if sys.stdin is None:
+        raise ParameterError(
+            "standard input is closed: pipe the audio into it, e.g."
+            " `synctalk-audio stream < speech.wav > frames.bin`"
+        )
+    if sys.stdout is None and not args.no_stdout:
+        raise ParameterError(
+            "standard output is closed: redirect it to a file or pipe (`> frames.bin`),"
+            " or pass --no-stdout with --output"
+        )
+
+
+def _stdio_error(action: str, exc: OSError) -> OSError:
+    """An OSError on stdin/stdout as one that says which and what failed."""
+    if isinstance(exc, BrokenPipeError):
+        return exc  # the reader went away: the stream command stops quietly
+    return OSError(f"cannot {action}: {exc.strerror or exc}")
+
+
+def _read_stdin(source: Any, size: int) -> bytes:
+    try:
+        block: bytes = source.read(size)
+    except OSError as exc:
+        raise _stdio_error("read standard input", exc) from exc
+    return block
+
+
+def _write_stdout(fd: int, data: bytes) -> None:
+    try:
+        _write_all(fd, data)
+    except OSError as exc:
+        raise _stdio_error("write to standard output", exc) from exc
+
+
 def _run_stream(args: argparse.Namespace) -> int:
     from .output import (
         FRAME_HEADER,
@@ -556,6 +598,7 @@ def _run_stream(args: argparse.Namespace) -> int:
         check_output_dir(args.output, overwrite=args.overwrite, inputs=_stdin_file())
     if args.no_stdout and args.output is None:
         raise ParameterError("--no-stdout needs --output, or nothing would be written")
+    _check_stdio(args)
     streamer = FeatureStreamer(
         args.model,
         fps=args.fps,
@@ -568,7 +611,10 @@ def _run_stream(args: argparse.Namespace) -> int:
     if args.raw is not None:
         fmt, remaining = PcmFormat(args.rate, args.channels, args.raw), None
     else:
-        fmt, remaining = read_wav_header(stdin)
+        try:
+            fmt, remaining = read_wav_header(stdin)
+        except OSError as exc:
+            raise _stdio_error("read standard input", exc) from exc
         check_sample_rate(fmt.sample_rate, name="the sample rate in the WAV header")
         check_channels(fmt.channels, name="the channel count in the WAV header")
         if remaining is not None:
@@ -581,7 +627,8 @@ def _run_stream(args: argparse.Namespace) -> int:
     stream = streamer.open(sample_rate=fmt.sample_rate, channels=fmt.channels)
     # Records go straight to the descriptor, one whole record per loop of
     # os.write: no buffer can hold back part of a record at exit.
-    sys.stdout.flush()
+    if sys.stdout is not None:
+        sys.stdout.flush()
     out_fd = None if args.no_stdout else sys.stdout.fileno()
     rows: list[np.ndarray] = []
     started = time.perf_counter()
@@ -594,7 +641,7 @@ def _run_stream(args: argparse.Namespace) -> int:
             data = np.ascontiguousarray(frame.features, dtype="<f4")
             with guard.deferred():  # Ctrl-C never cuts a record in half
                 if out_fd is not None:
-                    _write_all(out_fd, FRAME_HEADER.pack(data.size) + data.tobytes())
+                    _write_stdout(out_fd, FRAME_HEADER.pack(data.size) + data.tobytes())
                 if frame_dir is not None:
                     path = os.path.join(frame_dir, f"frame_{frame.index:05d}.bin")
                     write_frame_file(path, data)
@@ -605,7 +652,7 @@ def _run_stream(args: argparse.Namespace) -> int:
         try:
             while remaining is None or remaining > 0:
                 size = args.read_size if remaining is None else min(args.read_size, remaining)
-                block = source.read(size)
+                block = _read_stdin(source, size)
                 if not block:
                     break
                 if remaining is not None:
@@ -693,6 +740,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
         print(f"synctalk-audio: interrupted{by}; nothing was written", file=sys.stderr)
         return _exit_status(signum)
+    except MemoryError as exc:
+        _print_error(args.command, _out_of_memory(args.command, exc))
+        return EXIT_FAILED
     except (
         ParameterError,
         AudioLoadError,
@@ -701,15 +751,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         PermissionError,
         IsADirectoryError,
         NotADirectoryError,
-        TypeError,
     ) as exc:
-        print(f"synctalk-audio {args.command}: error: {exc}", file=sys.stderr)
+        _print_error(args.command, str(exc) or type(exc).__name__)
         return EXIT_USAGE
-    except (OSError, RuntimeError, ValueError) as exc:
-        print(f"synctalk-audio {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        # OS errors (disk full, a closed pipe, ...) and the package's own errors
+        # (export failures) are anticipated; anything else may be a bug: one
+        # line by default, the traceback on request.
+        if not _anticipated(exc) and os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        _print_error(args.command, _unexpected(exc))
         return EXIT_FAILED
     finally:
         guard.restore()
+
+
+def _anticipated(exc: Exception) -> bool:
+    """An OSError, or an exception class of this package (ExportError, ...)."""
+    return isinstance(exc, OSError) or type(exc).__module__.startswith(__package__ or "-")
+
+
+def _print_error(command: str, message: str) -> None:
+    """The command's one line on stderr for an error."""
+    text = " ".join(message.split())
+    if sys.stderr is not None:
+        print(f"synctalk-audio {command}: error: {text}", file=sys.stderr)
+
+
+def _unexpected(exc: Exception) -> str:
+    """One line for an exception no check anticipated: type, message, how to see more."""
+    message = str(exc) or "(no message)"
+    if _anticipated(exc) or isinstance(exc, (RuntimeError, ValueError)):
+        return message
+    return (
+        f"internal error: {type(exc).__name__}: {message}. This is a bug; run again with"
+        f" {DEBUG_ENV}=1 for the traceback and please report it"
+    )
+
+
+#: Where an out-of-memory error happened: the deepest module of the package on
+#: the traceback, named as a step of the work.
+_MEMORY_PHASES = {
+    "audio.py": "decoding the audio",
+    "wavstream.py": "reading standard input",
+    "mel.py": "computing the mel spectrogram",
+    "windows.py": "cutting encoder windows",
+    "encoder.py": "running the encoder",
+    "pipeline.py": "processing the audio",
+    "streaming.py": "streaming",
+    "output.py": "writing the output",
+    "export.py": "exporting the model",
+}
+
+
+def _out_of_memory(command: str, exc: MemoryError) -> str:
+    """The one-line message for a MemoryError: during what, and what to try."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    phase = f"running {command}"
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if os.path.dirname(filename) == package:
+            phase = _MEMORY_PHASES.get(os.path.basename(filename), phase)
+    hint = "free memory (close other programs) and try again"
+    if command == "process":
+        hint = (
+            "try a shorter input (split it first, e.g. `ffmpeg -i in.wav -f segment"
+            " -segment_time 600 part%03d.wav`) or " + hint
+        )
+    return f"out of memory while {phase}; {hint}"
 
 
 if __name__ == "__main__":

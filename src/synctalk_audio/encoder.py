@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -97,6 +98,22 @@ def _dims(shape: Any) -> list[Any]:
     return [d if isinstance(d, int) else None for d in (shape or [])]
 
 
+def _run_error(path: str, windows: int, exc: Exception) -> Exception:
+    """The exception to raise for ONNX Runtime failing to run ``path`` on a batch.
+
+    ONNX Runtime's message, on one line, without its status prefix and C++
+    source locations; MemoryError when it could not allocate memory.
+    """
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"/onnxruntime_src/\S+:\d+ (?:\S+\([^)]*\) )?", "", text)
+    if re.search(r"bad.alloc|failed to allocate", text, re.IGNORECASE):
+        return MemoryError(f"ONNX Runtime could not allocate memory running {path}: {text}")
+    return ModelError(
+        f"encoder model {path} failed in ONNX Runtime on a batch of {windows} windows: {text}"
+    )
+
+
 class OnnxEncoder:
     """SyncTalk_2D's AVE audio encoder on ONNX Runtime (CPU).
 
@@ -110,7 +127,10 @@ class OnnxEncoder:
         one (B, 512) output. Input and output names are read from the model.
     batch_size : int, optional
         Windows per ``session.run`` call; `DEFAULT_BATCH_SIZE` by default.
-        Results do not depend on it beyond float rounding (tests check 1e-6).
+        Results do not depend on it (tests check it bit for bit). A model
+        whose input fixes the batch size (say 4) always gets batches of
+        exactly that size, the last one padded with zero windows whose rows
+        are dropped; ``batch_size`` is then ignored.
     threads : int, optional
         ONNX Runtime intra-op threads; ONNX Runtime's default (one per
         physical core) when None.
@@ -155,7 +175,9 @@ class OnnxEncoder:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ParameterError(f"threads must be a positive integer, got {threads!r}")
         options = ort.SessionOptions()
-        options.log_severity_level = 3
+        # Fatal only: every error reaches the caller as an exception (ModelError),
+        # so ONNX Runtime's own log line on stderr would only repeat it.
+        options.log_severity_level = 4
         if threads is not None:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -174,8 +196,10 @@ class OnnxEncoder:
         self.model_path = path
         self.input_name: str = inputs[0].name
         self.output_name: str = outputs[0].name
-        fixed_batch = _dims(inputs[0].shape)[0]
-        self.batch_size: int = fixed_batch or batch_size or DEFAULT_BATCH_SIZE
+        #: The model's own batch size when its input fixes one, else None: then
+        #: every call gets exactly that many windows (the last batch zero-padded).
+        self.fixed_batch: int | None = _dims(inputs[0].shape)[0] or None
+        self.batch_size: int = self.fixed_batch or batch_size or DEFAULT_BATCH_SIZE
         self.threads = threads
         self._sha256: str | None = None
 
@@ -233,7 +257,7 @@ class OnnxEncoder:
         out = np.empty((windows.shape[0], self.feature_dim), dtype=np.float32)
         for start in range(0, windows.shape[0], self.batch_size):
             batch = windows[start : start + self.batch_size]
-            result = self._session.run([self.output_name], {self.input_name: batch})[0]
+            result = self._run(batch)
             if result.shape != (batch.shape[0], self.feature_dim):
                 raise ModelError(
                     f"{self.model_path} returned shape {result.shape} for {batch.shape[0]}"
@@ -242,6 +266,26 @@ class OnnxEncoder:
             check_features(self.model_path, result, start)
             out[start : start + batch.shape[0]] = result
         return out
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """One ``session.run``; ONNX Runtime's failures become a ModelError naming the model.
+
+        A model with a fixed batch size gets its last, shorter batch padded
+        with zero windows and the padded rows dropped: each window's row does
+        not depend on the other windows of its batch (the project's
+        batch-size independence, tests/test_encoder_errors.py).
+        """
+        count = batch.shape[0]
+        padded = self.fixed_batch - count if self.fixed_batch is not None else 0
+        if padded > 0:
+            batch = np.concatenate([batch, np.zeros((padded, *batch.shape[1:]), batch.dtype)])
+        try:
+            result: np.ndarray = self._session.run([self.output_name], {self.input_name: batch})[0]
+        except MemoryError:
+            raise
+        except Exception as exc:  # ONNX Runtime raises its own exception types
+            raise _run_error(self.model_path, batch.shape[0], exc) from exc
+        return result[:count] if padded > 0 else result
 
     @property
     def sha256(self) -> str:

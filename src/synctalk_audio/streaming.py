@@ -18,6 +18,7 @@ rate adds the resampler's own delay.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -144,44 +145,70 @@ class FeatureStreamer:
     ) -> dict[FeatureStream, list[StreamFrame]]:
         """Feed chunks to several streams and encode their windows in one batch.
 
-        Equivalent to calling ``stream.feed(chunk)`` for each pair (the
-        frames are identical), but one encoder call serves all streams,
-        which is cheaper when many streams are live.
+        Equivalent to calling ``stream.feed(chunk)`` for each pair in order
+        (the frames are identical), but one encoder call serves all streams,
+        which is cheaper when many streams are live. The streams' locks are
+        held for the whole call, taken in one global order (no deadlock with
+        other `feed_many` or `FeatureStream.feed` calls on other threads).
         """
-        prepared = [(stream, stream._prepare(chunk)) for stream, chunk in items]
-        windows = [w for _, w in prepared if w.shape[0]]
-        encoded = (
-            self.encoder.encode(np.concatenate(windows))
-            if windows
-            else np.empty((0, 512), np.float32)
-        )
-        result: dict[FeatureStream, list[StreamFrame]] = {}
-        offset = 0
-        for stream, w in prepared:
-            rows = encoded[offset : offset + w.shape[0]]
-            offset += w.shape[0]
-            result.setdefault(stream, []).extend(stream._complete(rows, final=False))
-        return result
+        pairs = list(items)
+        streams = sorted({id(stream): stream for stream, _ in pairs}.values(), key=id)
+        with contextlib.ExitStack() as held:
+            for stream in streams:
+                held.enter_context(stream._lock)
+            # Check every chunk before any stream changes.
+            checked = [(stream, stream._checked_mono(chunk)) for stream, chunk in pairs]
+            prepared: list[tuple[FeatureStream, np.ndarray]] = []
+            try:
+                for stream, mono in checked:
+                    prepared.append((stream, stream._accept(mono)))
+                windows = [w for _, w in prepared if w.shape[0]]
+                encoded = (
+                    self.encoder.encode(np.concatenate(windows))
+                    if windows
+                    else np.empty((0, self.encoder.feature_dim), np.float32)
+                )
+                result: dict[FeatureStream, list[StreamFrame]] = {}
+                offset = 0
+                for stream, w in prepared:
+                    rows = encoded[offset : offset + w.shape[0]]
+                    offset += w.shape[0]
+                    result.setdefault(stream, []).extend(stream._complete(rows, final=False))
+            except BaseException as exc:
+                for stream, _ in prepared:  # their windows were taken but not stored
+                    stream._fail(exc)
+                raise
+            return result
 
 
 class FeatureStream:
     """One live audio stream; see `FeatureStreamer.open`.
 
-    Not for concurrent use from several threads (each call takes a lock);
-    different streams may be fed from different threads at once.
+    Safe to feed from several threads: `feed`, `close` and `reset` each hold
+    the stream's lock from start to end, so calls take effect whole, one
+    after another, in the order they take the lock (the stream's input is
+    the chunks in that order; order the calls yourself if it matters).
+    Different streams run in parallel on different threads. If the encoder
+    fails during a call, the stream refuses further input until `reset`.
     """
 
     def __init__(self, streamer: FeatureStreamer, *, sample_rate: int, channels: int) -> None:
         self.streamer = streamer
         self.sample_rate = check_sample_rate(sample_rate)
         self.channels = check_channels(channels)
-        self._lock = threading.Lock()
+        # Held by each public call from start to end; re-entrant because the
+        # steps it calls take it too.
+        self._lock = threading.RLock()
         self._online = _core.OnlineMel(streamer.processor)
-        self.reset()
+        self._reset()
 
     # -- state -------------------------------------------------------------
     def reset(self) -> None:
         """Forget everything; the stream can be fed from scratch."""
+        with self._lock:
+            self._reset()
+
+    def _reset(self) -> None:
         self._online.reset()
         self._resampler = (
             soxr.ResampleStream(self.sample_rate, TARGET_RATE, 1, dtype="float32", quality="HQ")
@@ -200,6 +227,7 @@ class FeatureStream:
         self._windows_encoded = 0
         self._frames_emitted = 0
         self._closed = False
+        self._failed: str | None = None  # why an earlier call left the stream unusable
 
     @property
     def frames_emitted(self) -> int:
@@ -237,31 +265,55 @@ class FeatureStream:
         # librosa.to_mono on soundfile's (channels, frames) view: a float32 mean.
         return np.ascontiguousarray(np.mean(data.T, axis=0))
 
-    def _prepare(self, samples: np.ndarray) -> np.ndarray:
-        """Take a chunk; return the encoder windows that became final (B, 1, 80, 16)."""
-        with self._lock:
-            if self._closed:
-                raise ParameterError("stream is closed: call reset() to reuse it")
-            mono = self._as_mono_float32(samples)
-            if not np.all(np.isfinite(mono)):
-                raise ParameterError("samples hold NaN or infinite values")
-            total = self._input_samples + mono.shape[0]
-            check_duration(
-                total,
-                self.sample_rate,
-                self.streamer.max_duration,
-                source="the stream",
-                verb="reached",
+    def _check_usable(self) -> None:
+        if self._failed is not None:
+            raise ParameterError(
+                f"stream is unusable after an earlier error ({self._failed}):"
+                " call reset() to start again"
             )
-            self._input_samples += mono.shape[0]
-            if self._resampler is not None:
-                out = self._resampler.resample_chunk(mono, last=False)
-                # Hold back one sample so the length rule can still trim at close.
-                pending = np.concatenate([self._held, out])
-                mono, self._held = pending[:-1], pending[-1:]
-            if mono.shape[0]:
-                self._online.accept_waveform(np.ascontiguousarray(mono, dtype=np.float32))
-            return self._take_windows(final=False)
+        if self._closed:
+            raise ParameterError("stream is closed: call reset() to reuse it")
+
+    def _fail(self, exc: BaseException) -> None:
+        """Mark the stream unusable: ``exc`` interrupted a call that had changed it."""
+        self._failed = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+    def _checked_mono(self, samples: np.ndarray) -> np.ndarray:
+        """A chunk as mono float32, checked; the stream does not change."""
+        self._check_usable()
+        mono = self._as_mono_float32(samples)
+        if not np.all(np.isfinite(mono)):
+            raise ParameterError("samples hold NaN or infinite values")
+        check_duration(
+            self._input_samples + mono.shape[0],
+            self.sample_rate,
+            self.streamer.max_duration,
+            source="the stream",
+            verb="reached",
+        )
+        return mono
+
+    def _prepare(self, samples: np.ndarray) -> np.ndarray:
+        """Check and take a chunk; return the encoder windows that became final."""
+        with self._lock:
+            return self._accept(self._checked_mono(samples))
+
+    def _accept(self, mono: np.ndarray) -> np.ndarray:
+        """Take a checked chunk; return the encoder windows that became final.
+
+        The caller holds ``self._lock`` until `_complete` has stored the
+        windows' rows: the windows (B, 1, 80, 16) of one call and their rows
+        must not interleave with another call's.
+        """
+        self._input_samples += mono.shape[0]
+        if self._resampler is not None:
+            out = self._resampler.resample_chunk(mono, last=False)
+            # Hold back one sample so the length rule can still trim at close.
+            pending = np.concatenate([self._held, out])
+            mono, self._held = pending[:-1], pending[-1:]
+        if mono.shape[0]:
+            self._online.accept_waveform(np.ascontiguousarray(mono, dtype=np.float32))
+        return self._take_windows(final=False)
 
     def _take_windows(self, *, final: bool) -> np.ndarray:
         new_mel = self._online.pop_frames()
@@ -355,7 +407,13 @@ class FeatureStream:
         list of StreamFrame
             In order; possibly empty.
         """
-        return self._complete(self._encode(self._prepare(samples)), final=False)
+        with self._lock:
+            mono = self._checked_mono(samples)
+            try:
+                return self._complete(self._encode(self._accept(mono)), final=False)
+            except BaseException as exc:
+                self._fail(exc)
+                raise
 
     def _encode(self, windows: np.ndarray) -> np.ndarray:
         if windows.shape[0] == 0:
@@ -371,23 +429,32 @@ class FeatureStream:
             If the stream held less than 0.1875 s of audio (16 mel frames).
         """
         with self._lock:
-            if self._closed:
+            if self._failed is None and self._closed:
                 return []
-            if self._resampler is not None:
-                tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-                pending = np.concatenate([self._held, tail])
-                # librosa.resample's length rule: ceil(n * 16000 / sr), cut or zero-padded.
-                want = int(np.ceil(self._input_samples * (float(TARGET_RATE) / self.sample_rate)))
-                have = self._online.num_samples_received + pending.shape[0]
-                if have > want:
-                    pending = pending[: max(0, pending.shape[0] - (have - want))]
-                elif have < want:
-                    pending = np.concatenate([pending, np.zeros(want - have, np.float32)])
-                self._held = np.zeros(0, np.float32)
-                if pending.shape[0]:
-                    self._online.accept_waveform(np.ascontiguousarray(pending, dtype=np.float32))
-            require_min_samples(self._online.num_samples_received)
-            self._online.input_finished()
-            windows = self._take_windows(final=True)
-            self._closed = True
+            self._check_usable()
+            try:
+                return self._finish()
+            except BaseException as exc:
+                self._fail(exc)
+                raise
+
+    def _finish(self) -> list[StreamFrame]:
+        """`close` with the lock held: the resampler's tail, end padding, last frames."""
+        if self._resampler is not None:
+            tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            pending = np.concatenate([self._held, tail])
+            # librosa.resample's length rule: ceil(n * 16000 / sr), cut or zero-padded.
+            want = int(np.ceil(self._input_samples * (float(TARGET_RATE) / self.sample_rate)))
+            have = self._online.num_samples_received + pending.shape[0]
+            if have > want:
+                pending = pending[: max(0, pending.shape[0] - (have - want))]
+            elif have < want:
+                pending = np.concatenate([pending, np.zeros(want - have, np.float32)])
+            self._held = np.zeros(0, np.float32)
+            if pending.shape[0]:
+                self._online.accept_waveform(np.ascontiguousarray(pending, dtype=np.float32))
+        require_min_samples(self._online.num_samples_received)
+        self._online.input_finished()
+        windows = self._take_windows(final=True)
+        self._closed = True
         return self._complete(self._encode(windows), final=True)

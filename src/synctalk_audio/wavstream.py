@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .audio import _container
 from .errors import AudioLoadError
 
 __all__ = ["PcmFormat", "read_wav_header", "PcmDecoder"]
@@ -59,6 +60,22 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes:
     return data
 
 
+def _not_wav_message(head: bytes) -> str:
+    """What to say when standard input does not start with a RIFF/WAVE header."""
+    if not head:
+        return "standard input is empty: no audio arrived (pipe a WAV stream or raw PCM into it)"
+    kind = _container(head)
+    if kind is not None:
+        return (
+            f"standard input looks like {kind}, not a WAV stream: decode it first, e.g."
+            " `ffmpeg -i input -f wav - | synctalk-audio stream ...`"
+        )
+    return (
+        "standard input is not a WAV stream (no RIFF/WAVE header); for headerless PCM"
+        " pass --raw s16le|f32le with --rate and --channels"
+    )
+
+
 def read_wav_header(stream: BinaryIO) -> tuple[PcmFormat, int | None]:
     """Parse a RIFF/WAVE header up to the start of the data chunk.
 
@@ -76,10 +93,7 @@ def read_wav_header(stream: BinaryIO) -> tuple[PcmFormat, int | None]:
     """
     head = _read_exact(stream, 12)
     if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-        raise AudioLoadError(
-            "standard input is not a WAV stream (no RIFF/WAVE header); for headerless PCM"
-            " pass --raw s16le|f32le with --rate and --channels"
-        )
+        raise AudioLoadError(_not_wav_message(head))
     fmt: PcmFormat | None = None
     while True:
         chunk = _read_exact(stream, 8)
