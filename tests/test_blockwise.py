@@ -300,3 +300,20 @@ def test_interrupt_part_way_leaves_previous_output(pipes, tmp_path):
     assert written[-1] > 0  # frames were being written when the interrupt came
     assert tree(out) == before
     assert os.listdir(tmp_path) == ["out"]
+
+
+def test_command_never_holds_the_whole_file(test_encoder, pipes, tmp_path, monkeypatch):  # noqa: F811
+    """`synctalk-audio process` goes block by block: the whole-file loader is never called."""
+    import synctalk_audio.pipeline as pipeline
+    from synctalk_audio import cli
+
+    in_memory(pipes(30.0), MP3, str(tmp_path / "want"))
+
+    def whole_file(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the command loaded the whole file")
+
+    monkeypatch.setattr(pipeline, "load_audio_with_info", whole_file)
+    out = str(tmp_path / "got")
+    argv = ["process", "--audio", MP3, "--model", test_encoder.onnx, "--output", out]
+    assert cli.main([*argv, "--fps", "30", "-q"]) == 0
+    assert_same_tree(tree(out), tree(str(tmp_path / "want")))
