@@ -14,11 +14,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+import numpy as np
 import onnxruntime
 import pytest
 import soundfile as sf
 from model_fixture import test_encoder  # noqa: F401  (fixture)
 
+import synctalk_audio.audio as audio_module
 from synctalk_audio import cli
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -136,6 +138,16 @@ def raise_memory_error(*args: object, **kwargs: object) -> None:
     raise MemoryError
 
 
+class _NumpyWithoutMemory:
+    """NumPy as the audio module sees it, except that allocating a block fails."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(np, name)
+
+    def empty(self, *args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+
 def test_out_of_memory_in_the_encoder(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
     monkeypatch.setattr(onnxruntime.InferenceSession, "run", raise_memory_error)
     out = tmp_path / "out"
@@ -172,7 +184,10 @@ def test_out_of_memory_reported_by_onnx_runtime(test_encoder, tmp_path, monkeypa
 
 
 def test_out_of_memory_while_decoding(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
+    # Both decoders: the whole-file one (SoundFile.read) and the block-by-block
+    # one the command uses for a regular file (AudioBlocks).
     monkeypatch.setattr(sf.SoundFile, "read", raise_memory_error)
+    monkeypatch.setattr(audio_module, "np", _NumpyWithoutMemory())
     status = cli.main(
         [
             "process",
@@ -215,7 +230,7 @@ def test_unexpected_exception_is_one_line(test_encoder, tmp_path, monkeypatch, c
     def bug(*args: object, **kwargs: object) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(Pipeline, "process", bug)
+    monkeypatch.setattr(Pipeline, "process_into", bug)
     argv = [
         "process",
         "--audio",
@@ -262,7 +277,7 @@ def test_multiline_messages_become_one_line(test_encoder, tmp_path, monkeypatch,
     def fails(*args: object, **kwargs: object) -> None:
         raise ParameterError("first line\nsecond line")
 
-    monkeypatch.setattr(Pipeline, "process", fails)
+    monkeypatch.setattr(Pipeline, "process_into", fails)
     argv = [
         "process",
         "--audio",
@@ -282,7 +297,7 @@ def test_os_error_one_line_with_debug(test_encoder, tmp_path, monkeypatch, capsy
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(output, "write_features", disk_full)
+    monkeypatch.setattr(output, "write_frame_file", disk_full)
     argv = [
         "process",
         "--audio",

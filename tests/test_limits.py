@@ -234,12 +234,16 @@ def test_a_1_hz_header_is_refused_before_decoding(tmp_path, tiny_model):
 # -- the duration limit ---------------------------------------------------------
 
 
-def test_pipeline_duration_limit(tiny_model):
+def test_pipeline_duration_limit(tiny_model, tmp_path):
     with Pipeline(tiny_model) as pipe:
         assert pipe.max_duration == DEFAULT_MAX_DURATION == 86400.0
     with Pipeline(tiny_model, max_duration=1.5) as pipe:
         with pytest.raises(ParameterError) as caught:
             pipe.process(SPEECH)
+        # The block-by-block path (process_to) checks the header the same way.
+        with pytest.raises(ParameterError, match="the limit is 1.5 s"):
+            pipe.process_to(SPEECH, str(tmp_path / "out"))
+        assert not (tmp_path / "out").exists()
     message = str(caught.value)
     assert "declares 2 s of audio (16000 Hz x 32000 frames); the limit is 1.5 s" in message
     assert "--max-duration" in message

@@ -296,7 +296,7 @@ def _max_duration(args: argparse.Namespace) -> float | None:
 
 
 def _run_process(args: argparse.Namespace) -> int:
-    from .output import atomic_output_dir, check_output_dir, write_features, write_metadata
+    from .output import atomic_output_dir, check_output_dir
     from .pipeline import Pipeline, check_mode, check_pad_mode
 
     check_fps(args.fps, name="--fps")
@@ -317,19 +317,17 @@ def _run_process(args: argparse.Namespace) -> int:
         max_duration=max_duration,
     ) as pipe:
         show = not args.quiet and sys.stderr.isatty()
-        features = pipe.process(args.audio, progress=_Progress("encoding") if show else None)
-        metadata = dict(features.metadata)
-        metadata["settings"]["batch_size"] = pipe.encoder.describe().get("batch_size")
-        metadata["settings"]["frame_files"] = not args.no_frames
-        metadata.update(pipe.describe())
-        t = time.perf_counter()
         with atomic_output_dir(
             args.output, overwrite=args.overwrite, inputs=[args.audio]
         ) as staging:
-            write_features(staging, features, frames=not args.no_frames)
-            metadata["timings"]["write_s"] = time.perf_counter() - t
-            metadata["timings"]["wall_s"] = time.perf_counter() - started
-            write_metadata(staging, metadata)
+            # Block by block, in flat memory whatever the duration.
+            metadata = pipe.process_into(
+                args.audio,
+                staging,
+                frames=not args.no_frames,
+                progress=_Progress("processing") if show else None,
+                started=started,
+            )
     if not args.quiet:
         counts = metadata["counts"]
         print(

@@ -557,9 +557,14 @@ def write_features(directory: str, features: AudioFeatures, *, frames: bool = Tr
             write_frame_file(os.path.join(frame_dir, f"frame_{index:05d}.bin"), frame)
 
 
-def write_metadata(directory: str, metadata: dict[str, Any]) -> None:
-    """Write metadata.json (UTF-8, indented), the `OUTPUT_MARK` field first."""
+def write_metadata(directory: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Write metadata.json (UTF-8, indented), the `OUTPUT_MARK` field first.
+
+    Returns the dictionary written: ``metadata`` led by the mark.
+    """
     key, value = OUTPUT_MARK
+    written = {key: value, **metadata}
     with open(os.path.join(directory, "metadata.json"), "w", encoding="utf-8") as f:
-        json.dump({key: value, **metadata}, f, indent=2)
+        json.dump(written, f, indent=2)
         f.write("\n")
+    return written

@@ -198,7 +198,28 @@ class Pipeline:
         timings["encode_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - start
 
-        metadata: dict[str, Any] = {
+        metadata = self._metadata(
+            info,
+            samples_16k=int(samples.shape[0]),
+            mel_frames=int(mel.shape[1]),
+            windows=int(starts.shape[0]),
+            frames=int(aud_ave.shape[0]),
+            timings=timings,
+        )
+        return AudioFeatures(aud_ave=aud_ave, mode=self.mode, metadata=metadata)
+
+    def _metadata(
+        self,
+        info: AudioInfo,
+        *,
+        samples_16k: int,
+        mel_frames: int,
+        windows: int,
+        frames: int,
+        timings: dict[str, float],
+    ) -> dict[str, Any]:
+        """The input facts, counts, settings and timings of one run (metadata.json)."""
+        return {
             "input": {
                 "path": info.source
                 if info.source.startswith("<")
@@ -209,10 +230,10 @@ class Pipeline:
                 "format": info.format,
             },
             "counts": {
-                "samples_16k": int(samples.shape[0]),
-                "mel_frames": int(mel.shape[1]),
-                "windows": int(starts.shape[0]),
-                "frames": int(aud_ave.shape[0]),
+                "samples_16k": samples_16k,
+                "mel_frames": mel_frames,
+                "windows": windows,
+                "frames": frames,
             },
             "settings": {
                 "fps": self.fps,
@@ -222,7 +243,132 @@ class Pipeline:
             },
             "timings": timings,
         }
-        return AudioFeatures(aud_ave=aud_ave, mode=self.mode, metadata=metadata)
+
+    def process_to(
+        self,
+        source: AudioSource | np.ndarray,
+        output_dir: str,
+        *,
+        frames: bool = True,
+        progress: Progress | None = None,
+        block_frames: int | None = None,
+    ) -> dict[str, Any]:
+        """Compute the features of one input and write them to ``output_dir``.
+
+        What ``synctalk-audio process`` writes: aud_ave.npy, frames/ (unless
+        ``frames`` is False) and metadata.json, in a temporary directory that
+        becomes ``output_dir`` when everything is written (`atomic_output_dir`):
+        an error or Ctrl-C leaves nothing half-written. Audio files are
+        processed block by block in flat memory (see `process_into`).
+
+        Parameters
+        ----------
+        source : path, binary file object or numpy.ndarray
+            As for `process`.
+        output_dir : str
+            The output directory.
+        frames : bool
+            Also write frames/frame_%05d.bin.
+        progress : callable, optional
+            Called as ``progress(done, total)`` while working.
+        block_frames : int, optional
+            Input frames decoded per block (``audio.BLOCK_FRAMES`` by default).
+
+        Returns
+        -------
+        dict
+            What metadata.json holds.
+        """
+        from .output import atomic_output_dir
+
+        started = time.perf_counter()
+        with atomic_output_dir(output_dir) as staging:
+            return self.process_into(
+                source,
+                staging,
+                frames=frames,
+                progress=progress,
+                started=started,
+                block_frames=block_frames,
+            )
+
+    def process_into(
+        self,
+        source: AudioSource | np.ndarray,
+        directory: str,
+        *,
+        frames: bool = True,
+        progress: Progress | None = None,
+        started: float | None = None,
+        block_frames: int | None = None,
+    ) -> dict[str, Any]:
+        """Write the features of one input into an existing, empty ``directory``.
+
+        The building block of `process_to`, which gives it a staging directory.
+        An audio file (a regular file) is decoded,
+        resampled, turned into mel frames, encoded and written block by
+        block: each frame file as soon as the frame is final, aud_ave.npy row
+        by row. Memory stays flat whatever the duration, and the files are
+        byte for byte those `process` + `write_features` give. Arrays, file
+        objects and other inputs go through `process`.
+
+        Parameters
+        ----------
+        source : path, binary file object or numpy.ndarray
+            As for `process`.
+        directory : str
+            Where to write aud_ave.npy, frames/ and metadata.json.
+        frames : bool
+            Also write frames/frame_%05d.bin.
+        progress : callable, optional
+            Called as ``progress(done, total)``: input samples decoded of
+            those declared (block by block), or windows encoded (`process`).
+        started : float, optional
+            ``time.perf_counter()`` at the start of the run, for the
+            ``wall_s`` timing; the call's start by default.
+        block_frames : int, optional
+            Input frames decoded per block (``audio.BLOCK_FRAMES`` by default).
+
+        Returns
+        -------
+        dict
+            What metadata.json holds: `process`'s metadata, the write time,
+            the wall time, the encoder's facts and the versions.
+
+        Raises
+        ------
+        ParameterError
+            If the audio is shorter than 0.1875 s (16 mel frames).
+        AudioLoadError
+            If a file cannot be decoded.
+        """
+        from .audio import BLOCK_FRAMES, is_regular_audio_file
+        from .blockwise import write_features_blockwise
+        from .output import write_features, write_metadata
+
+        if self.encoder is None:
+            raise ParameterError("this Pipeline is closed")
+        started = time.perf_counter() if started is None else started
+        if is_regular_audio_file(source):
+            metadata = write_features_blockwise(
+                self,
+                source,  # type: ignore[arg-type]
+                directory,
+                frames=frames,
+                progress=progress,
+                block_frames=BLOCK_FRAMES if block_frames is None else block_frames,
+            )
+        else:
+            features = self.process(source, progress=progress)
+            t = time.perf_counter()
+            write_features(directory, features, frames=frames)
+            metadata = features.metadata
+            metadata["timings"]["write_s"] = time.perf_counter() - t
+        metadata["settings"]["batch_size"] = self.encoder.describe().get("batch_size")
+        metadata["settings"]["frame_files"] = frames
+        metadata.update(self.describe())
+        metadata["timings"]["wall_s"] = time.perf_counter() - started
+        return write_metadata(directory, metadata)
 
     def _encode(self, mel: np.ndarray, starts: np.ndarray, progress: Progress | None) -> np.ndarray:
         """Encode the windows at ``starts`` straight into aud_ave's rows 1..N.

@@ -239,6 +239,21 @@ class FeatureStream:
         """Input samples (per channel, at the stream's rate) fed so far."""
         return self._input_samples
 
+    @property
+    def samples_16k(self) -> int:
+        """16 kHz samples given to the mel spectrogram so far (all of them after `close`)."""
+        return int(self._online.num_samples_received)
+
+    @property
+    def mel_frames(self) -> int:
+        """Mel frames computed so far (all of them after `close`)."""
+        return self._mel_count
+
+    @property
+    def windows_cut(self) -> int:
+        """Encoder windows cut so far (all N of them after `close`)."""
+        return self._windows_done
+
     # -- input ---------------------------------------------------------------
     def _as_mono_float32(self, samples: np.ndarray) -> np.ndarray:
         if not isinstance(samples, np.ndarray):

@@ -1,0 +1,219 @@
+"""Long files in flat memory: decode, resample, mel, encode and write block by block.
+
+`Pipeline.process_into` uses this for audio files. The file is decoded in
+blocks (`AudioBlocks`), fed to a `FeatureStream` (soxr's streaming
+resampler, the online mel, the encoder windows: equal to the whole-file path
+bit for bit, for any block size), and each video frame is written the moment
+it is final: its frame file, and its row appended to aud_ave.npy, whose
+header is written last. Memory holds a block, a few hundred mel frames and
+64 + 16 aud_ave rows, whatever the duration; the files are byte for byte
+those of `Pipeline.process` + `write_features` (tests/test_blockwise.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import output
+from .audio import BLOCK_FRAMES, AudioBlocks
+from .encoder import Encoder
+from .streaming import FeatureStreamer, StreamFrame
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+__all__ = ["NpyRowWriter", "write_features_blockwise"]
+
+Progress = Callable[[int, int], None]
+
+
+class NpyRowWriter:
+    """Write a float32 (rows, width) ``.npy`` file a few rows at a time.
+
+    The header is written first for 0 rows and rewritten for the real count
+    by `finish`; the row count never has to be known in advance (libsndfile's
+    declared length is not always what decodes: a truncated MP3 declares its
+    full length). NumPy's version 1.0 header is padded to a multiple of 64
+    bytes (and, from NumPy 1.24, with 21 spare digits for the row count), so
+    it has the same size for any count; `finish` checks it. The file equals
+    ``np.save(path, rows.astype("<f4"))`` byte for byte.
+
+    Parameters
+    ----------
+    path : str
+        The file to create.
+    width : int
+        Values per row.
+    """
+
+    def __init__(self, path: str, width: int) -> None:
+        self.path = path
+        self.width = int(width)
+        self.rows = 0
+        self._file = open(path, "wb")  # noqa: SIM115 (closed by finish/close)
+        try:
+            self._header_size = self._file.write(self._header(0))
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _header(self, rows: int) -> bytes:
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            buffer, {"descr": "<f4", "fortran_order": False, "shape": (rows, self.width)}
+        )
+        return buffer.getvalue()
+
+    def __enter__(self) -> NpyRowWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def append(self, rows: np.ndarray) -> None:
+        """Append float32 rows, shape (k, width)."""
+        data = np.ascontiguousarray(rows, dtype="<f4")
+        if data.ndim != 2 or data.shape[1] != self.width:
+            raise ValueError(f"rows must have shape (k, {self.width}), got {data.shape}")
+        self._file.write(data.tobytes())
+        self.rows += data.shape[0]
+
+    def finish(self) -> None:
+        """Write the final header (the real row count) and close the file."""
+        header = self._header(self.rows)
+        if len(header) != self._header_size:
+            raise RuntimeError(
+                f"{self.path}: the .npy header for {self.rows} rows is {len(header)} bytes,"
+                f" not the {self._header_size} reserved"
+            )
+        self._file.seek(0)
+        self._file.write(header)
+        self._file.close()
+
+    def close(self) -> None:
+        """Close the file (without finishing it)."""
+        self._file.close()
+
+
+class _TimedEncoder:
+    """An `Encoder` that adds up the time spent in ``encode``."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.feature_dim = inner.feature_dim
+        self.seconds = 0.0
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        try:
+            return self.inner.encode(windows)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+
+def write_features_blockwise(
+    pipe: Pipeline,
+    source: str | os.PathLike[str],
+    directory: str,
+    *,
+    frames: bool = True,
+    progress: Progress | None = None,
+    block_frames: int = BLOCK_FRAMES,
+) -> dict[str, Any]:
+    """Write aud_ave.npy and frames/ of an audio file into ``directory``, block by block.
+
+    Parameters
+    ----------
+    pipe : Pipeline
+        Its encoder and settings (``fps``, ``pad_mode``, ``max_duration``) are used.
+    source : str or os.PathLike
+        A regular audio file.
+    directory : str
+        An existing directory to write into (a staging directory).
+    frames : bool
+        Also write frames/frame_%05d.bin.
+    progress : callable, optional
+        Called as ``progress(samples_decoded, samples_declared)`` after
+        every block, and once with both equal at the end.
+    block_frames : int
+        Input frames decoded per block.
+
+    Returns
+    -------
+    dict
+        The metadata `Pipeline.process` returns (input, counts, settings,
+        timings), with ``write_s`` added to the timings.
+    """
+    started = time.perf_counter()
+    timed = _TimedEncoder(pipe.encoder)
+    streamer = FeatureStreamer(timed, fps=pipe.fps, mode=pipe.mode, pad_mode=pipe.options.pad_mode)
+    frame_dir = os.path.join(directory, "frames") if frames else None
+    if frame_dir is not None:
+        os.mkdir(frame_dir)
+    load_s = feed_s = write_s = 0.0
+    with (
+        AudioBlocks(source, block_frames=block_frames, max_duration=pipe.max_duration) as blocks,
+        NpyRowWriter(os.path.join(directory, "aud_ave.npy"), timed.feature_dim) as rows,
+    ):
+        info = blocks.info
+        stream = streamer.open(sample_rate=info.sample_rate, channels=info.channels)
+        declared = max(info.frames, 1)
+
+        def sink(final: list[StreamFrame]) -> None:
+            if not final:
+                return
+            if frame_dir is not None:
+                for frame in final:
+                    name = f"frame_{frame.index:05d}.bin"
+                    output.write_frame_file(os.path.join(frame_dir, name), frame.features)
+            rows.append(np.stack([frame.aud_ave_row for frame in final]))
+
+        decoded = iter(blocks)
+        while True:
+            t = time.perf_counter()
+            block = next(decoded, None)
+            load_s += time.perf_counter() - t
+            if block is None:
+                break
+            t = time.perf_counter()
+            final = stream.feed(block)
+            feed_s += time.perf_counter() - t
+            t = time.perf_counter()
+            sink(final)
+            write_s += time.perf_counter() - t
+            if progress is not None:
+                progress(min(blocks.frames_read, declared - 1), declared)
+        t = time.perf_counter()
+        final = stream.close()
+        feed_s += time.perf_counter() - t
+        t = time.perf_counter()
+        sink(final)
+        rows.finish()
+        write_s += time.perf_counter() - t
+        if progress is not None:
+            progress(declared, declared)
+    total = time.perf_counter() - started
+    return pipe._metadata(
+        dataclasses.replace(info, frames=blocks.frames_read),
+        samples_16k=stream.samples_16k,
+        mel_frames=stream.mel_frames,
+        windows=stream.windows_cut,
+        frames=rows.rows,
+        timings={
+            "load_s": load_s,
+            "mel_s": feed_s - timed.seconds,  # resampling, mel and windows
+            "encode_s": timed.seconds,
+            "total_s": total - write_s,
+            "write_s": write_s,
+        },
+    )
