@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make a RANDOM-weight HuBERT checkpoint directory, laid out like the one users have from HuggingFace.
+"""Make a RANDOM-weight HuBERT checkpoint directory laid out as users have it from HuggingFace.
 
     python models/make_test_hubert.py [--seed 0] [--out models/test_hubert] [--size tiny|large]
                                       [--arch ctc|base] [--weights safetensors|bin]
@@ -126,7 +126,12 @@ PREPROCESSOR = {
 
 # The 32-symbol character vocabulary of the LibriSpeech CTC fine-tuned checkpoints.
 VOCAB_SYMBOLS = ["<pad>", "<s>", "</s>", "<unk>", "|", *"ETAONIHSRDLUMWCFGYPBVK'XJQZ"]
-SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
+SPECIAL_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+}
 TOKENIZER_CONFIG = {
     **SPECIAL_TOKENS,
     "do_lower_case": False,
@@ -279,9 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error("--seed must be a non-negative integer")
-    out = os.path.abspath(
-        args.out or os.path.join(HERE, "test_hubert" if args.size == "tiny" else "test_hubert_large")
-    )
+    default_name = "test_hubert" if args.size == "tiny" else "test_hubert_large"
+    out = os.path.abspath(args.out or os.path.join(HERE, default_name))
     parent = os.path.dirname(out)
     if not os.path.isdir(parent):
         parser.error(f"directory {parent} does not exist")
@@ -294,9 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         config.save_pretrained(tmp)
         weights = write_weights(state, tmp, args.weights)
         _write_json(os.path.join(tmp, "preprocessor_config.json"), PREPROCESSOR)
-        _write_json(
-            os.path.join(tmp, "vocab.json"), {s: i for i, s in enumerate(VOCAB_SYMBOLS)}
-        )
+        _write_json(os.path.join(tmp, "vocab.json"), {s: i for i, s in enumerate(VOCAB_SYMBOLS)})
         _write_json(os.path.join(tmp, "tokenizer_config.json"), TOKENIZER_CONFIG)
         _write_json(os.path.join(tmp, "special_tokens_map.json"), SPECIAL_TOKENS)
         with open(os.path.join(tmp, ".gitignore"), "w", encoding="utf-8") as f:
@@ -318,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
             f"wrote {out}: {args.size} HuBERT ({n_params:,} parameters, {args.arch} layout,"
             f" {os.path.basename(weights)} {weights_bytes / 1e6:.1f} MB)"
         )
-        print(f"checked: loads with HubertModel.from_pretrained, eval mode, output std {out_std:.3f}")
+        print(
+            f"checked: loads with HubertModel.from_pretrained, eval mode, output std {out_std:.3f}"
+        )
         print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
 
