@@ -23,10 +23,11 @@ Cases (file name: what it exercises):
   of 320 080 samples (1000 frames) and a remainder of 21 520 samples
   (67 frames); T = (341 520 - 80) // 320 = 1067 is odd, so the last
   ``aud_hu.npy`` row is half zero (current upstream) or dropped (mid-2025
-  upstream). WeNet: F = 2199 fbank frames, K = 428 chunks.
+  upstream). WeNet: F = 2200 fbank frames, K = 428 chunks.
 - speech_16k_400samples.wav: 400 samples, the shortest input HuBERT accepts
-  (its receptive field): T = 1 (odd), one ``aud_hu.npy`` row. WeNet: the
-  zero padding alone gives F = 67 frames, K = 1.
+  (its receptive field): T = 1 (odd), one ``aud_hu.npy`` row (half zero), or
+  none at all with the mid-2025 upstream that drops the odd row. WeNet: with
+  the zero padding F = 68 frames, K = 2.
 
 Generation is deterministic (fixed espeak-ng voice, speed, pitch, amplitude
 and text; sox in repeatable mode without dither), with the same tools and
