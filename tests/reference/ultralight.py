@@ -395,7 +395,9 @@ def wenet_fbank(speech_16k: np.ndarray, dtype: Any = None) -> np.ndarray:
 
 
 def wenet_count(frames: int) -> int:
-    """Number of chunks (rows of aud_wenet.npy) for F fbank frames."""
+    """Number of chunks (rows of aud_wenet.npy) for F fbank frames (F >= 65 after the padding)."""
+    if frames <= 0:
+        return 0
     return 1 + max(0, (frames - (WENET_CHUNK - WENET_STEP + 1)) // WENET_STEP)
 
 
