@@ -9,7 +9,9 @@ frame past the end):
 1. remove the frame's mean (``remove_dc_offset``);
 2. pre-emphasis 0.97 backwards: ``x[j] -= 0.97 * x[j - 1]`` for j = 399 .. 1,
    then ``x[0] -= 0.97 * x[0]``;
-3. multiply by the povey window ``(0.5 - 0.5 * cos(2 pi j / 399)) ** 0.85``;
+3. multiply by the povey window ``(0.5 - 0.5 * cos(2 pi j / 399)) ** 0.85``
+   (its first and last weights are 0, so the special case of ``x[0]`` in
+   step 2 has no effect on the result);
 4. zero-pad to 512, real FFT, power ``re^2 + im^2`` (257 bins);
 5. 80 triangular mel filters on Kaldi's mel scale ``1127 ln(1 + f / 700)``,
    equally spaced in mel from 20 Hz to 8000 Hz (Nyquist): filter b spans
