@@ -12,6 +12,7 @@ MODULES = [
     "synctalk_audio.encoder",
     "synctalk_audio.features",
     "synctalk_audio.mel",
+    "synctalk_audio.modes.ave",
     "synctalk_audio.options",
     "synctalk_audio.pipeline",
     "synctalk_audio.streaming",

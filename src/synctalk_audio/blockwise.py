@@ -1,13 +1,14 @@
 """Long files in flat memory: decode, resample, mel, encode and write block by block.
 
-`Pipeline.process_into` uses this for audio files. The file is decoded in
-blocks (`AudioBlocks`), fed to a `FeatureStream` (soxr's streaming
-resampler, the online mel, the encoder windows: equal to the whole-file path
-bit for bit, for any block size), and each video frame is written the moment
-it is final: its frame file, and its row appended to aud_ave.npy, whose
-header is written last. Memory holds a block, a few hundred mel frames and
-64 + 16 aud_ave rows, whatever the duration; the files are byte for byte
-those of `Pipeline.process` + `write_features` (tests/test_blockwise.py).
+`Pipeline.process_into` uses this for audio files when the mode streams.
+The file is decoded in blocks (`AudioBlocks`), fed to a `FeatureStream`
+(for ``ave``: soxr's streaming resampler, the online mel, the encoder
+windows: equal to the whole-file path bit for bit, for any block size), and
+each video frame is written the moment it is final: its frame file, and its
+row appended to the mode's feature file (aud_ave.npy), whose header is
+written last. Memory holds a block, the front end's state and 64 + 2h
+feature rows, whatever the duration; the files are byte for byte those of
+`Pipeline.process` + `write_features` (tests/test_blockwise.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from . import output
 from .audio import BLOCK_FRAMES, AudioBlocks
 from .encoder import Encoder
+from .metadata import input_facts, run_metadata
 from .streaming import FeatureStreamer, StreamFrame
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ Progress = Callable[[int, int], None]
 
 
 class NpyRowWriter:
-    """Write a float32 (rows, width) ``.npy`` file a few rows at a time.
+    """Write a float32 (rows, *row_shape) ``.npy`` file a few rows at a time.
 
     The header is written first for 0 rows and rewritten for the real count
     by `finish`; the row count never has to be known in advance (libsndfile's
@@ -49,13 +51,13 @@ class NpyRowWriter:
     ----------
     path : str
         The file to create.
-    width : int
-        Values per row.
+    width : int or tuple of int
+        Values per row, or the shape of one row.
     """
 
-    def __init__(self, path: str, width: int) -> None:
+    def __init__(self, path: str, width: int | tuple[int, ...]) -> None:
         self.path = path
-        self.width = int(width)
+        self.row_shape = (int(width),) if isinstance(width, int) else tuple(int(d) for d in width)
         self.rows = 0
         self._file = open(path, "wb")  # noqa: SIM115 (closed by finish/close)
         try:
@@ -67,7 +69,7 @@ class NpyRowWriter:
     def _header(self, rows: int) -> bytes:
         buffer = io.BytesIO()
         np.lib.format.write_array_header_1_0(
-            buffer, {"descr": "<f4", "fortran_order": False, "shape": (rows, self.width)}
+            buffer, {"descr": "<f4", "fortran_order": False, "shape": (rows, *self.row_shape)}
         )
         return buffer.getvalue()
 
@@ -78,10 +80,11 @@ class NpyRowWriter:
         self.close()
 
     def append(self, rows: np.ndarray) -> None:
-        """Append float32 rows, shape (k, width)."""
+        """Append float32 rows, shape (k, *row_shape)."""
         data = np.ascontiguousarray(rows, dtype="<f4")
-        if data.ndim != 2 or data.shape[1] != self.width:
-            raise ValueError(f"rows must have shape (k, {self.width}), got {data.shape}")
+        if data.shape[1:] != self.row_shape:
+            shape = ", ".join(str(d) for d in self.row_shape)
+            raise ValueError(f"rows must have shape (k, {shape}), got {data.shape}")
         self._file.write(data.tobytes())
         self.rows += data.shape[0]
 
@@ -130,12 +133,12 @@ def write_features_blockwise(
     progress: Progress | None = None,
     block_frames: int = BLOCK_FRAMES,
 ) -> dict[str, Any]:
-    """Write aud_ave.npy and frames/ of an audio file into ``directory``, block by block.
+    """Write the feature file and frames/ of an audio file into ``directory``, block by block.
 
     Parameters
     ----------
     pipe : Pipeline
-        Its encoder and settings (``fps``, ``pad_mode``, ``max_duration``) are used.
+        Its mode (one that streams), encoder, settings and ``max_duration`` are used.
     source : str or os.PathLike
         A regular audio file.
     directory : str
@@ -156,14 +159,21 @@ def write_features_blockwise(
     """
     started = time.perf_counter()
     timed = _TimedEncoder(pipe.encoder)
-    streamer = FeatureStreamer(timed, fps=pipe.fps, mode=pipe.mode, pad_mode=pipe.options.pad_mode)
+    mode, settings = pipe.mode, pipe.settings
+    streamer = FeatureStreamer(
+        timed,
+        mode=mode,
+        fps=settings.fps,
+        half_window=settings.half_window,
+        pad_mode=settings.pad_mode,
+    )
     frame_dir = os.path.join(directory, "frames") if frames else None
     if frame_dir is not None:
         os.mkdir(frame_dir)
     load_s = feed_s = write_s = 0.0
     with (
         AudioBlocks(source, block_frames=block_frames, max_duration=pipe.max_duration) as blocks,
-        NpyRowWriter(os.path.join(directory, "aud_ave.npy"), timed.feature_dim) as rows,
+        NpyRowWriter(os.path.join(directory, mode.feature_file), mode.row_shape) as rows,
     ):
         info = blocks.info
         stream = streamer.open(sample_rate=info.sample_rate, channels=info.channels)
@@ -176,7 +186,7 @@ def write_features_blockwise(
                 for frame in final:
                     name = f"frame_{frame.index:05d}.bin"
                     output.write_frame_file(os.path.join(frame_dir, name), frame.features)
-            rows.append(np.stack([frame.aud_ave_row for frame in final]))
+            rows.append(np.stack([frame.row for frame in final]))
 
         decoded = iter(blocks)
         while True:
@@ -203,15 +213,15 @@ def write_features_blockwise(
         if progress is not None:
             progress(declared, declared)
     total = time.perf_counter() - started
-    return pipe._metadata(
-        dataclasses.replace(info, frames=blocks.frames_read),
-        samples_16k=stream.samples_16k,
-        mel_frames=stream.mel_frames,
-        windows=stream.windows_cut,
-        frames=rows.rows,
+    info = dataclasses.replace(info, frames=blocks.frames_read)
+    return run_metadata(
+        mode,
+        settings,
+        input=input_facts(info),
+        counts={**stream.counts, "frames": rows.rows},
         timings={
             "load_s": load_s,
-            "mel_s": feed_s - timed.seconds,  # resampling, mel and windows
+            f"{mode.front_end}_s": feed_s - timed.seconds,  # resampling, front end, cutting
             "encode_s": timed.seconds,
             "total_s": total - write_s,
             "write_s": write_s,

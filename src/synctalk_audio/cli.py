@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,10 +29,12 @@ from .limits import (
     DEFAULT_MAX_DURATION,
     check_channels,
     check_duration,
-    check_fps,
     check_max_duration,
     check_sample_rate,
 )
+
+if TYPE_CHECKING:
+    from .modes import FeatureMode, ModeSettings
 
 __all__ = ["main"]
 
@@ -65,20 +67,40 @@ class _Progress:
 
 
 def _add_encoder_options(p: argparse.ArgumentParser) -> None:
-    """--model, --fps, --pad-mode and --threads, shared by process and stream."""
+    """--mode, --model, --fps, --half-window, --pad-mode, --threads: process and stream."""
+    from .modes import DEFAULT_HALF_WINDOW, REGISTRY
+
+    defaults = "; ".join(f"{m.name}: {m.default_model}" for m in REGISTRY.values())
+    rates = ", ".join(f"{m.name} {m.native_fps:g}" for m in REGISTRY.values())
+    p.add_argument(
+        "--mode",
+        "-mode",
+        default="ave",
+        help=f"feature mode, one of: {', '.join(REGISTRY)} (default: %(default)s)",
+    )
     p.add_argument(
         "--model",
         "-model",
-        default=os.path.join("models", "audio_encoder.onnx"),
+        default=None,
         metavar="PATH",
-        help="ONNX audio encoder (default: %(default)s)",
+        help=f"the mode's ONNX model (default: {defaults})",
     )
     p.add_argument(
         "--fps",
         "-fps",
         type=float,
-        default=25.0,
-        help="video frame rate of the avatar, 1 to below 80 (default: %(default)g)",
+        default=None,
+        help="video frame rate of the avatar; ave accepts 1 to below 80, other modes only their"
+        f" own rate (default: the mode's own rate: {rates})",
+    )
+    p.add_argument(
+        "--half-window",
+        "-half-window",
+        type=int,
+        default=DEFAULT_HALF_WINDOW,
+        metavar="H",
+        help="frame i gets feature rows i-H .. i+H-1: 8 = SyncTalk_2D, 4 ="
+        " Ultralight-Digital-Human, as the mode allows (default: %(default)s)",
     )
     p.add_argument(
         "--pad-mode",
@@ -141,12 +163,6 @@ def _add_process(sub: Any) -> None:
     )
     _add_overwrite(p)
     p.add_argument(
-        "--mode",
-        "-mode",
-        default="ave",
-        help="encoder mode: ave; hubert and wenet are not supported yet (default: %(default)s)",
-    )
-    p.add_argument(
         "--batch-size",
         "-batch-size",
         type=int,
@@ -157,12 +173,14 @@ def _add_process(sub: Any) -> None:
         "--no-frames",
         "-no-frames",
         action="store_true",
-        help="write only aud_ave.npy and metadata.json, not the per-frame files",
+        help="write only the feature file (aud_ave.npy) and metadata.json, not the per-frame files",
     )
     p.add_argument("--quiet", "-quiet", "-q", action="store_true", help="print nothing on success")
 
 
 def _add_export(sub: Any) -> None:
+    from .modes.ave import DEFAULT_MODEL as AVE_DEFAULT_MODEL
+
     p = sub.add_parser(
         "export",
         help="SyncTalk_2D audio_visual_encoder.pth -> ONNX (needs PyTorch)",
@@ -180,7 +198,7 @@ def _add_export(sub: Any) -> None:
     p.add_argument(
         "--output",
         "-output",
-        default=os.path.join("models", "audio_encoder.onnx"),
+        default=AVE_DEFAULT_MODEL,
         metavar="ONNX",
         help="where to write the model (default: %(default)s)",
     )
@@ -295,23 +313,36 @@ def _max_duration(args: argparse.Namespace) -> float | None:
     return check_max_duration(args.max_duration, name="--max-duration")
 
 
+def _settings(args: argparse.Namespace) -> tuple[FeatureMode, ModeSettings]:
+    """--mode and the settings it validates: --fps, --half-window, --pad-mode."""
+    from .modes import get_mode
+
+    mode = get_mode(args.mode)
+    settings = mode.settings(
+        fps=args.fps,
+        half_window=args.half_window,
+        pad_mode=args.pad_mode,
+        names=("--fps", "--half-window"),
+    )
+    return mode, settings
+
+
 def _run_process(args: argparse.Namespace) -> int:
     from .output import atomic_output_dir, check_output_dir
-    from .pipeline import Pipeline, check_mode, check_pad_mode
+    from .pipeline import Pipeline
 
-    check_fps(args.fps, name="--fps")
+    mode, settings = _settings(args)
     max_duration = _max_duration(args)
-    check_mode(args.mode)
-    check_pad_mode(args.pad_mode)
     check_output_dir(args.output, overwrite=args.overwrite, inputs=[args.audio])
     if not os.path.exists(args.audio):
         raise FileNotFoundError(f"audio file not found: {args.audio}")
     started = time.perf_counter()
     with Pipeline(
         args.model,
-        fps=args.fps,
-        mode=args.mode,
-        pad_mode=args.pad_mode,
+        fps=settings.fps,
+        mode=mode,
+        half_window=settings.half_window,
+        pad_mode=settings.pad_mode,
         batch_size=args.batch_size,
         threads=args.threads,
         max_duration=max_duration,
@@ -354,6 +385,20 @@ def _note_nonfinite(invalid: list[str], path: str, values: np.ndarray) -> None:
         invalid.append(f"{path} holds {bad} NaN/inf values of {values.size}")
 
 
+def _feature_file(directory: str) -> str:
+    """The feature array of an output directory: its one ``aud_*.npy`` (a mode's feature file)."""
+    from .modes import REGISTRY
+
+    names = sorted({m.feature_file for m in REGISTRY.values()})
+    found = [n for n in names if os.path.isfile(os.path.join(directory, n))]
+    if len(found) != 1:
+        what = "no" if not found else "more than one"
+        raise ParameterError(
+            f"{directory} is not an output directory: {what} feature file ({', '.join(names)})"
+        )
+    return os.path.join(directory, found[0])
+
+
 def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
     """Compare two output directories; see ``synctalk-audio validate``.
 
@@ -365,13 +410,11 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
     report: dict[str, Any] = {"reference": reference, "candidate": candidate}
     invalid: list[str] = []
     report["invalid"] = invalid
-    for name in (reference, candidate):
-        if not os.path.isfile(os.path.join(name, "aud_ave.npy")):
-            raise ParameterError(f"{name} is not an output directory: no aud_ave.npy")
-    ref = np.load(os.path.join(reference, "aud_ave.npy"))
-    cand = np.load(os.path.join(candidate, "aud_ave.npy"))
-    _note_nonfinite(invalid, os.path.join(reference, "aud_ave.npy"), ref)
-    _note_nonfinite(invalid, os.path.join(candidate, "aud_ave.npy"), cand)
+    ref_path, cand_path = _feature_file(reference), _feature_file(candidate)
+    ref = np.load(ref_path)
+    cand = np.load(cand_path)
+    _note_nonfinite(invalid, ref_path, ref)
+    _note_nonfinite(invalid, cand_path, cand)
     report["aud_ave_shape"] = [list(ref.shape), list(cand.shape)]
     if ref.shape != cand.shape:
         report["match"] = False
@@ -575,6 +618,7 @@ def _write_stdout(fd: int, data: bytes) -> None:
 
 
 def _run_stream(args: argparse.Namespace) -> int:
+    from .metadata import run_metadata
     from .output import (
         FRAME_HEADER,
         atomic_output_dir,
@@ -582,16 +626,15 @@ def _run_stream(args: argparse.Namespace) -> int:
         write_frame_file,
         write_metadata,
     )
-    from .pipeline import check_pad_mode, versions
     from .streaming import FeatureStreamer
     from .wavstream import PcmDecoder, PcmFormat, read_wav_header
 
-    check_fps(args.fps, name="--fps")
+    mode, settings = _settings(args)
+    mode.check_streamable()
     max_duration = _max_duration(args)
     if args.raw is not None:
         check_sample_rate(args.rate, name="--rate")
         check_channels(args.channels, name="--channels")
-    check_pad_mode(args.pad_mode)
     if args.output is not None:
         check_output_dir(args.output, overwrite=args.overwrite, inputs=_stdin_file())
     if args.no_stdout and args.output is None:
@@ -599,8 +642,10 @@ def _run_stream(args: argparse.Namespace) -> int:
     _check_stdio(args)
     streamer = FeatureStreamer(
         args.model,
-        fps=args.fps,
-        pad_mode=args.pad_mode,
+        mode=mode,
+        fps=settings.fps,
+        half_window=settings.half_window,
+        pad_mode=settings.pad_mode,
         threads=args.threads,
         max_duration=max_duration,
     )
@@ -643,7 +688,7 @@ def _run_stream(args: argparse.Namespace) -> int:
                 if frame_dir is not None:
                     path = os.path.join(frame_dir, f"frame_{frame.index:05d}.bin")
                     write_frame_file(path, data)
-                rows.append(frame.aud_ave_row)
+                rows.append(frame.row)
 
     def run(frame_dir: str | None) -> None:
         nonlocal interrupted, remaining
@@ -673,11 +718,14 @@ def _run_stream(args: argparse.Namespace) -> int:
             os.mkdir(frame_dir)
             run(frame_dir)
             if rows:
-                np.save(os.path.join(staging, "aud_ave.npy"), np.stack(rows).astype("<f4"))
+                path = os.path.join(staging, mode.feature_file)
+                np.save(path, np.stack(rows).astype("<f4"))
             write_metadata(
                 staging,
-                {
-                    "input": {
+                run_metadata(
+                    mode,
+                    settings,
+                    input={
                         "source": "stdin",
                         "sample_rate": fmt.sample_rate,
                         "channels": fmt.channels,
@@ -685,18 +733,11 @@ def _run_stream(args: argparse.Namespace) -> int:
                         "samples": stream.samples_received,
                         "duration_s": stream.samples_received / fmt.sample_rate,
                     },
-                    "counts": {"frames": len(rows)},
-                    "settings": {
-                        "fps": args.fps,
-                        "mode": "ave",
-                        "pad_mode": args.pad_mode,
-                        "frame_shape": [32, 16, 16],
-                    },
-                    "complete": not interrupted,
-                    "timings": {"wall_s": time.perf_counter() - started},
-                    "model": streamer.encoder.describe(),
-                    "versions": versions(),
-                },
+                    counts={**stream.counts, "frames": len(rows)},
+                    timings={"wall_s": time.perf_counter() - started},
+                    complete=not interrupted,
+                    model=streamer.encoder.describe(),
+                ),
             )
     if not args.quiet:
         state = "interrupted" if interrupted else "done"

@@ -1,10 +1,12 @@
-"""From encoder outputs to the U-Net's per-frame audio input (SyncTalk_2D).
+"""From a mode's feature array to the U-Net's per-frame audio input.
 
-``aud_ave`` is the encoder output with its first and last rows duplicated
-(N + 2 rows), exactly what SyncTalk_2D saves for training. The U-Net input of
-video frame i is rows i-8 .. i+7 of it, zero outside, reshaped C-order to
-(32, 16, 16). `AudioFeatures` keeps only ``aud_ave`` and cuts each frame's
-window on demand, so nothing of size frames x 8192 exists unless asked for.
+The feature array (``aud_ave`` for mode ``ave``: the encoder output with its
+first and last rows duplicated, exactly what SyncTalk_2D saves for training)
+has one row per video frame. The U-Net input of video frame i is rows
+i - h .. i + h - 1 of it, zero outside, reshaped C-order to the mode's frame
+shape for that half-window h (ave, h = 8: (32, 16, 16)). `AudioFeatures`
+keeps only the array and cuts each frame's window on demand, so nothing of
+size frames x frame size exists unless asked for.
 """
 
 from __future__ import annotations
@@ -15,15 +17,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CONTEXT_AFTER", "CONTEXT_BEFORE", "FRAME_SHAPES", "AudioFeatures"]
+from .modes import DEFAULT_HALF_WINDOW, FeatureMode, get_mode
 
-#: Rows of aud_ave before and after a frame's own row in its window.
-CONTEXT_BEFORE = 8
-CONTEXT_AFTER = 7
-WINDOW_ROWS = CONTEXT_BEFORE + 1 + CONTEXT_AFTER  # 16
-
-#: Per-mode reshape of the (16, feature_dim) window.
-FRAME_SHAPES = {"ave": (32, 16, 16), "hubert": (32, 32, 32), "wenet": (256, 16, 32)}
+__all__ = ["AudioFeatures"]
 
 
 @dataclasses.dataclass
@@ -32,13 +28,15 @@ class AudioFeatures:
 
     Attributes
     ----------
-    aud_ave : numpy.ndarray
-        float32 (N + 2, 512): encoder outputs with the first and last rows
-        duplicated, as SyncTalk_2D's ``aud_ave.npy``.
-    mode : str
-        ``"ave"``.
+    array : numpy.ndarray
+        float32 (frames, *row_shape): the mode's feature array (for ``ave``,
+        (N + 2, 512) as SyncTalk_2D's ``aud_ave.npy``; also `aud_ave`).
+    mode : FeatureMode or str
+        The mode that made it (a name is looked up in the registry).
     metadata : dict
         Input facts, counts, settings and timings (what metadata.json holds).
+    half_window : int
+        h: frame i's window is rows i - h .. i + h - 1 (8, SyncTalk_2D).
 
     Examples
     --------
@@ -50,37 +48,50 @@ class AudioFeatures:
     0.0
     """
 
-    aud_ave: np.ndarray
-    mode: str = "ave"
+    array: np.ndarray
+    mode: FeatureMode | str = "ave"
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    half_window: int = DEFAULT_HALF_WINDOW
 
     def __post_init__(self) -> None:
-        # aud_ave with 8 zero rows before and 7 after, so that every frame's
-        # window is one contiguous slice; aud_ave itself becomes a view of it.
-        rows = self.aud_ave.shape[0]
-        self._padded = np.zeros((rows + WINDOW_ROWS - 1, self.aud_ave.shape[1]), dtype=np.float32)
-        self._padded[CONTEXT_BEFORE : CONTEXT_BEFORE + rows] = self.aud_ave
-        self.aud_ave = self._padded[CONTEXT_BEFORE : CONTEXT_BEFORE + rows]
+        self.mode = get_mode(self.mode)
+        self.half_window = self.mode.check_half_window(self.half_window)
+        # The array with h zero rows before and h - 1 after, so that every
+        # frame's window is one contiguous slice; the array becomes a view of it.
+        h, rows = self.half_window, self.array.shape[0]
+        self._padded = np.zeros((rows + 2 * h - 1, *self.array.shape[1:]), dtype=np.float32)
+        self._padded[h : h + rows] = self.array
+        self.array = self._padded[h : h + rows]
+
+    @property
+    def aud_ave(self) -> np.ndarray:
+        """The feature array under ``ave``'s name (`array`)."""
+        return self.array
+
+    @property
+    def feature_mode(self) -> FeatureMode:
+        """`mode` as a `FeatureMode` (always one after construction)."""
+        return get_mode(self.mode)
 
     def __len__(self) -> int:
-        """Number of video frames: N + 2."""
-        return int(self.aud_ave.shape[0])
+        """Number of video frames: the array's rows."""
+        return int(self.array.shape[0])
 
     @property
     def frame_shape(self) -> tuple[int, ...]:
         """Shape of one frame's U-Net input, e.g. (32, 16, 16)."""
-        return FRAME_SHAPES[self.mode]
+        return self.feature_mode.frame_shape(self.half_window)
 
     def window(self, index: int) -> np.ndarray:
-        """Rows index-8 .. index+7 of aud_ave, zero-padded: a (16, 512) read-only view."""
+        """Rows index - h .. index + h - 1 of the array, zero-padded: a read-only view."""
         if not 0 <= index < len(self):
             raise IndexError(f"frame {index} out of range 0..{len(self) - 1}")
-        view = self._padded[index : index + WINDOW_ROWS]
+        view = self._padded[index : index + 2 * self.half_window]
         view.flags.writeable = False
         return view
 
     def frame(self, index: int) -> np.ndarray:
-        """The U-Net audio input of video frame ``index``: float32 (32, 16, 16), a view."""
+        """The U-Net audio input of video frame ``index``, e.g. float32 (32, 16, 16), a view."""
         return self.window(index).reshape(self.frame_shape)
 
     def frames(self) -> Iterator[np.ndarray]:
@@ -89,5 +100,5 @@ class AudioFeatures:
             yield self.frame(index)
 
     def all_frames(self) -> np.ndarray:
-        """Every frame at once: a new float32 (N + 2, 32, 16, 16) array (N x 32 KiB)."""
+        """Every frame at once: a new float32 (frames, *frame_shape) array."""
         return np.stack([self.frame(i) for i in range(len(self))])

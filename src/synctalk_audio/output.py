@@ -544,12 +544,13 @@ def read_frame_file(path: str) -> np.ndarray:
 
 
 def write_features(directory: str, features: AudioFeatures, *, frames: bool = True) -> None:
-    """Write aud_ave.npy and the frame files (unless ``frames`` is False).
+    """Write the mode's feature file (aud_ave.npy) and the frame files (unless ``frames`` is False).
 
     Writes into ``directory`` directly; wrap the call in `atomic_output_dir`.
-    Memory stays flat: each frame is a view of aud_ave written as it is cut.
+    Memory stays flat: each frame is a view of the array written as it is cut.
     """
-    np.save(os.path.join(directory, "aud_ave.npy"), features.aud_ave.astype("<f4"))
+    path = os.path.join(directory, features.feature_mode.feature_file)
+    np.save(path, features.array.astype("<f4"))
     if frames:
         frame_dir = os.path.join(directory, "frames")
         os.mkdir(frame_dir)

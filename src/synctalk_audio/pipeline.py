@@ -1,15 +1,15 @@
-"""The whole pipeline: audio → mel → encoder windows → encoder → aud_ave.
+"""The batch engine: audio in, a mode's feature array and per-frame inputs out.
 
 Build a `Pipeline` once per model (it loads the ONNX session once) and call
 `Pipeline.process` for every input; `Pipeline.process_many` keeps both
-cores busy on many files.
+cores busy on many files. What is computed is the feature mode's business
+(`synctalk_audio.modes`): the pipeline holds a mode object and never asks
+for its name.
 """
 
 from __future__ import annotations
 
 import os
-import platform
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,66 +17,24 @@ from typing import Any
 
 import numpy as np
 
-from ._version import __version__
-from .audio import AudioInfo, AudioSource, load_audio_with_info
-from .encoder import Encoder, open_encoder
+from .audio import AudioSource
+from .encoder import Encoder
 from .errors import ParameterError
 from .features import AudioFeatures
-from .limits import DEFAULT_MAX_DURATION, check_fps, check_max_duration
-from .mel import as_audio_array, melspectrogram
-from .options import MelOptions, PadMode
-from .windows import cut_windows, require_min_samples, window_starts
+from .limits import DEFAULT_MAX_DURATION, check_max_duration
+from .metadata import input_facts, run_metadata, versions
+from .modes import DEFAULT_HALF_WINDOW, FeatureMode, configure, get_mode
+from .modes.ave import DEFAULT_MODEL
+from .modes.base import check_pad_mode
 
-__all__ = ["DEFAULT_MODEL", "MODES", "Pipeline"]
-
-#: Where the command looks for the encoder when --model is not given.
-DEFAULT_MODEL = os.path.join("models", "audio_encoder.onnx")
-#: Encoder modes of SyncTalk_2D; only "ave" is implemented.
-MODES = ("ave", "hubert", "wenet")
+__all__ = ["DEFAULT_MODEL", "Pipeline", "check_mode", "check_pad_mode", "versions"]
 
 Progress = Callable[[int, int], None]
 
-#: Windows cut and encoded per step (about 2.6 MB of windows at a time).
-WINDOWS_PER_STEP = 512
 
-
-def check_mode(mode: str) -> str:
-    """Validate an encoder mode name; only ``ave`` is implemented so far."""
-    if mode not in MODES:
-        raise ParameterError(f"unknown mode '{mode}': expected one of {', '.join(MODES)}")
-    if mode != "ave":
-        raise ParameterError(
-            f"mode '{mode}' is not supported yet: only 'ave' (SyncTalk_2D's AudioEncoder) is"
-        )
-    return mode
-
-
-def check_pad_mode(pad_mode: str) -> PadMode:
-    """Validate a pad mode name."""
-    if pad_mode not in ("constant", "reflect"):
-        raise ParameterError(
-            f"unknown pad mode '{pad_mode}': expected 'constant' (librosa >= 0.10, default)"
-            " or 'reflect' (librosa < 0.10)"
-        )
-    return pad_mode  # type: ignore[return-value]
-
-
-def versions() -> dict[str, str]:
-    """Versions of everything that shapes the numbers, for metadata.json."""
-    import onnxruntime
-    import soundfile
-    import soxr
-
-    return {
-        "synctalk_audio": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "soundfile": soundfile.__version__,
-        "libsndfile": soundfile.__libsndfile_version__,
-        "soxr": soxr.__version__,
-        "platform": sys.platform,
-    }
+def check_mode(mode: str | FeatureMode) -> FeatureMode:
+    """The registered mode called ``mode``; `ParameterError` naming the known ones otherwise."""
+    return get_mode(mode)
 
 
 class Pipeline:
@@ -84,13 +42,19 @@ class Pipeline:
 
     Parameters
     ----------
-    model : str, os.PathLike or Encoder
-        Path of the exported ONNX encoder (``models/audio_encoder.onnx`` by
-        default) or any object following the `Encoder` protocol.
-    fps : float
-        Video frame rate of the avatar (25 in SyncTalk_2D), from 1 to below 80.
-    mode : {"ave"}
-        Encoder mode; ``hubert`` and ``wenet`` are not supported yet.
+    model : str, os.PathLike or Encoder, optional
+        Path of the mode's model (its ``default_model``,
+        ``models/audio_encoder.onnx`` for ``ave``, when None) or any object
+        following the `Encoder` protocol.
+    fps : float, optional
+        Video frame rate of the avatar; the mode's own rate when None (25 for
+        ``ave``, which accepts 1 to below 80).
+    mode : str or FeatureMode
+        A registered feature mode (`synctalk_audio.modes.REGISTRY`): ``ave``.
+    half_window : int
+        h: frame i's U-Net input is rows i - h .. i + h - 1 of the feature
+        array; 8 (SyncTalk_2D) or 4 (Ultralight-Digital-Human), as the mode
+        allows (``ave``: 8 only).
     pad_mode : {"constant", "reflect"}
         STFT padding: librosa >= 0.10 (``constant``) or < 0.10 (``reflect``);
         use the one your avatar was trained with.
@@ -106,7 +70,8 @@ class Pipeline:
     Raises
     ------
     ParameterError
-        If ``fps`` or ``max_duration`` is out of range (see `synctalk_audio.limits`).
+        If the mode is unknown, ``fps`` or ``half_window`` is not one the mode
+        produces, or ``max_duration`` is out of range (`synctalk_audio.limits`).
 
     Examples
     --------
@@ -118,20 +83,29 @@ class Pipeline:
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | Encoder = DEFAULT_MODEL,
+        model: str | os.PathLike[str] | Encoder | None = None,
         *,
-        fps: float = 25.0,
-        mode: str = "ave",
+        fps: float | None = None,
+        mode: str | FeatureMode = "ave",
+        half_window: int = DEFAULT_HALF_WINDOW,
         pad_mode: str = "constant",
         batch_size: int | None = None,
         threads: int | None = None,
         max_duration: float | None = DEFAULT_MAX_DURATION,
     ) -> None:
-        self.mode = check_mode(mode)
-        self.options = MelOptions(pad_mode=check_pad_mode(pad_mode))
-        self.fps = check_fps(fps)
         self.max_duration = check_max_duration(max_duration)
-        self.encoder: Encoder = open_encoder(model, batch_size=batch_size, threads=threads)
+        self.mode, self.settings, self.encoder = configure(
+            mode,
+            model,
+            fps=fps,
+            half_window=half_window,
+            pad_mode=pad_mode,
+            batch_size=batch_size,
+            threads=threads,
+        )
+        self.fps = self.settings.fps
+        self.half_window = self.settings.half_window
+        self.pad_mode = self.settings.pad_mode
 
     def __enter__(self) -> Pipeline:
         return self
@@ -176,73 +150,22 @@ class Pipeline:
         """
         if self.encoder is None:
             raise ParameterError("this Pipeline is closed")
-        timings: dict[str, float] = {}
         start = time.perf_counter()
-        if isinstance(source, np.ndarray):
-            samples = as_audio_array(source, name="audio")
-            info = AudioInfo(
-                "<array>", 16000, 1, int(samples.shape[0]), "array/" + samples.dtype.name
-            )
-        else:
-            samples, info = load_audio_with_info(source, max_duration=self.max_duration)
-        timings["load_s"] = time.perf_counter() - start
-
-        require_min_samples(samples.shape[0])
-        t = time.perf_counter()
-        mel = melspectrogram(samples, options=self.options)
-        timings["mel_s"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        starts = window_starts(mel.shape[1], self.fps)
-        aud_ave = self._encode(mel, starts, progress)
-        timings["encode_s"] = time.perf_counter() - t
+        samples, info = self.mode.load(source, max_duration=self.max_duration)
+        timings = {"load_s": time.perf_counter() - start}
+        result = self.mode.compute(samples, self.encoder, self.settings, progress=progress)
+        timings.update(result.timings)
         timings["total_s"] = time.perf_counter() - start
-
-        metadata = self._metadata(
-            info,
-            samples_16k=int(samples.shape[0]),
-            mel_frames=int(mel.shape[1]),
-            windows=int(starts.shape[0]),
-            frames=int(aud_ave.shape[0]),
+        metadata = run_metadata(
+            self.mode,
+            self.settings,
+            input=input_facts(info),
+            counts={**result.counts, "frames": int(result.features.shape[0])},
             timings=timings,
         )
-        return AudioFeatures(aud_ave=aud_ave, mode=self.mode, metadata=metadata)
-
-    def _metadata(
-        self,
-        info: AudioInfo,
-        *,
-        samples_16k: int,
-        mel_frames: int,
-        windows: int,
-        frames: int,
-        timings: dict[str, float],
-    ) -> dict[str, Any]:
-        """The input facts, counts, settings and timings of one run (metadata.json)."""
-        return {
-            "input": {
-                "path": info.source
-                if info.source.startswith("<")
-                else os.path.abspath(info.source),
-                "sample_rate": info.sample_rate,
-                "channels": info.channels,
-                "duration_s": info.duration,
-                "format": info.format,
-            },
-            "counts": {
-                "samples_16k": samples_16k,
-                "mel_frames": mel_frames,
-                "windows": windows,
-                "frames": frames,
-            },
-            "settings": {
-                "fps": self.fps,
-                "mode": self.mode,
-                "pad_mode": self.options.pad_mode,
-                "frame_shape": [32, 16, 16],
-            },
-            "timings": timings,
-        }
+        return AudioFeatures(
+            result.features, mode=self.mode, metadata=metadata, half_window=self.half_window
+        )
 
     def process_to(
         self,
@@ -349,7 +272,7 @@ class Pipeline:
         if self.encoder is None:
             raise ParameterError("this Pipeline is closed")
         started = time.perf_counter() if started is None else started
-        if is_regular_audio_file(source):
+        if self.mode.streams and is_regular_audio_file(source):
             metadata = write_features_blockwise(
                 self,
                 source,  # type: ignore[arg-type]
@@ -369,25 +292,6 @@ class Pipeline:
         metadata.update(self.describe())
         metadata["timings"]["wall_s"] = time.perf_counter() - started
         return write_metadata(directory, metadata)
-
-    def _encode(self, mel: np.ndarray, starts: np.ndarray, progress: Progress | None) -> np.ndarray:
-        """Encode the windows at ``starts`` straight into aud_ave's rows 1..N.
-
-        Windows are cut WINDOWS_PER_STEP at a time, so memory does not grow
-        with N x 5 KiB of windows; the encoder's rows do not depend on how
-        the windows are grouped (tests/test_pipeline.py checks it).
-        """
-        count = starts.shape[0]
-        aud_ave = np.empty((count + 2, self.encoder.feature_dim), dtype=np.float32)
-        for begin in range(0, count, WINDOWS_PER_STEP):
-            batch = cut_windows(mel, starts[begin : begin + WINDOWS_PER_STEP])
-            aud_ave[1 + begin : 1 + begin + batch.shape[0]] = self.encoder.encode(batch)
-            if progress is not None:
-                progress(min(begin + WINDOWS_PER_STEP, count), count)
-        # SyncTalk_2D saves [o[0], o[0..N-1], o[N-1]]: the end rows duplicated.
-        aud_ave[0] = aud_ave[1]
-        aud_ave[-1] = aud_ave[-2]
-        return aud_ave
 
     def process_many(
         self,
