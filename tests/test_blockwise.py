@@ -21,9 +21,8 @@ import soundfile as sf
 from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import AudioLoadError, ParameterError, load_audio
-from synctalk_audio.audio import AudioBlocks, is_regular_audio_file
-from synctalk_audio.blockwise import NpyRowWriter
-from synctalk_audio.output import write_features
+from synctalk_audio.frontends.audio import AudioBlocks, is_regular_audio_file
+from synctalk_audio.outputs.files import NpyRowWriter, write_features
 from synctalk_audio.pipeline import Pipeline
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")

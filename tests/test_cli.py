@@ -19,8 +19,8 @@ from model_fixture import test_encoder  # noqa: F401  (fixture)
 from onnx import TensorProto, helper
 
 from synctalk_audio import cli
-from synctalk_audio.encoder import file_sha256
-from synctalk_audio.output import read_frame_file
+from synctalk_audio.encoders.onnx import file_sha256
+from synctalk_audio.outputs.files import read_frame_file
 from synctalk_audio.pipeline import Pipeline
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -185,7 +185,7 @@ def test_bad_input_fails_cleanly(test_encoder, tmp_path, case, expect):  # noqa:
 
 def test_interrupt_leaves_nothing(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
     """Ctrl-C while frames are being written: exit 130, no output, no temp dir."""
-    import synctalk_audio.output as output
+    import synctalk_audio.outputs.files as output
 
     written = []
     original = output.write_frame_file
@@ -208,7 +208,7 @@ def test_interrupt_leaves_nothing(test_encoder, tmp_path, monkeypatch, capsys): 
 
 
 def test_interrupt_keeps_previous_output(test_encoder, tmp_path, monkeypatch):  # noqa: F811
-    import synctalk_audio.output as output
+    import synctalk_audio.outputs.files as output
 
     out = tmp_path / "out"
     assert (

@@ -17,12 +17,12 @@ import pytest
 from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import cli, modes
-from synctalk_audio.audio import TARGET_RATE, load_audio_with_info
 from synctalk_audio.errors import ParameterError
-from synctalk_audio.features import AudioFeatures
+from synctalk_audio.frontends.audio import TARGET_RATE, load_audio_with_info
 from synctalk_audio.modes.ave import AveMode
 from synctalk_audio.modes.base import BatchResult, FeatureMode, ModeSettings
-from synctalk_audio.output import read_frame_file
+from synctalk_audio.outputs.features import AudioFeatures
+from synctalk_audio.outputs.files import read_frame_file
 from synctalk_audio.pipeline import Pipeline
 from synctalk_audio.streaming import FeatureStreamer
 

@@ -19,8 +19,8 @@ from conftest import golden_manifest
 from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import ParameterError, load_audio
-from synctalk_audio.encoder import OnnxEncoder
-from synctalk_audio.features import AudioFeatures
+from synctalk_audio.encoders.onnx import OnnxEncoder
+from synctalk_audio.outputs.features import AudioFeatures
 from synctalk_audio.pipeline import Pipeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))

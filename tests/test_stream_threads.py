@@ -220,7 +220,7 @@ def test_a_failed_encoder_call_leaves_the_stream_refusing(test_encoder):  # noqa
         feature_dim = 512
 
         def __init__(self) -> None:
-            from synctalk_audio.encoder import OnnxEncoder
+            from synctalk_audio.encoders.onnx import OnnxEncoder
 
             self.inner = OnnxEncoder(test_encoder.onnx)
             self.calls = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ..encoder import Encoder
+from ..encoders.onnx import Encoder
 from ..errors import ParameterError
 from .ave import AveMode
 from .base import DEFAULT_HALF_WINDOW, BatchResult, FeatureMode, ModeSettings, RowStream

@@ -22,12 +22,10 @@ import numpy as np
 import soxr
 
 from .. import _core
-from ..audio import TARGET_RATE, AudioInfo, AudioSource, load_audio_with_info
-from ..encoder import Encoder, open_encoder
-from ..limits import check_fps
-from ..mel import as_audio_array, mel_processor, melspectrogram
-from ..options import MelOptions
-from ..windows import (
+from ..encoders.onnx import Encoder, open_encoder
+from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource, load_audio_with_info
+from ..frontends.mel import as_audio_array, mel_processor, melspectrogram
+from ..frontends.windows import (
     WINDOW_MEL_FRAMES,
     cut_windows,
     num_windows,
@@ -35,6 +33,8 @@ from ..windows import (
     window_start,
     window_starts,
 )
+from ..limits import check_fps
+from ..options import MelOptions
 from .base import BatchResult, FeatureMode, ModeSettings, Progress
 
 __all__ = ["DEFAULT_MODEL", "AveMode", "samples_needed_for_frame"]

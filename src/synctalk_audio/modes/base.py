@@ -66,9 +66,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..audio import AudioInfo, AudioSource
-from ..encoder import Encoder
+from ..encoders.onnx import Encoder
 from ..errors import ParameterError
+from ..frontends.audio import AudioInfo, AudioSource
 from ..limits import check_fps as check_fps_range
 from ..options import PadMode
 

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .encoder import file_sha256
-from .errors import ModelError, ParameterError
-from .output import atomic_file
+from ..encoders.onnx import file_sha256
+from ..errors import ModelError, ParameterError
+from ..outputs.directory import atomic_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -843,7 +843,7 @@ def export_onnx(
         if failures:
             notes.append("fell back to the dynamo exporter after: " + "; ".join(failures))
 
-        from ._version import __version__
+        from .._version import __version__
 
         onnx.checker.check_model(proto, full_check=True)
         proto.producer_name = "synctalk-audio"

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import ModelError, ParameterError
+from ..errors import ModelError, ParameterError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",

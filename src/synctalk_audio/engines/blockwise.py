@@ -14,7 +14,6 @@ feature rows, whatever the duration; the files are byte for byte those of
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import time
 from collections.abc import Callable
@@ -22,87 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import output
-from .audio import BLOCK_FRAMES, AudioBlocks
-from .encoder import Encoder
-from .metadata import input_facts, run_metadata
+from ..encoders.onnx import Encoder
+from ..frontends.audio import BLOCK_FRAMES, AudioBlocks
+from ..outputs import files
+from ..outputs.files import NpyRowWriter
+from ..outputs.metadata import input_facts, run_metadata
 from .streaming import FeatureStreamer, StreamFrame
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
 
-__all__ = ["NpyRowWriter", "write_features_blockwise"]
+__all__ = ["write_features_blockwise"]
 
 Progress = Callable[[int, int], None]
-
-
-class NpyRowWriter:
-    """Write a float32 (rows, *row_shape) ``.npy`` file a few rows at a time.
-
-    The header is written first for 0 rows and rewritten for the real count
-    by `finish`; the row count never has to be known in advance (libsndfile's
-    declared length is not always what decodes: a truncated MP3 declares its
-    full length). NumPy's version 1.0 header is padded to a multiple of 64
-    bytes (and, from NumPy 1.24, with 21 spare digits for the row count), so
-    it has the same size for any count; `finish` checks it. The file equals
-    ``np.save(path, rows.astype("<f4"))`` byte for byte.
-
-    Parameters
-    ----------
-    path : str
-        The file to create.
-    width : int or tuple of int
-        Values per row, or the shape of one row.
-    """
-
-    def __init__(self, path: str, width: int | tuple[int, ...]) -> None:
-        self.path = path
-        self.row_shape = (int(width),) if isinstance(width, int) else tuple(int(d) for d in width)
-        self.rows = 0
-        self._file = open(path, "wb")  # noqa: SIM115 (closed by finish/close)
-        try:
-            self._header_size = self._file.write(self._header(0))
-        except BaseException:
-            self._file.close()
-            raise
-
-    def _header(self, rows: int) -> bytes:
-        buffer = io.BytesIO()
-        np.lib.format.write_array_header_1_0(
-            buffer, {"descr": "<f4", "fortran_order": False, "shape": (rows, *self.row_shape)}
-        )
-        return buffer.getvalue()
-
-    def __enter__(self) -> NpyRowWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def append(self, rows: np.ndarray) -> None:
-        """Append float32 rows, shape (k, *row_shape)."""
-        data = np.ascontiguousarray(rows, dtype="<f4")
-        if data.shape[1:] != self.row_shape:
-            shape = ", ".join(str(d) for d in self.row_shape)
-            raise ValueError(f"rows must have shape (k, {shape}), got {data.shape}")
-        self._file.write(data.tobytes())
-        self.rows += data.shape[0]
-
-    def finish(self) -> None:
-        """Write the final header (the real row count) and close the file."""
-        header = self._header(self.rows)
-        if len(header) != self._header_size:
-            raise RuntimeError(
-                f"{self.path}: the .npy header for {self.rows} rows is {len(header)} bytes,"
-                f" not the {self._header_size} reserved"
-            )
-        self._file.seek(0)
-        self._file.write(header)
-        self._file.close()
-
-    def close(self) -> None:
-        """Close the file (without finishing it)."""
-        self._file.close()
 
 
 class _TimedEncoder:
@@ -185,7 +116,7 @@ def write_features_blockwise(
             if frame_dir is not None:
                 for frame in final:
                     name = f"frame_{frame.index:05d}.bin"
-                    output.write_frame_file(os.path.join(frame_dir, name), frame.features)
+                    files.write_frame_file(os.path.join(frame_dir, name), frame.features)
             rows.append(np.stack([frame.row for frame in final]))
 
         decoded = iter(blocks)

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._version import __version__
-from .audio import AudioInfo
+from .._version import __version__
+from ..frontends.audio import AudioInfo
 
 if TYPE_CHECKING:
-    from .modes.base import FeatureMode, ModeSettings
+    from ..modes.base import FeatureMode, ModeSettings
 
 __all__ = ["input_facts", "run_metadata", "versions"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError
-from .limits import MEL_FRAMES_PER_SECOND, check_fps
+from ..errors import ParameterError
+from ..limits import MEL_FRAMES_PER_SECOND, check_fps
 
 __all__ = [
     "MEL_FRAMES_PER_SECOND",

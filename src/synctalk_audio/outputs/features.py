@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .modes import DEFAULT_HALF_WINDOW, FeatureMode, get_mode
+from ..modes import DEFAULT_HALF_WINDOW, FeatureMode, get_mode
 
 __all__ = ["AudioFeatures"]
 
