@@ -6,10 +6,7 @@ import argparse
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    pass
+from typing import Any
 
 from .common import (
     EXIT_OK,

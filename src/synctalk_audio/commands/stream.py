@@ -7,7 +7,7 @@ import os
 import stat
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -17,10 +17,6 @@ from ..limits import (
     check_duration,
     check_sample_rate,
 )
-
-if TYPE_CHECKING:
-    pass
-
 from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,

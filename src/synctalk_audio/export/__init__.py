@@ -8,42 +8,5 @@ the optional PyTorch import every exporter shares.
 
 from __future__ import annotations
 
-from .ave import (
-    CHECK_BATCH_SIZES,
-    ENCODER_BLOCKS,
-    ENCODER_PREFIX,
-    INPUT_NAME,
-    OUTPUT_NAME,
-    ExportCheckError,
-    ExportError,
-    ExportReport,
-    MissingDependencyError,
-    build_audio_encoder,
-    check_windows,
-    encoder_parameter_count,
-    encoder_state_shapes,
-    export_onnx,
-    load_audio_encoder,
-    load_encoder_state_dict,
-    normalise_encoder_state_dict,
-)
-
-__all__ = [
-    "CHECK_BATCH_SIZES",
-    "ENCODER_BLOCKS",
-    "ENCODER_PREFIX",
-    "INPUT_NAME",
-    "OUTPUT_NAME",
-    "ExportCheckError",
-    "ExportError",
-    "ExportReport",
-    "MissingDependencyError",
-    "build_audio_encoder",
-    "check_windows",
-    "encoder_parameter_count",
-    "encoder_state_shapes",
-    "export_onnx",
-    "load_audio_encoder",
-    "load_encoder_state_dict",
-    "normalise_encoder_state_dict",
-]
+from .ave import *  # noqa: F403  (the public names of export.ave)
+from .ave import __all__ as __all__
