@@ -48,7 +48,9 @@ Facts (class attributes)
 
 `FeatureMode.open_rows` (only if the mode streams)
     A fresh `RowStream`: the per-stream state of the front end. The engine
-    checks and converts every chunk, calls `RowStream.to_mono`,
+    checks every chunk and converts it to float32 (int16 / 32768 and PCM
+    float32 are exact there; a mode needing float64, e.g. for soxr, widens
+    it exactly), calls `RowStream.to_mono`,
     `RowStream.accept` (encoder inputs that became final), runs the encoder
     (batching across streams), and hands the output to `RowStream.rows`,
     which returns the feature rows now known (ave adds its duplicated first
