@@ -6,7 +6,14 @@ from .engines.streaming import (
     FeatureStream,
     FeatureStreamer,
     StreamFrame,
+    feed_pcm,
     samples_needed_for_frame,
 )
 
-__all__ = ["FeatureStream", "FeatureStreamer", "StreamFrame", "samples_needed_for_frame"]
+__all__ = [
+    "FeatureStream",
+    "FeatureStreamer",
+    "StreamFrame",
+    "feed_pcm",
+    "samples_needed_for_frame",
+]

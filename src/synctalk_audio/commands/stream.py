@@ -144,7 +144,7 @@ def _write_stdout(fd: int, data: bytes) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engines.streaming import FeatureStreamer
+    from ..engines.streaming import FeatureStreamer, feed_pcm
     from ..frontends.wavstream import PcmDecoder, PcmFormat, read_wav_header
     from ..outputs.directory import atomic_output_dir, check_output_dir
     from ..outputs.files import FRAME_HEADER, write_frame_file, write_metadata
@@ -200,29 +200,27 @@ def run(args: argparse.Namespace) -> int:
 
     guard = InterruptGuard()
 
-    def emit(frames: list[Any], frame_dir: str | None) -> None:
-        for frame in frames:
-            data = np.ascontiguousarray(frame.features, dtype="<f4")
-            with guard.deferred():  # Ctrl-C never cuts a record in half
-                if out_fd is not None:
-                    _write_stdout(out_fd, FRAME_HEADER.pack(data.size) + data.tobytes())
-                if frame_dir is not None:
-                    path = os.path.join(frame_dir, f"frame_{frame.index:05d}.bin")
-                    write_frame_file(path, data)
-                rows.append(frame.row)
+    def emit(frame: Any, frame_dir: str | None) -> None:
+        data = np.ascontiguousarray(frame.features, dtype="<f4")
+        with guard.deferred():  # Ctrl-C never cuts a record in half
+            if out_fd is not None:
+                _write_stdout(out_fd, FRAME_HEADER.pack(data.size) + data.tobytes())
+            if frame_dir is not None:
+                path = os.path.join(frame_dir, f"frame_{frame.index:05d}.bin")
+                write_frame_file(path, data)
+            rows.append(frame.row)
 
     def run(frame_dir: str | None) -> None:
-        nonlocal interrupted, remaining
+        nonlocal interrupted
         try:
-            while remaining is None or remaining > 0:
-                size = args.read_size if remaining is None else min(args.read_size, remaining)
-                block = _read_stdin(source, size)
-                if not block:
-                    break
-                if remaining is not None:
-                    remaining -= len(block)
-                emit(stream.feed(decoder.decode(block)), frame_dir)
-            emit(stream.close(), frame_dir)
+            for frame in feed_pcm(
+                stream,
+                lambda size: _read_stdin(source, size),
+                decoder,
+                read_size=args.read_size,
+                remaining=remaining,
+            ):
+                emit(frame, frame_dir)
         except KeyboardInterrupt:
             interrupted = True
         except BrokenPipeError:

@@ -24,18 +24,25 @@ import contextlib
 import dataclasses
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
 from ..encoders.onnx import Encoder
 from ..errors import ParameterError
 from ..frontends.audio import TARGET_RATE
+from ..frontends.wavstream import PcmDecoder
 from ..limits import check_channels, check_duration, check_max_duration, check_sample_rate
 from ..modes import DEFAULT_HALF_WINDOW, FeatureMode, RowStream, configure
 from ..modes.ave import samples_needed_for_frame
 
-__all__ = ["FeatureStream", "FeatureStreamer", "StreamFrame", "samples_needed_for_frame"]
+__all__ = [
+    "FeatureStream",
+    "FeatureStreamer",
+    "StreamFrame",
+    "feed_pcm",
+    "samples_needed_for_frame",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,3 +412,44 @@ class FeatureStream:
         inputs = self._front.finish()
         self._closed = True
         return self._complete(self.streamer._encode(inputs), final=True)
+
+
+def feed_pcm(
+    stream: FeatureStream,
+    read: Callable[[int], bytes],
+    decoder: PcmDecoder,
+    *,
+    read_size: int = 4096,
+    remaining: int | None = None,
+) -> Iterator[StreamFrame]:
+    """Feed PCM bytes to ``stream`` until their end; yield each frame the moment it is final.
+
+    What ``synctalk-audio stream`` runs on its standard input.
+
+    Parameters
+    ----------
+    stream : FeatureStream
+        An open stream at the PCM's rate and channel count.
+    read : callable
+        ``read(size)`` returns up to ``size`` bytes, ``b""`` at the end of input.
+    decoder : PcmDecoder
+        Turns the bytes into samples (partial samples wait for the next read).
+    read_size : int
+        Bytes asked of ``read`` at a time.
+    remaining : int, optional
+        Bytes of PCM to read at most (a WAV header's data size); all of them when None.
+
+    Yields
+    ------
+    StreamFrame
+        Every frame in order: those final after each read as soon as they are,
+        then the tail `FeatureStream.close` computes.
+    """
+    while remaining is None or remaining > 0:
+        block = read(read_size if remaining is None else min(read_size, remaining))
+        if not block:
+            break
+        if remaining is not None:
+            remaining -= len(block)
+        yield from stream.feed(decoder.decode(block))
+    yield from stream.close()
