@@ -2,6 +2,5 @@
 
 from __future__ import annotations
 
-from .engines.pipeline import DEFAULT_MODEL, Pipeline, check_mode, check_pad_mode, versions
-
-__all__ = ["DEFAULT_MODEL", "Pipeline", "check_mode", "check_pad_mode", "versions"]
+from .engines.pipeline import *  # noqa: F403  (Pipeline, DEFAULT_MODEL, ...)
+from .engines.pipeline import __all__ as __all__

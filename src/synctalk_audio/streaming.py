@@ -2,18 +2,5 @@
 
 from __future__ import annotations
 
-from .engines.streaming import (
-    FeatureStream,
-    FeatureStreamer,
-    StreamFrame,
-    feed_pcm,
-    samples_needed_for_frame,
-)
-
-__all__ = [
-    "FeatureStream",
-    "FeatureStreamer",
-    "StreamFrame",
-    "feed_pcm",
-    "samples_needed_for_frame",
-]
+from .engines.streaming import *  # noqa: F403  (FeatureStreamer, FeatureStream, ...)
+from .engines.streaming import __all__ as __all__
