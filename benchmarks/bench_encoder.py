@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 
 from synctalk_audio import encoder_windows, melspectrogram
-from synctalk_audio.encoder import OnnxEncoder
+from synctalk_audio.encoders.onnx import OnnxEncoder
 
 
 @pytest.fixture(scope="module")

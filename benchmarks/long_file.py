@@ -38,7 +38,8 @@ SPEECH = os.path.join(ROOT, "tests", "data", "speech_16k_s16_mono.wav")
 #: The command's former path: the whole file in memory, then the files.
 OLD_PATH = """
 import sys
-from synctalk_audio.output import atomic_output_dir, write_features, write_metadata
+from synctalk_audio.outputs.directory import atomic_output_dir
+from synctalk_audio.outputs.files import write_features, write_metadata
 from synctalk_audio.pipeline import Pipeline
 audio, model, out, frames = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 with Pipeline(model) as pipe:

@@ -21,9 +21,8 @@ import soundfile as sf
 from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import AudioLoadError, ParameterError, load_audio
-from synctalk_audio.audio import AudioBlocks, is_regular_audio_file
-from synctalk_audio.blockwise import NpyRowWriter
-from synctalk_audio.output import write_features
+from synctalk_audio.frontends.audio import AudioBlocks, is_regular_audio_file
+from synctalk_audio.outputs.files import NpyRowWriter, write_features
 from synctalk_audio.pipeline import Pipeline
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -304,7 +303,7 @@ def test_interrupt_part_way_leaves_previous_output(pipes, tmp_path):
 
 def test_command_never_holds_the_whole_file(test_encoder, pipes, tmp_path, monkeypatch):  # noqa: F811
     """`synctalk-audio process` goes block by block: the whole-file loader is never called."""
-    import synctalk_audio.pipeline as pipeline
+    import synctalk_audio.modes.ave as ave
     from synctalk_audio import cli
 
     in_memory(pipes(30.0), MP3, str(tmp_path / "want"))
@@ -312,7 +311,7 @@ def test_command_never_holds_the_whole_file(test_encoder, pipes, tmp_path, monke
     def whole_file(*args: object, **kwargs: object) -> None:
         raise AssertionError("the command loaded the whole file")
 
-    monkeypatch.setattr(pipeline, "load_audio_with_info", whole_file)
+    monkeypatch.setattr(ave, "load_audio_with_info", whole_file)
     out = str(tmp_path / "got")
     argv = ["process", "--audio", MP3, "--model", test_encoder.onnx, "--output", out]
     assert cli.main([*argv, "--fps", "30", "-q"]) == 0

@@ -19,8 +19,8 @@ from model_fixture import test_encoder  # noqa: F401  (fixture)
 from onnx import TensorProto, helper
 
 from synctalk_audio import cli
-from synctalk_audio.encoder import file_sha256
-from synctalk_audio.output import read_frame_file
+from synctalk_audio.encoders.onnx import file_sha256
+from synctalk_audio.outputs.files import read_frame_file
 from synctalk_audio.pipeline import Pipeline
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -62,6 +62,7 @@ def test_process_writes_the_original_layout(test_encoder, tmp_path):  # noqa: F8
         "fps": 25.0,
         "mode": "ave",
         "pad_mode": "constant",
+        "half_window": 8,
         "frame_shape": [32, 16, 16],
         "batch_size": 32,
         "frame_files": True,
@@ -136,8 +137,8 @@ def wrong_shape_model(path: str) -> None:
         ("output_is_file", "exists and is not a directory"),
         ("output_parent_missing", "does not exist"),
         ("unknown_mode", "unknown mode 'foo'"),
-        ("hubert", "mode 'hubert' is not supported yet"),
-        ("wenet", "mode 'wenet' is not supported yet"),
+        ("hubert", "mode 'hubert' is not available yet"),
+        ("wenet", "mode 'wenet' is not available yet"),
         ("pad_mode", "unknown pad mode 'edge'"),
         ("missing_audio", "audio file not found"),
         ("not_audio", "could not decode"),
@@ -184,7 +185,7 @@ def test_bad_input_fails_cleanly(test_encoder, tmp_path, case, expect):  # noqa:
 
 def test_interrupt_leaves_nothing(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
     """Ctrl-C while frames are being written: exit 130, no output, no temp dir."""
-    import synctalk_audio.output as output
+    import synctalk_audio.outputs.files as output
 
     written = []
     original = output.write_frame_file
@@ -207,7 +208,7 @@ def test_interrupt_leaves_nothing(test_encoder, tmp_path, monkeypatch, capsys): 
 
 
 def test_interrupt_keeps_previous_output(test_encoder, tmp_path, monkeypatch):  # noqa: F811
-    import synctalk_audio.output as output
+    import synctalk_audio.outputs.files as output
 
     out = tmp_path / "out"
     assert (
@@ -284,7 +285,7 @@ def test_help_lists_defaults():
         "-audio",
         "models/audio_encoder.onnx",
         "(default: output)",
-        "(default: 25)",
+        "(default: the mode's own rate: ave 25)",
         "(default: ave)",
         "(default: constant)",
         "--no-frames",

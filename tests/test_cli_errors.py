@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 from model_fixture import test_encoder  # noqa: F401  (fixture)
 
-import synctalk_audio.audio as audio_module
+import synctalk_audio.frontends.audio as audio_module
 from synctalk_audio import cli
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -292,7 +292,7 @@ def test_multiline_messages_become_one_line(test_encoder, tmp_path, monkeypatch,
 
 
 def test_os_error_one_line_with_debug(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
-    import synctalk_audio.output as output
+    import synctalk_audio.outputs.files as output
 
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")

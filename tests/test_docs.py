@@ -8,14 +8,15 @@ import importlib
 import pytest
 
 MODULES = [
-    "synctalk_audio.audio",
-    "synctalk_audio.encoder",
-    "synctalk_audio.features",
-    "synctalk_audio.mel",
+    "synctalk_audio.frontends.audio",
+    "synctalk_audio.encoders.onnx",
+    "synctalk_audio.outputs.features",
+    "synctalk_audio.frontends.mel",
+    "synctalk_audio.modes.ave",
     "synctalk_audio.options",
-    "synctalk_audio.pipeline",
-    "synctalk_audio.streaming",
-    "synctalk_audio.windows",
+    "synctalk_audio.engines.pipeline",
+    "synctalk_audio.engines.streaming",
+    "synctalk_audio.frontends.windows",
 ]
 
 
@@ -29,6 +30,10 @@ def test_docstring_examples(name):
 def test_examples_exist():
     """The API's main entry points carry runnable examples."""
     finder = doctest.DocTestFinder()
-    for name in ("synctalk_audio.mel", "synctalk_audio.windows", "synctalk_audio.audio"):
+    for name in (
+        "synctalk_audio.frontends.mel",
+        "synctalk_audio.frontends.windows",
+        "synctalk_audio.frontends.audio",
+    ):
         tests = finder.find(importlib.import_module(name))
         assert sum(len(t.examples) for t in tests) >= 2, name

@@ -25,7 +25,7 @@ from model_fixture import test_encoder  # noqa: F401  (fixture)
 from onnx import TensorProto, helper, numpy_helper
 
 from synctalk_audio import load_audio
-from synctalk_audio.encoder import OnnxEncoder
+from synctalk_audio.encoders.onnx import OnnxEncoder
 from synctalk_audio.errors import ModelError
 from synctalk_audio.pipeline import Pipeline
 from synctalk_audio.streaming import FeatureStreamer

@@ -22,8 +22,7 @@ import torch
 from reference import upstream
 
 import synctalk_audio as sa
-from synctalk_audio import export
-from synctalk_audio.encoder import OnnxEncoder
+from synctalk_audio.encoders.onnx import OnnxEncoder
 from synctalk_audio.errors import ModelError, ParameterError
 from synctalk_audio.export import (
     ENCODER_PREFIX,
@@ -34,6 +33,7 @@ from synctalk_audio.export import (
     load_audio_encoder,
     load_encoder_state_dict,
 )
+from synctalk_audio.export import ave as export
 from synctalk_audio.testing import random_encoder_state_dict, save_state_dict_pth
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -23,8 +23,9 @@ import soundfile as sf
 from tiny_models import make_tiny_encoder
 
 from synctalk_audio import MelOptions, ParameterError, _core, melspectrogram
-from synctalk_audio.audio import AudioInfo, check_info, load_audio, load_audio_with_info
 from synctalk_audio.errors import AudioLoadError
+from synctalk_audio.frontends.audio import AudioInfo, check_info, load_audio, load_audio_with_info
+from synctalk_audio.frontends.windows import encoder_windows, num_windows, window_starts
 from synctalk_audio.limits import (
     DEFAULT_MAX_DURATION,
     check_channels,
@@ -33,7 +34,6 @@ from synctalk_audio.limits import (
 )
 from synctalk_audio.pipeline import Pipeline
 from synctalk_audio.streaming import FeatureStreamer, samples_needed_for_frame
-from synctalk_audio.windows import encoder_windows, num_windows, window_starts
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,7 +139,7 @@ def test_window_functions_refuse_absurd_fps_at_once():
     lines = run_python(
         f"""
         from synctalk_audio.errors import ParameterError
-        from synctalk_audio.windows import window_starts, num_windows, encoder_windows
+        from synctalk_audio.frontends.windows import window_starts, num_windows, encoder_windows
         from synctalk_audio.streaming import samples_needed_for_frame
         import numpy as np
         mel = np.zeros((80, 81), np.float32)

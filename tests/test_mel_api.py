@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from synctalk_audio import MelOptions, ParameterError, _core, melspectrogram, melspectrogram_many
-from synctalk_audio.mel import mel_processor
+from synctalk_audio.frontends.mel import mel_processor
 
 
 def clip(n: int = 4000, seed: int = 0) -> np.ndarray:

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from synctalk_audio import MelOptions, melspectrogram
-from synctalk_audio.mel import mel_processor
+from synctalk_audio.frontends.mel import mel_processor
 
 pytestmark = pytest.mark.numeric
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from tiny_models import make_tiny_encoder
 
-from synctalk_audio.encoder import OnnxEncoder, check_features
+from synctalk_audio.encoders.onnx import OnnxEncoder, check_features
 from synctalk_audio.errors import ModelError
-from synctalk_audio.output import FRAME_HEADER, read_frame_file
+from synctalk_audio.outputs.files import FRAME_HEADER, read_frame_file
 from synctalk_audio.pipeline import Pipeline
 from synctalk_audio.streaming import FeatureStreamer
 

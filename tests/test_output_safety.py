@@ -24,9 +24,10 @@ import pytest
 from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import cli
-from synctalk_audio import output as output_module
 from synctalk_audio.errors import ParameterError
-from synctalk_audio.output import atomic_output_dir, check_output_dir
+from synctalk_audio.outputs import directory as output_module
+from synctalk_audio.outputs.directory import atomic_output_dir, check_output_dir
+from synctalk_audio.outputs.files import write_metadata
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,7 +38,7 @@ SPEECH = os.path.join(DATA, "speech_16k_s16_mono.wav")
 # forever without it), so a test can act while the staging directory exists.
 SLOW_CHILD = r"""
 import os, sys, time
-import synctalk_audio.output as output
+import synctalk_audio.outputs.files as output
 from synctalk_audio import cli
 
 go = os.environ.get("SLOW_GO")
@@ -384,7 +385,7 @@ def test_long_output_name(test_encoder, tmp_path):  # noqa: F811
         assert f".tmp-{os.getpid()}-" in os.path.basename(staging)
         lock = [n for n in os.listdir(tmp_path) if n.endswith(".lock")]
         assert len(lock) == 1 and len(lock[0]) <= 255
-        output_module.write_metadata(staging, {"n": 1})
+        write_metadata(staging, {"n": 1})
 
 
 # ---------------------------------------------------------------------------
@@ -430,7 +431,7 @@ def test_failed_rename_leaves_previous_output(tmp_path, monkeypatch):
     """The kernel refuses to move the output (EBUSY, as for a mount point): all undone."""
     out = tmp_path / "out"
     with atomic_output_dir(str(out)) as staging:
-        output_module.write_metadata(staging, {"run": 1})
+        write_metadata(staging, {"run": 1})
     before = snapshot(str(out))
     real = os.rename
 
@@ -442,7 +443,7 @@ def test_failed_rename_leaves_previous_output(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "rename", rename)
     with pytest.raises(OSError, match=f"cannot replace {out}: Device or resource busy; it was"):
         with atomic_output_dir(str(out)) as staging:
-            output_module.write_metadata(staging, {"run": 2})
+            write_metadata(staging, {"run": 2})
     assert snapshot(str(out)) == before
     assert os.listdir(tmp_path) == ["out"]
 
@@ -450,7 +451,7 @@ def test_failed_rename_leaves_previous_output(tmp_path, monkeypatch):
 def test_failed_second_rename_puts_previous_output_back(tmp_path, monkeypatch):
     out = tmp_path / "out"
     with atomic_output_dir(str(out)) as staging:
-        output_module.write_metadata(staging, {"run": 1})
+        write_metadata(staging, {"run": 1})
     before = snapshot(str(out))
     real = os.rename
 
@@ -462,7 +463,7 @@ def test_failed_second_rename_puts_previous_output_back(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "rename", rename)
     with pytest.raises(OSError, match=f"cannot replace {out}: No space left on device; it was"):
         with atomic_output_dir(str(out)) as staging:
-            output_module.write_metadata(staging, {"run": 2})
+            write_metadata(staging, {"run": 2})
     assert snapshot(str(out)) == before
     assert os.listdir(tmp_path) == ["out"]
 
@@ -470,11 +471,11 @@ def test_failed_second_rename_puts_previous_output_back(tmp_path, monkeypatch):
 def test_undeletable_previous_output_is_reported_after_the_new_one_is_in(tmp_path, monkeypatch):
     out = tmp_path / "out"
     with atomic_output_dir(str(out)) as staging:
-        output_module.write_metadata(staging, {"run": 1})
+        write_metadata(staging, {"run": 1})
     monkeypatch.setattr(output_module, "_rmtree", lambda p: [f"{p}/x: Operation not permitted"])
     with pytest.raises(OSError, match=f"wrote {out}, but could not delete the previous output"):
         with atomic_output_dir(str(out)) as staging:
-            output_module.write_metadata(staging, {"run": 2})
+            write_metadata(staging, {"run": 2})
     assert json.loads((out / "metadata.json").read_text())["run"] == 2
 
 
@@ -482,7 +483,7 @@ def test_a_signal_between_the_renames_waits(tmp_path, monkeypatch):
     """SIGTERM while the previous output is moved aside is handled once the new one is in."""
     out = tmp_path / "out"
     with atomic_output_dir(str(out)) as staging:
-        output_module.write_metadata(staging, {"run": 1})
+        write_metadata(staging, {"run": 1})
     real = os.rename
 
     def rename(src, dst):
@@ -498,7 +499,7 @@ def test_a_signal_between_the_renames_waits(tmp_path, monkeypatch):
         monkeypatch.setattr(os, "rename", rename)
         with pytest.raises(KeyboardInterrupt):
             with atomic_output_dir(str(out)) as staging:
-                output_module.write_metadata(staging, {"run": 2})
+                write_metadata(staging, {"run": 2})
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert json.loads((out / "metadata.json").read_text())["run"] == 2
@@ -540,11 +541,11 @@ def test_function_refuses_what_the_command_refuses(tmp_path, monkeypatch):
 def test_function_keeps_previous_output_on_interrupt(tmp_path):
     out = tmp_path / "out"
     with atomic_output_dir(str(out)) as staging:
-        output_module.write_metadata(staging, {"run": 1})
+        write_metadata(staging, {"run": 1})
     before = snapshot(str(out))
     with pytest.raises(KeyboardInterrupt):
         with atomic_output_dir(str(out)) as staging:
-            output_module.write_metadata(staging, {"run": 2})
+            write_metadata(staging, {"run": 2})
             raise KeyboardInterrupt
     assert snapshot(str(out)) == before
     assert os.listdir(tmp_path) == ["out"]
@@ -557,9 +558,9 @@ def test_function_refuses_a_second_writer(tmp_path):
             with atomic_output_dir(str(out), overwrite=True):
                 raise AssertionError("must not get here")
         assert os.path.isdir(staging)
-        output_module.write_metadata(staging, {"run": 1})
+        write_metadata(staging, {"run": 1})
     with atomic_output_dir(str(out)) as staging:  # the lock is free again
-        output_module.write_metadata(staging, {"run": 2})
+        write_metadata(staging, {"run": 2})
     assert os.listdir(tmp_path) == ["out"]
 
 

@@ -19,8 +19,8 @@ from conftest import golden_manifest
 from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import ParameterError, load_audio
-from synctalk_audio.encoder import OnnxEncoder
-from synctalk_audio.features import AudioFeatures
+from synctalk_audio.encoders.onnx import OnnxEncoder
+from synctalk_audio.outputs.features import AudioFeatures
 from synctalk_audio.pipeline import Pipeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -162,7 +162,7 @@ def test_bad_model_objects(test_encoder, tmp_path):  # noqa: F811
         Pipeline(str(tmp_path))
     with pytest.raises(TypeError):
         Pipeline(42)  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match="not supported yet"):
+    with pytest.raises(ParameterError, match="not available yet"):
         Pipeline(test_encoder.onnx, mode="hubert")
     with pytest.raises(ParameterError, match="batch_size"):
         OnnxEncoder(test_encoder.onnx, batch_size=0)

@@ -23,7 +23,7 @@ import reference_mel as R
 import tolerances
 
 from synctalk_audio import MelOptions
-from synctalk_audio.mel import mel_processor
+from synctalk_audio.frontends.mel import mel_processor
 
 pytestmark = pytest.mark.numeric
 

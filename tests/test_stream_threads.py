@@ -93,8 +93,9 @@ def test_one_stream_fed_from_four_threads_equals_batch(test_encoder):  # noqa: F
     for start in range(0, audio.shape[0], 1000):
         chunks.put(audio[start : start + 1000])
     stream = FeatureStreamer(test_encoder.onnx).open()
-    recorder = RecordingOnlineMel(stream._online)
-    stream._online = recorder  # type: ignore[assignment]
+    front = stream._front  # the ave front end: its online mel is recorded
+    recorder = RecordingOnlineMel(front._online)  # type: ignore[attr-defined]
+    front._online = recorder  # type: ignore[attr-defined]
     frames: dict[int, StreamFrame] = {}
     lock = threading.Lock()
 
@@ -219,7 +220,7 @@ def test_a_failed_encoder_call_leaves_the_stream_refusing(test_encoder):  # noqa
         feature_dim = 512
 
         def __init__(self) -> None:
-            from synctalk_audio.encoder import OnnxEncoder
+            from synctalk_audio.encoders.onnx import OnnxEncoder
 
             self.inner = OnnxEncoder(test_encoder.onnx)
             self.calls = 0

@@ -357,3 +357,29 @@ def test_stream_command_sigint_flushes_what_is_final(test_encoder, tmp_path):  #
     assert len(os.listdir(out_dir / "frames")) == count
     assert np.load(out_dir / "aud_ave.npy").shape == (count, 512)
     assert os.listdir(tmp_path) == ["live"]
+
+
+@pytest.mark.parametrize(("read_size", "remaining"), [(1, None), (777, None), (4096, 2 * 24000)])
+def test_feed_pcm_equals_batch_and_stops_at_remaining(test_encoder, read_size, remaining):  # noqa: F811
+    """`feed_pcm` (the stream command's loop) reads, decodes and feeds: frames as in batch."""
+    import io
+
+    from synctalk_audio.frontends.wavstream import PcmDecoder, PcmFormat
+    from synctalk_audio.streaming import feed_pcm
+
+    pcm = (speech(1.5) * 32767).astype("<i2")
+    data = pcm.tobytes() + b"trailing bytes past the declared size"
+    used = pcm[: remaining // 2] if remaining is not None else pcm
+    want, _ = batch_frames(test_encoder.onnx, used.astype(np.float32) / 32768)
+    stream = FeatureStreamer(test_encoder.onnx).open()
+    source = io.BytesIO(data if remaining is not None else pcm.tobytes())
+    frames = list(
+        feed_pcm(
+            stream,
+            source.read,
+            PcmDecoder(PcmFormat(16000, 1, "s16le")),
+            read_size=read_size,
+            remaining=remaining,
+        )
+    )
+    assert np.stack([f.features for f in frames]).tobytes() == want

@@ -10,16 +10,24 @@ The public API:
 - `MelOptions` — its parameters, mirroring the C++ options struct.
 - `num_windows`, `window_starts`, `encoder_windows` — the 16-frame encoder windows.
 - `ParameterError`, `AudioLoadError` — what bad input raises.
+- `synctalk_audio.pipeline.Pipeline`, `synctalk_audio.streaming.FeatureStreamer` — the engines.
+
+The package by role: ``frontends`` (audio loading, the mel spectrogram, WAV
+streams, encoder windows), ``modes`` (the feature modes and their registry),
+``encoders`` (ONNX Runtime), ``engines`` (batch, streaming, block by block),
+``outputs`` (output directories, files, metadata.json, comparison),
+``commands`` (the ``synctalk-audio`` command), ``export`` (checkpoint to ONNX);
+``errors``, ``limits`` and ``options`` at the top.
 """
 
 from __future__ import annotations
 
 from ._version import __version__
-from .audio import AudioInfo, load_audio, load_audio_with_info
 from .errors import AudioLoadError, ParameterError
-from .mel import melspectrogram, melspectrogram_many
+from .frontends.audio import AudioInfo, load_audio, load_audio_with_info
+from .frontends.mel import melspectrogram, melspectrogram_many
+from .frontends.windows import encoder_windows, min_samples, num_windows, window_starts
 from .options import MelOptions
-from .windows import encoder_windows, min_samples, num_windows, window_starts
 
 __all__ = [
     "AudioInfo",

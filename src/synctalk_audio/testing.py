@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .export import ENCODER_BLOCKS, encoder_state_shapes
-from .output import atomic_file
+from .export.ave import ENCODER_BLOCKS, encoder_state_shapes
+from .outputs.directory import atomic_file
 
 __all__ = ["random_encoder_state_dict", "save_state_dict_pth"]
 

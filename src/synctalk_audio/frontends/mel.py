@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import numpy.typing as npt
 
-from . import _core
-from .errors import ParameterError
-from .options import MelOptions, PadMode
+from .. import _core
+from ..errors import ParameterError
+from ..options import MelOptions, PadMode
 
 __all__ = ["melspectrogram", "melspectrogram_many", "mel_processor"]
 

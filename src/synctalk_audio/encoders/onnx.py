@@ -1,8 +1,9 @@
-"""Audio encoders: mel windows (B, 1, 80, 16) in, features (B, 512) out.
+"""Audio encoders: a batch of a mode's encoder inputs in, feature rows out.
 
 The rest of the package talks to an encoder only through the small `Encoder`
 protocol, so another backend (Core ML, TensorRT, a C++ runtime) can be added
-without touching the pipeline. `OnnxEncoder` runs SyncTalk_2D's AVE
+without touching the engines; each feature mode opens and checks its own
+(`FeatureMode.open_encoder`). `OnnxEncoder` runs SyncTalk_2D's AVE
 ``AudioEncoder`` exported to ONNX (``synctalk-audio export``) on ONNX Runtime.
 """
 
@@ -15,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import ModelError, ParameterError
+from ..errors import ModelError, ParameterError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -36,13 +37,18 @@ FEATURE_DIM = 512
 
 @runtime_checkable
 class Encoder(Protocol):
-    """What the pipeline needs of an encoder backend."""
+    """What the engines need of an encoder backend.
 
-    #: Length of one output feature row (512 for ``ave``).
+    ``encode`` maps a batch of the mode's encoder inputs (B, ...) to float32
+    rows (B, *row_shape) of its feature array; for ``ave``, mel windows
+    (B, 1, 80, 16) to (B, 512).
+    """
+
+    #: Values in one output row (512 for ``ave``).
     feature_dim: int
 
     def encode(self, windows: np.ndarray) -> np.ndarray:
-        """Encode float32 (B, 1, 80, 16) windows into float32 (B, feature_dim)."""
+        """Encode a float32 batch (B, ...) into float32 rows (B, *row_shape)."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError
-from .limits import MEL_FRAMES_PER_SECOND, check_fps
+from ..errors import ParameterError
+from ..limits import MEL_FRAMES_PER_SECOND, check_fps
 
 __all__ = [
     "MEL_FRAMES_PER_SECOND",
@@ -13,8 +13,9 @@ __all__ = [
     "cut_windows",
     "encoder_windows",
     "min_samples",
-    "require_min_samples",
     "num_windows",
+    "require_min_samples",
+    "window_start",
     "window_starts",
 ]
 
@@ -77,6 +78,14 @@ def num_windows(mel_frames: int, fps: float = 25.0) -> int:
     return int((mel_frames - WINDOW_MEL_FRAMES) / MEL_FRAMES_PER_SECOND * fps) + 2
 
 
+def window_start(index: int, fps: float) -> int:
+    """First mel frame of encoder window ``index`` before the end clamp: ``int(80 * (i / fps))``.
+
+    The one place this formula lives; ``fps`` must already be checked.
+    """
+    return int(MEL_FRAMES_PER_SECOND * (index / fps))
+
+
 def window_starts(mel_frames: int, fps: float = 25.0) -> np.ndarray:
     """First mel frame of every encoder window, int64, shape (N,).
 
@@ -91,9 +100,7 @@ def window_starts(mel_frames: int, fps: float = 25.0) -> np.ndarray:
     count = num_windows(mel_frames, fps)
     fps = check_fps(fps)
     last = mel_frames - WINDOW_MEL_FRAMES
-    return np.array(
-        [min(int(MEL_FRAMES_PER_SECOND * (i / fps)), last) for i in range(count)], dtype=np.int64
-    )
+    return np.array([min(window_start(i, fps), last) for i in range(count)], dtype=np.int64)
 
 
 def encoder_windows(mel: np.ndarray, fps: float = 25.0) -> np.ndarray:

@@ -15,8 +15,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..errors import AudioLoadError
 from .audio import _container
-from .errors import AudioLoadError
 
 __all__ = ["PcmFormat", "read_wav_header", "PcmDecoder"]
 

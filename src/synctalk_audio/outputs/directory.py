@@ -1,4 +1,4 @@
-"""The output directory: aud_ave.npy, frames/frame_%05d.bin, metadata.json.
+"""The output directory, written atomically and replaced only when it is safe to.
 
 Everything is written into a staging directory beside the destination and
 renamed into place at the end, so an error, Ctrl-C, SIGTERM or SIGHUP never
@@ -20,17 +20,14 @@ import os
 import re
 import shutil
 import signal
-import struct
 import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import numpy as np
-
-from .errors import ParameterError
-from .features import AudioFeatures
+from ..errors import ParameterError
+from .files import OUTPUT_MARK
 
 try:
     import fcntl
@@ -38,23 +35,11 @@ except ImportError:  # pragma: no cover - Windows: no lock, the rest holds
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
-    "FRAME_HEADER",
-    "OUTPUT_MARK",
     "STOP_SIGNALS",
     "atomic_file",
     "atomic_output_dir",
     "check_output_dir",
-    "read_frame_file",
-    "write_features",
-    "write_metadata",
 ]
-
-#: Little-endian uint32 count before the float32 values of each frame file.
-FRAME_HEADER = struct.Struct("<I")
-
-#: The field `write_metadata` puts first in every metadata.json: what marks a
-#: directory as this tool's output, which a later run may replace.
-OUTPUT_MARK = ("written_by", "synctalk-audio")
 
 #: Signals that stop a run the way Ctrl-C does. They are held back while an
 #: output is being renamed into place, so none can fall between the renames.
@@ -511,60 +496,3 @@ def atomic_file(path: str) -> Iterator[str]:
         with contextlib.suppress(OSError):
             os.unlink(staging)
         raise
-
-
-def write_frame_file(path: str, frame: np.ndarray) -> None:
-    """One frame: [uint32 LE count][count float32 LE], C order.
-
-    Written with one ``os.write`` on a raw descriptor: a 60 s clip has 1499 of
-    these files, and Python's buffered file objects cost several times more.
-    """
-    data = np.ascontiguousarray(frame, dtype="<f4")
-    payload = memoryview(FRAME_HEADER.pack(data.size) + data.tobytes())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
-    try:
-        while payload:
-            payload = payload[os.write(fd, payload) :]
-    finally:
-        os.close(fd)
-
-
-def read_frame_file(path: str) -> np.ndarray:
-    """Read a frame file back as a flat float32 array (checks the count)."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    if len(blob) < FRAME_HEADER.size:
-        raise ParameterError(f"{path}: too short for a frame file")
-    (count,) = FRAME_HEADER.unpack_from(blob)
-    if len(blob) != FRAME_HEADER.size + 4 * count:
-        raise ParameterError(
-            f"{path}: header says {count} floats, file holds {(len(blob) - 4) / 4:g}"
-        )
-    return np.frombuffer(blob, dtype="<f4", offset=FRAME_HEADER.size).astype(np.float32)
-
-
-def write_features(directory: str, features: AudioFeatures, *, frames: bool = True) -> None:
-    """Write aud_ave.npy and the frame files (unless ``frames`` is False).
-
-    Writes into ``directory`` directly; wrap the call in `atomic_output_dir`.
-    Memory stays flat: each frame is a view of aud_ave written as it is cut.
-    """
-    np.save(os.path.join(directory, "aud_ave.npy"), features.aud_ave.astype("<f4"))
-    if frames:
-        frame_dir = os.path.join(directory, "frames")
-        os.mkdir(frame_dir)
-        for index, frame in enumerate(features.frames()):
-            write_frame_file(os.path.join(frame_dir, f"frame_{index:05d}.bin"), frame)
-
-
-def write_metadata(directory: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Write metadata.json (UTF-8, indented), the `OUTPUT_MARK` field first.
-
-    Returns the dictionary written: ``metadata`` led by the mark.
-    """
-    key, value = OUTPUT_MARK
-    written = {key: value, **metadata}
-    with open(os.path.join(directory, "metadata.json"), "w", encoding="utf-8") as f:
-        json.dump(written, f, indent=2)
-        f.write("\n")
-    return written

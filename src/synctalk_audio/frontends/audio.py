@@ -21,8 +21,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioLoadError, ParameterError
-from .limits import check_duration, check_sample_rate
+from ..errors import AudioLoadError, ParameterError
+from ..limits import check_duration, check_sample_rate
 
 __all__ = [
     "AudioBlocks",

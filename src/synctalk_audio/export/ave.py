@@ -33,9 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .encoder import file_sha256
-from .errors import ModelError, ParameterError
-from .output import atomic_file
+from ..encoders.onnx import file_sha256
+from ..errors import ModelError, ParameterError
+from ..outputs.directory import atomic_file
+from .common import (
+    ExportCheckError,
+    ExportError,
+    MissingDependencyError,
+    first_line,
+    require_torch,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -97,29 +104,6 @@ _DATA_PARALLEL_PREFIX = "module."
 _ENCODER_KEY = re.compile(r"^(module\.)?(audio_encoder\.)?\d+\.conv_block\.")
 
 
-class ExportError(RuntimeError):
-    """The checkpoint could not be exported to ONNX (no file was written)."""
-
-
-class ExportCheckError(ExportError):
-    """The exported model disagrees with PyTorch (no file was written)."""
-
-
-class MissingDependencyError(RuntimeError, ImportError):
-    """PyTorch (or another optional package) needed for exporting is not installed."""
-
-
-def _require_torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "exporting needs PyTorch, which is not installed: pip install"
-            " 'synctalk-audio[export]' (or pip install torch)"
-        ) from exc
-    return torch
-
-
 # ----------------------------------------------------------------------------
 # the network
 
@@ -160,7 +144,7 @@ def encoder_parameter_count() -> int:
 @functools.lru_cache(maxsize=1)
 def _encoder_classes() -> tuple[type, type]:
     """Define the torch module classes once, on first use (imports torch)."""
-    torch = _require_torch()
+    torch = require_torch()
     nn = torch.nn
 
     class Conv2d(nn.Module):  # type: ignore[misc,name-defined]
@@ -294,7 +278,7 @@ def normalise_encoder_state_dict(
     MissingDependencyError
         If PyTorch is not installed.
     """
-    torch = _require_torch()
+    torch = require_torch()
     state = _unwrap(state, source)
     keys = [str(k) for k in state]
     if keys and all(k.startswith(_DATA_PARALLEL_PREFIX) for k in keys):
@@ -390,7 +374,7 @@ def load_encoder_state_dict(
     >>> next(iter(state))  # doctest: +SKIP
     'audio_encoder.0.conv_block.0.weight'
     """
-    torch = _require_torch()
+    torch = require_torch()
     if isinstance(path, Mapping):
         return normalise_encoder_state_dict(path, source="the state dict")
     file = os.fspath(path)
@@ -410,7 +394,7 @@ def load_encoder_state_dict(
                 " yourself with torch.load(path, weights_only=False) and pass the state dict"
             ) from None
         detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
-        reason = f"{type(exc).__name__}: {detail.group(1).strip()}" if detail else _first_line(exc)
+        reason = f"{type(exc).__name__}: {detail.group(1).strip()}" if detail else first_line(exc)
         raise ModelError(
             f"cannot read {file} as a PyTorch checkpoint (torch.load): {reason}"
         ) from None
@@ -559,13 +543,8 @@ class ExportReport:
         return "\n".join(lines)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
-
-
 def _export_torchscript(model: Any, example: Any, path: str, opset: int) -> None:
-    torch = _require_torch()
+    torch = require_torch()
     with warnings.catch_warnings():
         # The TorchScript exporter announces its own deprecation on every call.
         warnings.simplefilter("ignore")
@@ -584,7 +563,7 @@ def _export_torchscript(model: Any, example: Any, path: str, opset: int) -> None
 
 
 def _export_dynamo(model: Any, example: Any, path: str, opset: int) -> None:
-    torch = _require_torch()
+    torch = require_torch()
     try:
         import onnxscript  # noqa: F401
     except ImportError as exc:
@@ -678,7 +657,7 @@ def _compare(model: Any, path: str, batch_sizes: Sequence[int]) -> _Comparison:
     """ONNX Runtime vs PyTorch (float64 and float32) per batch size, and across batch sizes."""
     import copy
 
-    torch = _require_torch()
+    torch = require_torch()
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -805,7 +784,7 @@ def export_onnx(
     if not os.path.isdir(parent):
         raise ParameterError(f"cannot write {final}: directory {parent} does not exist")
 
-    torch = _require_torch()
+    torch = require_torch()
     import onnx
     import onnxruntime
 
@@ -833,7 +812,7 @@ def export_onnx(
                 used = name
                 break
             except Exception as exc:
-                failures.append(f"{name} exporter: {_first_line(exc)}")
+                failures.append(f"{name} exporter: {first_line(exc)}")
                 if exporter != "auto":
                     if isinstance(exc, (MissingDependencyError, ExportError)):
                         raise
@@ -843,7 +822,7 @@ def export_onnx(
         if failures:
             notes.append("fell back to the dynamo exporter after: " + "; ".join(failures))
 
-        from ._version import __version__
+        from .._version import __version__
 
         onnx.checker.check_model(proto, full_check=True)
         proto.producer_name = "synctalk-audio"
@@ -876,7 +855,7 @@ def export_onnx(
                 raise
             except Exception as exc:  # ONNX Runtime's own exception types
                 raise ExportCheckError(
-                    f"ONNX Runtime could not run the exported model: {_first_line(exc)}"
+                    f"ONNX Runtime could not run the exported model: {first_line(exc)}"
                 ) from exc
             check_seconds = time.perf_counter() - check_started
             held = comparison.vs_float64 if reference == "float64" else comparison.vs_float32

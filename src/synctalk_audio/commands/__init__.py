@@ -1,0 +1,148 @@
+"""The ``synctalk-audio`` command.
+
+``synctalk-audio process`` keeps the options and output files of the original
+tool (``-audio``, ``-model``, ``-output``, ``-fps``, ``-mode``, with one dash
+or two); ``export`` turns a SyncTalk_2D checkpoint into ONNX; ``validate``
+compares two output directories. Errors print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+
+from .._version import __version__
+from ..errors import AudioLoadError, ModelError, ParameterError
+from . import export, process, stream, validate
+from .common import DEBUG_ENV, EXIT_FAILED, EXIT_USAGE, InterruptGuard, exit_status
+
+__all__ = ["build_parser", "main"]
+
+#: The sub-commands, each a module with ``add_parser(sub)`` and ``run(args)``.
+COMMANDS = {"process": process, "export": export, "validate": validate, "stream": stream}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synctalk-audio",
+        description="SyncTalk_2D audio features, equal to the Python reference, fast.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in COMMANDS.values():
+        command.add_parser(sub)
+    return parser
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    # The original tool had no sub-command: `process -audio x.wav`. Treat a
+    # command line that starts with an option other than help/version as `process`.
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        return ["process", *argv]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``synctalk-audio``; returns the exit status."""
+    args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    guard = InterruptGuard()  # SIGTERM and SIGHUP stop a run the way Ctrl-C does
+    guard.install()
+    try:
+        status: int = COMMANDS[args.command].run(args)
+        return status
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        print(f"synctalk-audio: interrupted{by}; nothing was written", file=sys.stderr)
+        return exit_status(signum)
+    except MemoryError as exc:
+        _print_error(args.command, _out_of_memory(args.command, exc))
+        return EXIT_FAILED
+    except (
+        ParameterError,
+        AudioLoadError,
+        ModelError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        NotADirectoryError,
+    ) as exc:
+        _print_error(args.command, str(exc) or type(exc).__name__)
+        return EXIT_USAGE
+    except Exception as exc:
+        # OS errors (disk full, a closed pipe, ...) and the package's own errors
+        # (export failures) are anticipated; anything else may be a bug: one
+        # line by default, the traceback on request.
+        if not _anticipated(exc) and os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        _print_error(args.command, _unexpected(exc))
+        return EXIT_FAILED
+    finally:
+        guard.restore()
+
+
+def _anticipated(exc: Exception) -> bool:
+    """An OSError, or an exception class of this package (ExportError, ...)."""
+    return isinstance(exc, OSError) or type(exc).__module__.startswith(__package__ or "-")
+
+
+def _print_error(command: str, message: str) -> None:
+    """The command's one line on stderr for an error."""
+    text = " ".join(message.split())
+    if sys.stderr is not None:
+        print(f"synctalk-audio {command}: error: {text}", file=sys.stderr)
+
+
+def _unexpected(exc: Exception) -> str:
+    """One line for an exception no check anticipated: type, message, how to see more."""
+    message = str(exc) or "(no message)"
+    if _anticipated(exc) or isinstance(exc, (RuntimeError, ValueError)):
+        return message
+    return (
+        f"internal error: {type(exc).__name__}: {message}. This is a bug; run again with"
+        f" {DEBUG_ENV}=1 for the traceback and please report it"
+    )
+
+
+#: Where an out-of-memory error happened: the deepest module of the package on
+#: the traceback, named as a step of the work.
+_MEMORY_PHASES = {
+    "frontends/audio.py": "decoding the audio",
+    "frontends/wavstream.py": "reading standard input",
+    "frontends/mel.py": "computing the mel spectrogram",
+    "frontends/windows.py": "cutting encoder windows",
+    "encoders/onnx.py": "running the encoder",
+    "modes/ave.py": "computing the features",
+    "engines/pipeline.py": "processing the audio",
+    "engines/streaming.py": "streaming",
+    "outputs/directory.py": "writing the output",
+    "outputs/files.py": "writing the output",
+    "export/ave.py": "exporting the model",
+}
+
+
+def _out_of_memory(command: str, exc: MemoryError) -> str:
+    """The one-line message for a MemoryError: during what, and what to try."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    phase = f"running {command}"
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        filename = os.path.relpath(os.path.abspath(frame.f_code.co_filename), package)
+        phase = _MEMORY_PHASES.get(filename.replace(os.sep, "/"), phase)
+    hint = "free memory (close other programs) and try again"
+    if command == "process":
+        hint = (
+            "try a shorter input (split it first, e.g. `ffmpeg -i in.wav -f segment"
+            " -segment_time 600 part%03d.wav`) or " + hint
+        )
+    return f"out of memory while {phase}; {hint}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

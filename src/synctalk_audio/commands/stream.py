@@ -1,0 +1,270 @@
+"""``synctalk-audio stream``: audio on stdin, each frame out the moment it is final."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from ..errors import ParameterError
+from ..limits import (
+    check_channels,
+    check_duration,
+    check_sample_rate,
+)
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    InterruptGuard,
+    add_encoder_options,
+    add_overwrite,
+    exit_status,
+    max_duration_of,
+    settings_of,
+)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "stream",
+        help="live: audio on stdin -> each frame on stdout the moment it is final",
+        description="Read audio from standard input (a WAV stream, whose header may give an"
+        " unknown size, or raw PCM with --raw) and write each video frame's U-Net input to"
+        " standard output as [uint32 LE count][count float32 LE] as soon as no future audio"
+        " can change it, flushing after each record. The frames equal `process` on the whole"
+        " input, byte for byte. End of input ends it; Ctrl-C, SIGTERM or SIGHUP flushes what is"
+        " final and exits with status 128 + the signal's number.",
+    )
+    add_encoder_options(p)
+    p.add_argument(
+        "--raw",
+        "-raw",
+        choices=("s16le", "f32le"),
+        default=None,
+        help="headerless PCM on stdin in this encoding (default: expect a WAV header)",
+    )
+    p.add_argument(
+        "--rate",
+        "-rate",
+        type=int,
+        default=16000,
+        help="sample rate of --raw input, 1000 to 768000 Hz (default: %(default)s)",
+    )
+    p.add_argument(
+        "--channels",
+        "-channels",
+        type=int,
+        default=1,
+        help="interleaved channels of --raw input, 1 to 1024 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        "-output",
+        default=None,
+        metavar="DIR",
+        help="also write frames/frame_%%05d.bin as they become final, and"
+        " aud_ave.npy and metadata.json at the end (the directory is replaced atomically,"
+        " under the same rules as in process)",
+    )
+    add_overwrite(p)
+    p.add_argument(
+        "--no-stdout",
+        action="store_true",
+        help="do not write frame records to stdout (with --output)",
+    )
+    p.add_argument(
+        "--read-size",
+        type=int,
+        default=4096,
+        help="bytes per read from stdin (default: %(default)s)",
+    )
+    p.add_argument(
+        "--quiet", "-quiet", "-q", action="store_true", help="no summary on stderr at the end"
+    )
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _stdin_file() -> list[str]:
+    """The path of the regular file on stdin, if the system tells (Linux /proc)."""
+    try:
+        if not stat.S_ISREG(os.fstat(0).st_mode):
+            return []
+        path = os.readlink("/proc/self/fd/0")
+    except OSError:
+        return []
+    return [path] if os.path.isabs(path) and os.path.isfile(path) else []
+
+
+def _check_stdio(args: argparse.Namespace) -> None:
+    """The stream command's standard input and output are open; --read-size is sane."""
+    if args.read_size < 1:
+        raise ParameterError(f"--read-size must be at least 1 byte, got {args.read_size}")
+    if sys.stdin is None:
+        raise ParameterError(
+            "standard input is closed: pipe the audio into it, e.g."
+            " `synctalk-audio stream < speech.wav > frames.bin`"
+        )
+    if sys.stdout is None and not args.no_stdout:
+        raise ParameterError(
+            "standard output is closed: redirect it to a file or pipe (`> frames.bin`),"
+            " or pass --no-stdout with --output"
+        )
+
+
+def _stdio_error(action: str, exc: OSError) -> OSError:
+    """An OSError on stdin/stdout as one that says which and what failed."""
+    if isinstance(exc, BrokenPipeError):
+        return exc  # the reader went away: the stream command stops quietly
+    return OSError(f"cannot {action}: {exc.strerror or exc}")
+
+
+def _read_stdin(source: Any, size: int) -> bytes:
+    try:
+        block: bytes = source.read(size)
+    except OSError as exc:
+        raise _stdio_error("read standard input", exc) from exc
+    return block
+
+
+def _write_stdout(fd: int, data: bytes) -> None:
+    try:
+        _write_all(fd, data)
+    except OSError as exc:
+        raise _stdio_error("write to standard output", exc) from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engines.streaming import FeatureStreamer, feed_pcm
+    from ..frontends.wavstream import PcmDecoder, PcmFormat, read_wav_header
+    from ..outputs.directory import atomic_output_dir, check_output_dir
+    from ..outputs.files import FRAME_HEADER, write_frame_file, write_metadata
+    from ..outputs.metadata import run_metadata
+
+    mode, settings = settings_of(args)
+    mode.check_streamable()
+    max_duration = max_duration_of(args)
+    if args.raw is not None:
+        check_sample_rate(args.rate, name="--rate")
+        check_channels(args.channels, name="--channels")
+    if args.output is not None:
+        check_output_dir(args.output, overwrite=args.overwrite, inputs=_stdin_file())
+    if args.no_stdout and args.output is None:
+        raise ParameterError("--no-stdout needs --output, or nothing would be written")
+    _check_stdio(args)
+    streamer = FeatureStreamer(
+        args.model,
+        mode=mode,
+        fps=settings.fps,
+        half_window=settings.half_window,
+        pad_mode=settings.pad_mode,
+        threads=args.threads,
+        max_duration=max_duration,
+    )
+    stdin = sys.stdin.buffer
+    source = getattr(stdin, "raw", stdin)
+    if args.raw is not None:
+        fmt, remaining = PcmFormat(args.rate, args.channels, args.raw), None
+    else:
+        try:
+            fmt, remaining = read_wav_header(stdin)
+        except OSError as exc:
+            raise _stdio_error("read standard input", exc) from exc
+        check_sample_rate(fmt.sample_rate, name="the sample rate in the WAV header")
+        check_channels(fmt.channels, name="the channel count in the WAV header")
+        if remaining is not None:
+            frames = remaining // fmt.frame_bytes
+            check_duration(frames, fmt.sample_rate, max_duration, source="the WAV header")
+        # The header was read through the buffered reader: keep reading from it
+        # so no buffered bytes are lost.
+        source = stdin
+    decoder = PcmDecoder(fmt)
+    stream = streamer.open(sample_rate=fmt.sample_rate, channels=fmt.channels)
+    # Records go straight to the descriptor, one whole record per loop of
+    # os.write: no buffer can hold back part of a record at exit.
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    out_fd = None if args.no_stdout else sys.stdout.fileno()
+    rows: list[np.ndarray] = []
+    started = time.perf_counter()
+    interrupted = False
+
+    guard = InterruptGuard()
+
+    def emit(frame: Any, frame_dir: str | None) -> None:
+        data = np.ascontiguousarray(frame.features, dtype="<f4")
+        with guard.deferred():  # Ctrl-C never cuts a record in half
+            if out_fd is not None:
+                _write_stdout(out_fd, FRAME_HEADER.pack(data.size) + data.tobytes())
+            if frame_dir is not None:
+                path = os.path.join(frame_dir, f"frame_{frame.index:05d}.bin")
+                write_frame_file(path, data)
+            rows.append(frame.row)
+
+    def run(frame_dir: str | None) -> None:
+        nonlocal interrupted
+        try:
+            for frame in feed_pcm(
+                stream,
+                lambda size: _read_stdin(source, size),
+                decoder,
+                read_size=args.read_size,
+                remaining=remaining,
+            ):
+                emit(frame, frame_dir)
+        except KeyboardInterrupt:
+            interrupted = True
+        except BrokenPipeError:
+            interrupted = True
+
+    guard.install()
+    if args.output is None:
+        run(None)
+    else:
+        with atomic_output_dir(
+            args.output, overwrite=args.overwrite, inputs=_stdin_file()
+        ) as staging:
+            frame_dir = os.path.join(staging, "frames")
+            os.mkdir(frame_dir)
+            run(frame_dir)
+            if rows:
+                path = os.path.join(staging, mode.feature_file)
+                np.save(path, np.stack(rows).astype("<f4"))
+            write_metadata(
+                staging,
+                run_metadata(
+                    mode,
+                    settings,
+                    input={
+                        "source": "stdin",
+                        "sample_rate": fmt.sample_rate,
+                        "channels": fmt.channels,
+                        "encoding": fmt.encoding,
+                        "samples": stream.samples_received,
+                        "duration_s": stream.samples_received / fmt.sample_rate,
+                    },
+                    counts={**stream.counts, "frames": len(rows)},
+                    timings={"wall_s": time.perf_counter() - started},
+                    complete=not interrupted,
+                    model=streamer.encoder.describe(),
+                ),
+            )
+    if not args.quiet:
+        state = "interrupted" if interrupted else "done"
+        print(
+            f"synctalk-audio stream: {state}: {len(rows)} frames from"
+            f" {stream.samples_received / fmt.sample_rate:.2f} s of audio",
+            file=sys.stderr,
+        )
+    if guard.signum is not None:
+        return exit_status(guard.signum)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK

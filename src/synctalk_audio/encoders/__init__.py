@@ -1,0 +1,1 @@
+"""Encoder backends: the `Encoder` protocol and ONNX Runtime (`encoders.onnx`)."""

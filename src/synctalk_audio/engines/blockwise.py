@@ -1,0 +1,160 @@
+"""Long files in flat memory: decode, resample, mel, encode and write block by block.
+
+`Pipeline.process_into` uses this for audio files when the mode streams.
+The file is decoded in blocks (`AudioBlocks`), fed to a `FeatureStream`
+(for ``ave``: soxr's streaming resampler, the online mel, the encoder
+windows: equal to the whole-file path bit for bit, for any block size), and
+each video frame is written the moment it is final: its frame file, and its
+row appended to the mode's feature file (aud_ave.npy), whose header is
+written last. Memory holds a block, the front end's state and 64 + 2h
+feature rows, whatever the duration; the files are byte for byte those of
+`Pipeline.process` + `write_features` (tests/test_blockwise.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..encoders.onnx import Encoder
+from ..frontends.audio import BLOCK_FRAMES, AudioBlocks
+from ..outputs import files
+from ..outputs.files import NpyRowWriter
+from ..outputs.metadata import input_facts, run_metadata
+from .streaming import FeatureStreamer, StreamFrame
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+__all__ = ["write_features_blockwise"]
+
+Progress = Callable[[int, int], None]
+
+
+class _TimedEncoder:
+    """An `Encoder` that adds up the time spent in ``encode``."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.feature_dim = inner.feature_dim
+        self.seconds = 0.0
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        try:
+            return self.inner.encode(windows)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+
+def write_features_blockwise(
+    pipe: Pipeline,
+    source: str | os.PathLike[str],
+    directory: str,
+    *,
+    frames: bool = True,
+    progress: Progress | None = None,
+    block_frames: int = BLOCK_FRAMES,
+) -> dict[str, Any]:
+    """Write the feature file and frames/ of an audio file into ``directory``, block by block.
+
+    Parameters
+    ----------
+    pipe : Pipeline
+        Its mode (one that streams), encoder, settings and ``max_duration`` are used.
+    source : str or os.PathLike
+        A regular audio file.
+    directory : str
+        An existing directory to write into (a staging directory).
+    frames : bool
+        Also write frames/frame_%05d.bin.
+    progress : callable, optional
+        Called as ``progress(samples_decoded, samples_declared)`` after
+        every block, and once with both equal at the end.
+    block_frames : int
+        Input frames decoded per block.
+
+    Returns
+    -------
+    dict
+        The metadata `Pipeline.process` returns (input, counts, settings,
+        timings), with ``write_s`` added to the timings.
+    """
+    started = time.perf_counter()
+    timed = _TimedEncoder(pipe.encoder)
+    mode, settings = pipe.mode, pipe.settings
+    streamer = FeatureStreamer(
+        timed,
+        mode=mode,
+        fps=settings.fps,
+        half_window=settings.half_window,
+        pad_mode=settings.pad_mode,
+    )
+    frame_dir = os.path.join(directory, "frames") if frames else None
+    if frame_dir is not None:
+        os.mkdir(frame_dir)
+    load_s = feed_s = write_s = 0.0
+    with (
+        AudioBlocks(source, block_frames=block_frames, max_duration=pipe.max_duration) as blocks,
+        NpyRowWriter(os.path.join(directory, mode.feature_file), mode.row_shape) as rows,
+    ):
+        info = blocks.info
+        stream = streamer.open(sample_rate=info.sample_rate, channels=info.channels)
+        declared = max(info.frames, 1)
+
+        def sink(final: list[StreamFrame]) -> None:
+            if not final:
+                return
+            if frame_dir is not None:
+                for frame in final:
+                    name = f"frame_{frame.index:05d}.bin"
+                    files.write_frame_file(os.path.join(frame_dir, name), frame.features)
+            rows.append(np.stack([frame.row for frame in final]))
+
+        decoded = iter(blocks)
+        while True:
+            t = time.perf_counter()
+            block = next(decoded, None)
+            load_s += time.perf_counter() - t
+            if block is None:
+                break
+            t = time.perf_counter()
+            final = stream.feed(block)
+            feed_s += time.perf_counter() - t
+            t = time.perf_counter()
+            sink(final)
+            write_s += time.perf_counter() - t
+            if progress is not None:
+                progress(min(blocks.frames_read, declared - 1), declared)
+        t = time.perf_counter()
+        final = stream.close()
+        feed_s += time.perf_counter() - t
+        t = time.perf_counter()
+        sink(final)
+        rows.finish()
+        write_s += time.perf_counter() - t
+        if progress is not None:
+            progress(declared, declared)
+    total = time.perf_counter() - started
+    info = dataclasses.replace(info, frames=blocks.frames_read)
+    return run_metadata(
+        mode,
+        settings,
+        input=input_facts(info),
+        counts={**stream.counts, "frames": rows.rows},
+        timings={
+            "load_s": load_s,
+            f"{mode.front_end}_s": feed_s - timed.seconds,  # resampling, front end, cutting
+            "encode_s": timed.seconds,
+            "total_s": total - write_s,
+            "write_s": write_s,
+        },
+    )

@@ -1,0 +1,326 @@
+"""The batch engine: audio in, a mode's feature array and per-frame inputs out.
+
+Build a `Pipeline` once per model (it loads the ONNX session once) and call
+`Pipeline.process` for every input; `Pipeline.process_many` keeps both
+cores busy on many files. What is computed is the feature mode's business
+(`synctalk_audio.modes`): the pipeline holds a mode object and never asks
+for its name.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from ..encoders.onnx import Encoder
+from ..errors import ParameterError
+from ..frontends.audio import AudioSource
+from ..limits import DEFAULT_MAX_DURATION, check_max_duration
+from ..modes import DEFAULT_HALF_WINDOW, FeatureMode, configure, get_mode
+from ..modes.ave import DEFAULT_MODEL
+from ..modes.base import check_pad_mode
+from ..outputs.features import AudioFeatures
+from ..outputs.metadata import input_facts, run_metadata, versions
+
+__all__ = ["DEFAULT_MODEL", "Pipeline", "check_mode", "check_pad_mode", "versions"]
+
+Progress = Callable[[int, int], None]
+
+
+def check_mode(mode: str | FeatureMode) -> FeatureMode:
+    """The registered mode called ``mode``; `ParameterError` naming the known ones otherwise."""
+    return get_mode(mode)
+
+
+class Pipeline:
+    """Audio in, SyncTalk_2D audio features out.
+
+    Parameters
+    ----------
+    model : str, os.PathLike or Encoder, optional
+        Path of the mode's model (its ``default_model``,
+        ``models/audio_encoder.onnx`` for ``ave``, when None) or any object
+        following the `Encoder` protocol.
+    fps : float, optional
+        Video frame rate of the avatar; the mode's own rate when None (25 for
+        ``ave``, which accepts 1 to below 80).
+    mode : str or FeatureMode
+        A registered feature mode (`synctalk_audio.modes.REGISTRY`): ``ave``.
+    half_window : int
+        h: frame i's U-Net input is rows i - h .. i + h - 1 of the feature
+        array; 8 (SyncTalk_2D) or 4 (Ultralight-Digital-Human), as the mode
+        allows (``ave``: 8 only).
+    pad_mode : {"constant", "reflect"}
+        STFT padding: librosa >= 0.10 (``constant``) or < 0.10 (``reflect``);
+        use the one your avatar was trained with.
+    batch_size : int, optional
+        Windows per encoder call.
+    threads : int, optional
+        Encoder threads (ONNX Runtime intra-op); its default when None.
+    max_duration : float or None
+        Longest input file accepted, in seconds (24 h by default; None for no
+        limit). Checked from the file's header before it is decoded, so a
+        header that declares absurd work fails at once.
+
+    Raises
+    ------
+    ParameterError
+        If the mode is unknown, ``fps`` or ``half_window`` is not one the mode
+        produces, or ``max_duration`` is out of range (`synctalk_audio.limits`).
+
+    Examples
+    --------
+    >>> with Pipeline("models/audio_encoder.onnx") as pipe:  # doctest: +SKIP
+    ...     feats = pipe.process("speech.wav")
+    ...     feats.aud_ave.shape, feats.frame(0).shape
+    ((1499, 512), (32, 16, 16))
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | Encoder | None = None,
+        *,
+        fps: float | None = None,
+        mode: str | FeatureMode = "ave",
+        half_window: int = DEFAULT_HALF_WINDOW,
+        pad_mode: str = "constant",
+        batch_size: int | None = None,
+        threads: int | None = None,
+        max_duration: float | None = DEFAULT_MAX_DURATION,
+    ) -> None:
+        self.max_duration = check_max_duration(max_duration)
+        self.mode, self.settings, self.encoder = configure(
+            mode,
+            model,
+            fps=fps,
+            half_window=half_window,
+            pad_mode=pad_mode,
+            batch_size=batch_size,
+            threads=threads,
+        )
+        self.fps = self.settings.fps
+        self.half_window = self.settings.half_window
+        self.pad_mode = self.settings.pad_mode
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the encoder session."""
+        self.encoder = None  # type: ignore[assignment]
+
+    def process(
+        self,
+        source: AudioSource | np.ndarray,
+        *,
+        progress: Progress | None = None,
+    ) -> AudioFeatures:
+        """Compute the features of one input.
+
+        Parameters
+        ----------
+        source : path, binary file object or numpy.ndarray
+            An audio file (any format libsndfile reads, any rate, any channel
+            count; loaded exactly as ``librosa.load(path, sr=16000)``), or
+            1-D float32/float64 samples already at 16 kHz.
+        progress : callable, optional
+            Called as ``progress(windows_done, windows_total)`` while encoding.
+
+        Returns
+        -------
+        AudioFeatures
+            ``aud_ave`` (N + 2, 512) and per-frame U-Net inputs on demand;
+            ``metadata`` holds the input facts, counts and stage timings.
+
+        Raises
+        ------
+        ParameterError
+            If the audio is shorter than 0.1875 s (16 mel frames), or a file
+            is longer than ``max_duration``.
+        AudioLoadError
+            If a file cannot be decoded.
+        """
+        if self.encoder is None:
+            raise ParameterError("this Pipeline is closed")
+        start = time.perf_counter()
+        samples, info = self.mode.load(source, max_duration=self.max_duration)
+        timings = {"load_s": time.perf_counter() - start}
+        result = self.mode.compute(samples, self.encoder, self.settings, progress=progress)
+        timings.update(result.timings)
+        timings["total_s"] = time.perf_counter() - start
+        metadata = run_metadata(
+            self.mode,
+            self.settings,
+            input=input_facts(info),
+            counts={**result.counts, "frames": int(result.features.shape[0])},
+            timings=timings,
+        )
+        return AudioFeatures(
+            result.features, mode=self.mode, metadata=metadata, half_window=self.half_window
+        )
+
+    def process_to(
+        self,
+        source: AudioSource | np.ndarray,
+        output_dir: str,
+        *,
+        frames: bool = True,
+        progress: Progress | None = None,
+        block_frames: int | None = None,
+    ) -> dict[str, Any]:
+        """Compute the features of one input and write them to ``output_dir``.
+
+        What ``synctalk-audio process`` writes: aud_ave.npy, frames/ (unless
+        ``frames`` is False) and metadata.json, in a temporary directory that
+        becomes ``output_dir`` when everything is written (`atomic_output_dir`):
+        an error or Ctrl-C leaves nothing half-written. Audio files are
+        processed block by block in flat memory (see `process_into`).
+
+        Parameters
+        ----------
+        source : path, binary file object or numpy.ndarray
+            As for `process`.
+        output_dir : str
+            The output directory.
+        frames : bool
+            Also write frames/frame_%05d.bin.
+        progress : callable, optional
+            Called as ``progress(done, total)`` while working.
+        block_frames : int, optional
+            Input frames decoded per block (``audio.BLOCK_FRAMES`` by default).
+
+        Returns
+        -------
+        dict
+            What metadata.json holds.
+        """
+        from ..outputs.directory import atomic_output_dir
+
+        started = time.perf_counter()
+        with atomic_output_dir(output_dir) as staging:
+            return self.process_into(
+                source,
+                staging,
+                frames=frames,
+                progress=progress,
+                started=started,
+                block_frames=block_frames,
+            )
+
+    def process_into(
+        self,
+        source: AudioSource | np.ndarray,
+        directory: str,
+        *,
+        frames: bool = True,
+        progress: Progress | None = None,
+        started: float | None = None,
+        block_frames: int | None = None,
+    ) -> dict[str, Any]:
+        """Write the features of one input into an existing, empty ``directory``.
+
+        The building block of `process_to`, which gives it a staging directory.
+        An audio file (a regular file) is decoded,
+        resampled, turned into mel frames, encoded and written block by
+        block: each frame file as soon as the frame is final, aud_ave.npy row
+        by row. Memory stays flat whatever the duration, and the files are
+        byte for byte those `process` + `write_features` give. Arrays, file
+        objects and other inputs go through `process`.
+
+        Parameters
+        ----------
+        source : path, binary file object or numpy.ndarray
+            As for `process`.
+        directory : str
+            Where to write aud_ave.npy, frames/ and metadata.json.
+        frames : bool
+            Also write frames/frame_%05d.bin.
+        progress : callable, optional
+            Called as ``progress(done, total)``: input samples decoded of
+            those declared (block by block), or windows encoded (`process`).
+        started : float, optional
+            ``time.perf_counter()`` at the start of the run, for the
+            ``wall_s`` timing; the call's start by default.
+        block_frames : int, optional
+            Input frames decoded per block (``audio.BLOCK_FRAMES`` by default).
+
+        Returns
+        -------
+        dict
+            What metadata.json holds: `process`'s metadata, the write time,
+            the wall time, the encoder's facts and the versions.
+
+        Raises
+        ------
+        ParameterError
+            If the audio is shorter than 0.1875 s (16 mel frames).
+        AudioLoadError
+            If a file cannot be decoded.
+        """
+        from ..frontends.audio import BLOCK_FRAMES, is_regular_audio_file
+        from ..outputs.files import write_features, write_metadata
+        from .blockwise import write_features_blockwise
+
+        if self.encoder is None:
+            raise ParameterError("this Pipeline is closed")
+        started = time.perf_counter() if started is None else started
+        if self.mode.streams and is_regular_audio_file(source):
+            metadata = write_features_blockwise(
+                self,
+                source,  # type: ignore[arg-type]
+                directory,
+                frames=frames,
+                progress=progress,
+                block_frames=BLOCK_FRAMES if block_frames is None else block_frames,
+            )
+        else:
+            features = self.process(source, progress=progress)
+            t = time.perf_counter()
+            write_features(directory, features, frames=frames)
+            metadata = features.metadata
+            metadata["timings"]["write_s"] = time.perf_counter() - t
+        metadata["settings"]["batch_size"] = self.encoder.describe().get("batch_size")
+        metadata["settings"]["frame_files"] = frames
+        metadata.update(self.describe())
+        metadata["timings"]["wall_s"] = time.perf_counter() - started
+        return write_metadata(directory, metadata)
+
+    def process_many(
+        self,
+        sources: Iterable[AudioSource | np.ndarray],
+        *,
+        workers: int | None = None,
+    ) -> list[AudioFeatures]:
+        """Process many inputs concurrently, results in input order.
+
+        Decoding, the mel spectrogram (C++, GIL released) and the encoder
+        (ONNX Runtime, GIL released) of different inputs overlap, so both
+        cores stay busy. Each result equals `process` of that input.
+
+        Parameters
+        ----------
+        sources : iterable
+            Paths, file objects or arrays, as for `process`.
+        workers : int, optional
+            Inputs in flight at once; the number of CPUs by default.
+        """
+        items: Sequence[Any] = list(sources)
+        count = workers if workers is not None else (os.cpu_count() or 1)
+        if count < 1:
+            raise ParameterError(f"workers must be >= 1, got {count}")
+        if count == 1 or len(items) <= 1:
+            return [self.process(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(count, len(items))) as pool:
+            return list(pool.map(self.process, items))
+
+    def describe(self) -> dict[str, Any]:
+        """The encoder's facts and the versions in use, for metadata.json."""
+        return {"model": self.encoder.describe(), "versions": versions()}

@@ -1,0 +1,1 @@
+"""Front ends: audio loading, the mel spectrogram, WAV streams, encoder windows."""

@@ -1,0 +1,89 @@
+"""The feature modes, registered in one place.
+
+`REGISTRY` maps a mode's name (``--mode``) to its `FeatureMode` object. A new
+mode is one module defining a `FeatureMode` subclass (see `modes.base`) and
+one line here.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..encoders.onnx import Encoder
+from ..errors import ParameterError
+from .ave import AveMode
+from .base import DEFAULT_HALF_WINDOW, BatchResult, FeatureMode, ModeSettings, RowStream
+
+__all__ = [
+    "DEFAULT_HALF_WINDOW",
+    "REGISTRY",
+    "BatchResult",
+    "FeatureMode",
+    "ModeSettings",
+    "RowStream",
+    "configure",
+    "get_mode",
+    "register",
+]
+
+#: name -> mode: the modes `Pipeline`, `FeatureStreamer` and ``--mode`` accept.
+REGISTRY: dict[str, FeatureMode] = {
+    "ave": AveMode(),
+}
+
+#: Modes of the original tool that are not implemented yet: a clear message for them.
+_PLANNED = ("hubert", "wenet")
+
+
+def register(mode: FeatureMode) -> FeatureMode:
+    """Add ``mode`` to `REGISTRY` under its name (for modes defined outside the package)."""
+    if not mode.name:
+        raise ValueError("a feature mode needs a name")
+    REGISTRY[mode.name] = mode
+    return mode
+
+
+def get_mode(mode: str | FeatureMode) -> FeatureMode:
+    """The registered mode called ``mode`` (a `FeatureMode` is returned as it is).
+
+    Raises
+    ------
+    ParameterError
+        If no mode of that name is registered; the message lists those that are.
+    """
+    if isinstance(mode, FeatureMode):
+        return mode
+    found = REGISTRY.get(mode) if isinstance(mode, str) else None
+    if found is not None:
+        return found
+    names = ", ".join(REGISTRY)
+    if mode in _PLANNED:
+        raise ParameterError(f"mode '{mode}' is not available yet: this version has {names}")
+    raise ParameterError(f"unknown mode '{mode}': expected one of {names}")
+
+
+def configure(
+    mode: str | FeatureMode,
+    model: str | os.PathLike[str] | Encoder | None,
+    *,
+    fps: float | None,
+    half_window: int,
+    pad_mode: str,
+    batch_size: int | None,
+    threads: int | None,
+    stream: bool = False,
+) -> tuple[FeatureMode, ModeSettings, Encoder]:
+    """The mode, its validated settings and its encoder: what `Pipeline` and
+    `FeatureStreamer` are built from.
+
+    ``model`` None means the mode's ``default_model``; ``stream`` True first
+    checks that the mode streams (`FeatureMode.check_streamable`).
+    """
+    found = get_mode(mode)
+    if stream:
+        found.check_streamable()
+    settings = found.settings(fps=fps, half_window=half_window, pad_mode=pad_mode)
+    encoder = found.open_encoder(
+        found.default_model if model is None else model, batch_size=batch_size, threads=threads
+    )
+    return found, settings, encoder

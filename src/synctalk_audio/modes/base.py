@@ -1,0 +1,278 @@
+"""The feature-mode protocol: what a mode is, and what the engines ask of it.
+
+A feature mode turns audio into one feature array (``aud_ave.npy``,
+``aud_hu.npy``, ``aud_wenet.npy``: one row per video frame) and says how each
+video frame's U-Net input is cut from it. Everything that differs between
+modes lives in one `FeatureMode` subclass; the engines (`Pipeline`,
+`FeatureStreamer`, the block-by-block writer, the commands, the writers and
+metadata.json) hold a mode object and never ask for its name.
+
+Adding a mode is one module defining a `FeatureMode` subclass plus one line in
+``modes/__init__.py`` (`REGISTRY`). What the subclass provides:
+
+Facts (class attributes)
+    ``name`` (``--mode``), ``feature_file`` (``aud_ave.npy``), ``row_shape``
+    (one row of the array: ``(512,)`` ave, ``(2, 1024)`` hubert,
+    ``(16, 512)`` wenet), ``native_fps`` (the ``--fps`` default: 25, 25, 20),
+    ``frame_shapes`` (per half-window h, the C-order reshape of rows
+    i - h .. i + h - 1: ave ``{8: (32, 16, 16)}``; hubert ``{8: (32, 32, 32),
+    4: (16, 32, 32)}``; wenet ``{8: (256, 16, 32), 4: (128, 16, 32)}``),
+    ``default_model``, ``front_end`` (name of the front-end timing,
+    ``mel`` -> ``mel_s``) and ``stream_refusal`` (None if the mode streams
+    exactly, else the one-line reason, e.g. hubert's whole-clip
+    normalisation).
+
+`FeatureMode.check_fps`
+    The rates the mode can produce. The default accepts only ``native_fps``
+    (hubert's 50 Hz pairs and wenet's 5-frame hop fix their rates); ave
+    accepts any rate in `limits.check_fps`'s range.
+
+`FeatureMode.open_encoder`
+    Load the model and check it is of the mode's kind (input and output
+    names and shapes); a wrong model is a `ModelError` naming what the mode
+    expects. The returned `Encoder` maps a batch of encoder inputs (B, ...)
+    to rows (B, *row_shape): ave's (B, 1, 80, 16) mel windows; wenet's
+    (B, 1, 67, 80) fbank chunks (its encoder feeds zero caches and the
+    offset itself); hubert's encoder may take one normalised chunk at a time
+    (B = 1, dynamic length) and return its 50 Hz rows regrouped in pairs.
+
+`FeatureMode.load`
+    The mode's loader: a path, file object or 1-D array at 16 kHz in, 1-D
+    samples at the front end's rate and an `AudioInfo` out (ave: the
+    librosa-exact load; hubert and wenet: float64 first channel, soxr HQ).
+
+`FeatureMode.compute`
+    The batch recipe: samples -> front end -> encoder inputs -> encoder ->
+    the whole feature array, plus its counts and front-end/encoder timings.
+    Whole-clip steps (hubert's normalisation and chunking) live here.
+
+`FeatureMode.open_rows` (only if the mode streams)
+    A fresh `RowStream`: the per-stream state of the front end. The engine
+    checks every chunk and converts it to float32 (int16 / 32768 and PCM
+    float32 are exact there; a mode needing float64, e.g. for soxr, widens
+    it exactly), calls `RowStream.to_mono`,
+    `RowStream.accept` (encoder inputs that became final), runs the encoder
+    (batching across streams), and hands the output to `RowStream.rows`,
+    which returns the feature rows now known (ave adds its duplicated first
+    and last rows there). The engine turns rows into frames with the
+    half-window rule, so a streaming mode is exact as soon as its
+    `RowStream` is. ``samples_needed`` states the lookahead rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..encoders.onnx import Encoder
+from ..errors import ParameterError
+from ..frontends.audio import AudioInfo, AudioSource
+from ..limits import check_fps as check_fps_range
+from ..options import PadMode
+
+__all__ = [
+    "DEFAULT_HALF_WINDOW",
+    "BatchResult",
+    "FeatureMode",
+    "ModeSettings",
+    "RowStream",
+    "check_pad_mode",
+]
+
+Progress = Callable[[int, int], None]
+
+#: Rows before a frame's own row in its window: SyncTalk_2D's 8 (rows i-8 .. i+7).
+DEFAULT_HALF_WINDOW = 8
+
+
+def check_pad_mode(pad_mode: str) -> PadMode:
+    """Validate a pad mode name."""
+    if pad_mode not in ("constant", "reflect"):
+        raise ParameterError(
+            f"unknown pad mode '{pad_mode}': expected 'constant' (librosa >= 0.10, default)"
+            " or 'reflect' (librosa < 0.10)"
+        )
+    return pad_mode  # type: ignore[return-value]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModeSettings:
+    """The validated settings of one run of a mode (`FeatureMode.settings`).
+
+    Attributes
+    ----------
+    fps : float
+        Video frame rate; rows of the feature array per second.
+    half_window : int
+        h: a frame's window is rows i - h .. i + h - 1 of the feature array.
+    pad_mode : {"constant", "reflect"}
+        STFT padding of the mel front end (modes without one ignore it).
+    """
+
+    fps: float
+    half_window: int = DEFAULT_HALF_WINDOW
+    pad_mode: PadMode = "constant"
+
+
+@dataclasses.dataclass
+class BatchResult:
+    """What `FeatureMode.compute` returns for one clip.
+
+    Attributes
+    ----------
+    features : numpy.ndarray
+        float32 (rows, *row_shape): the feature array.
+    counts : dict
+        The mode's counts for metadata.json (ave: samples_16k, mel_frames, windows).
+    timings : dict
+        Seconds per stage, named ``<front_end>_s`` and ``encode_s``.
+    """
+
+    features: np.ndarray
+    counts: dict[str, int]
+    timings: dict[str, float]
+
+
+class RowStream(Protocol):
+    """Per-stream state of a streaming mode's front end (see the module docstring)."""
+
+    def to_mono(self, data: np.ndarray) -> np.ndarray:
+        """float32 (frames,) or (frames, channels) -> the mode's 1-D samples; no state change."""
+        ...
+
+    def accept(self, mono: np.ndarray) -> np.ndarray:
+        """Take samples; return the encoder inputs (B, ...) that became final."""
+        ...
+
+    def finish(self) -> np.ndarray:
+        """End of input: return the remaining encoder inputs."""
+        ...
+
+    def rows(self, encoded: np.ndarray, *, final: bool) -> np.ndarray:
+        """Encoder output of the last `accept`/`finish` -> the feature rows now known."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """The stream's counts so far, as in `BatchResult.counts` (``samples_16k`` first)."""
+        ...
+
+
+class FeatureMode:
+    """One feature mode; subclass it and register the subclass (module docstring)."""
+
+    name: str = ""
+    feature_file: str = ""
+    row_shape: tuple[int, ...] = ()
+    native_fps: float = 25.0
+    frame_shapes: dict[int, tuple[int, ...]] = {}
+    default_model: str = ""
+    front_end: str = "front_end"
+    #: None if the mode streams exactly; else why it cannot (one line).
+    stream_refusal: str | None = "it has no streaming implementation"
+
+    # -- settings -------------------------------------------------------------
+    def check_fps(self, fps: object, *, name: str = "fps") -> float:
+        """The frame rates the mode produces; by default only ``native_fps``."""
+        value = check_fps_range(fps, name=name)
+        if value != self.native_fps:
+            raise ParameterError(
+                f"{name} {value:g} is not possible with mode '{self.name}': its features come"
+                f" at {self.native_fps:g} fps only (leave {name} out or pass"
+                f" {self.native_fps:g})"
+            )
+        return value
+
+    def check_half_window(self, half_window: object, *, name: str = "half_window") -> int:
+        """Return h if the mode has a frame shape for it; raise `ParameterError` otherwise."""
+        if isinstance(half_window, (int, np.integer)) and not isinstance(half_window, bool):
+            if int(half_window) in self.frame_shapes:
+                return int(half_window)
+        known = " or ".join(str(h) for h in sorted(self.frame_shapes, reverse=True))
+        raise ParameterError(
+            f"{name} {half_window!r} is not possible with mode '{self.name}': expected {known}"
+            " (8 = SyncTalk_2D, 4 = Ultralight-Digital-Human)"
+        )
+
+    def settings(
+        self,
+        *,
+        fps: float | None = None,
+        half_window: int = DEFAULT_HALF_WINDOW,
+        pad_mode: str = "constant",
+        names: tuple[str, str] = ("fps", "half_window"),
+    ) -> ModeSettings:
+        """Validated settings; ``fps`` None means the mode's own rate."""
+        return ModeSettings(
+            fps=self.native_fps if fps is None else self.check_fps(fps, name=names[0]),
+            half_window=self.check_half_window(half_window, name=names[1]),
+            pad_mode=check_pad_mode(pad_mode),
+        )
+
+    def frame_shape(self, half_window: int) -> tuple[int, ...]:
+        """Shape of one frame's U-Net input for half-window h."""
+        return self.frame_shapes[self.check_half_window(half_window)]
+
+    @property
+    def streams(self) -> bool:
+        """Whether the mode streams exactly (`open_rows` works)."""
+        return self.stream_refusal is None
+
+    def check_streamable(self) -> None:
+        """Raise `ParameterError` with `stream_refusal` if the mode cannot stream."""
+        if self.stream_refusal is not None:
+            raise ParameterError(f"mode '{self.name}' cannot stream: {self.stream_refusal}")
+
+    # -- work -------------------------------------------------------------------
+    def open_encoder(
+        self,
+        model: str | os.PathLike[str] | Encoder,
+        *,
+        batch_size: int | None = None,
+        threads: int | None = None,
+    ) -> Encoder:
+        """The mode's encoder for ``model``, checked to be of the mode's kind."""
+        raise NotImplementedError
+
+    def load(
+        self, source: AudioSource | np.ndarray, *, max_duration: float | None
+    ) -> tuple[np.ndarray, AudioInfo]:
+        """The mode's loader: samples for its front end and the input's facts."""
+        raise NotImplementedError
+
+    def compute(
+        self,
+        samples: np.ndarray,
+        encoder: Encoder,
+        settings: ModeSettings,
+        *,
+        progress: Progress | None = None,
+    ) -> BatchResult:
+        """The whole feature array of ``samples`` (the batch recipe)."""
+        raise NotImplementedError
+
+    def open_rows(self, settings: ModeSettings, *, sample_rate: int, channels: int) -> RowStream:
+        """A fresh `RowStream` for a stream at ``sample_rate`` with ``channels``."""
+        self.check_streamable()
+        raise NotImplementedError
+
+    def samples_needed(self, index: int, settings: ModeSettings) -> int:
+        """Samples at the front end's rate that frame ``index`` needs (the lookahead rule)."""
+        self.check_streamable()
+        raise NotImplementedError
+
+    def describe(self, settings: ModeSettings) -> dict[str, Any]:
+        """The ``settings`` part of metadata.json."""
+        return {
+            "fps": settings.fps,
+            "mode": self.name,
+            "pad_mode": settings.pad_mode,
+            "half_window": settings.half_window,
+            "frame_shape": list(self.frame_shape(settings.half_window)),
+        }
+
+    def __repr__(self) -> str:
+        return f"<feature mode {self.name!r}>"

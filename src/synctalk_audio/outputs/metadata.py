@@ -1,0 +1,97 @@
+"""metadata.json: one builder for every command and engine.
+
+`run_metadata` lays out what a run writes (input facts, counts, the mode's
+settings, timings, and optionally the model and versions); `Pipeline`, the
+block-by-block writer and ``synctalk-audio stream`` all call it, so the
+files of ``process`` and ``stream`` have the same structure.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._version import __version__
+from ..frontends.audio import AudioInfo
+
+if TYPE_CHECKING:
+    from ..modes.base import FeatureMode, ModeSettings
+
+__all__ = ["input_facts", "run_metadata", "versions"]
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that shapes the numbers, for metadata.json."""
+    import onnxruntime
+    import soundfile
+    import soxr
+
+    return {
+        "synctalk_audio": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "soundfile": soundfile.__version__,
+        "libsndfile": soundfile.__libsndfile_version__,
+        "soxr": soxr.__version__,
+        "platform": sys.platform,
+    }
+
+
+def input_facts(info: AudioInfo) -> dict[str, Any]:
+    """The ``input`` part of metadata.json for a file, file object or array."""
+    return {
+        "path": info.source if info.source.startswith("<") else os.path.abspath(info.source),
+        "sample_rate": info.sample_rate,
+        "channels": info.channels,
+        "duration_s": info.duration,
+        "format": info.format,
+    }
+
+
+def run_metadata(
+    mode: FeatureMode,
+    settings: ModeSettings,
+    *,
+    input: dict[str, Any],
+    counts: dict[str, int],
+    timings: dict[str, float],
+    extra_settings: dict[str, Any] | None = None,
+    complete: bool | None = None,
+    model: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What metadata.json holds for one run.
+
+    Parameters
+    ----------
+    mode, settings : FeatureMode, ModeSettings
+        The run's mode and settings (`FeatureMode.describe` gives ``settings``).
+    input : dict
+        Facts of the input (`input_facts` for files).
+    counts : dict
+        The mode's counts and ``frames``.
+    timings : dict
+        Seconds per stage.
+    extra_settings : dict, optional
+        Run settings beyond the mode's (batch size, frame files).
+    complete : bool, optional
+        For a stream: whether it reached the end of its input.
+    model : dict, optional
+        The encoder's facts (`Encoder.describe`); the versions are added with it.
+    """
+    metadata: dict[str, Any] = {
+        "input": input,
+        "counts": counts,
+        "settings": {**mode.describe(settings), **(extra_settings or {})},
+    }
+    if complete is not None:
+        metadata["complete"] = complete
+    metadata["timings"] = timings
+    if model is not None:
+        metadata["model"] = model
+        metadata["versions"] = versions()
+    return metadata
