@@ -14,13 +14,17 @@
 #include <string>
 #include <vector>
 
+#include "synctalk/fbank.h"
 #include "synctalk/fft.h"
 #include "synctalk/mel.h"
+#include "synctalk/online_fbank.h"
 #include "synctalk/online_mel.h"
 #include "synctalk/options.h"
 
 namespace py = pybind11;
 using synctalk::Complex;
+using synctalk::FbankOptions;
+using synctalk::FbankProcessor;
 using synctalk::MelOptions;
 using synctalk::MelProcessor;
 using synctalk::PadMode;
@@ -203,10 +207,123 @@ py::array_t<float> PopFrames(synctalk::OnlineMel& online) {
   return out;
 }
 
+// --- Kaldi fbank -------------------------------------------------------------
+
+template <typename Out>
+void FbankInto(const FbankProcessor& proc, const py::array& samples, Out* out) {
+  const Dtype dtype = CheckSamples(samples, "audio");
+  const int64_t n = samples.size();
+  const void* data = samples.data();
+  py::gil_scoped_release release;
+  synctalk::FbankWorkspace ws = proc.NewWorkspace();
+  if (dtype == Dtype::kFloat32) {
+    proc.Compute(static_cast<const float*>(data), n, out, ws);
+  } else {
+    proc.Compute(static_cast<const double*>(data), n, out, ws);
+  }
+}
+
+py::array Fbank(const FbankProcessor& proc, const py::array& samples, const std::string& dtype) {
+  CheckSamples(samples, "audio");
+  const int64_t frames = proc.NumFrames(samples.size());
+  const int64_t bins = proc.options().num_bins;
+  if (dtype == "float32") {
+    py::array_t<float> out({frames, bins});
+    FbankInto(proc, samples, out.mutable_data());
+    return std::move(out);
+  }
+  if (dtype == "float64") {
+    py::array_t<double> out({frames, bins});
+    FbankInto(proc, samples, out.mutable_data());
+    return std::move(out);
+  }
+  throw py::type_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
+}
+
+// Every intermediate stage of the fbank for one clip, as float64 arrays.
+py::dict FbankStages(const FbankProcessor& proc, const py::array& samples) {
+  const Dtype dtype = CheckSamples(samples, "audio");
+  const int64_t n = samples.size();
+  const int64_t frames = proc.NumFrames(n);
+  const FbankOptions& o = proc.options();
+  const int64_t length = o.frame_length, padded = o.PaddedLength(), bins = padded / 2 + 1;
+  const int64_t mels = o.num_bins;
+  py::array_t<double> framed({frames, length}), dc({frames, length}), preemph({frames, length}),
+      windowed({frames, padded}), power({frames, bins}), energy({frames, mels}), logged({frames, mels});
+  py::array_t<std::complex<double>> spectrum({frames, bins});
+  {
+    double* fr = framed.mutable_data();
+    double* d = dc.mutable_data();
+    double* pe = preemph.mutable_data();
+    double* wi = windowed.mutable_data();
+    double* po = power.mutable_data();
+    double* en = energy.mutable_data();
+    double* lo = logged.mutable_data();
+    auto* sp = reinterpret_cast<Complex*>(spectrum.mutable_data());
+    const void* data = samples.data();
+    py::gil_scoped_release release;
+    synctalk::FbankWorkspace ws = proc.NewWorkspace();
+    auto run = [&](auto* x) {
+      synctalk::CheckFinite(x, n);
+      for (int64_t k = 0; k < frames; ++k) {
+        double* f = ws.frame.data();
+        proc.ExtractFrame(x, k, f);
+        std::memcpy(fr + k * length, f, sizeof(double) * length);
+        proc.RemoveDcOffset(f);
+        std::memcpy(d + k * length, f, sizeof(double) * length);
+        proc.PreEmphasize(f);
+        std::memcpy(pe + k * length, f, sizeof(double) * length);
+        proc.ApplyWindow(f);
+        std::memcpy(wi + k * padded, f, sizeof(double) * padded);
+        proc.Spectrum(f, sp + k * bins, ws.fft_work.data());
+        proc.Power(sp + k * bins, po + k * bins);
+        proc.Mel(po + k * bins, en + k * mels);
+        for (int64_t b = 0; b < mels; ++b) lo[k * mels + b] = proc.Log(en[k * mels + b]);
+      }
+    };
+    if (dtype == Dtype::kFloat32) {
+      run(static_cast<const float*>(data));
+    } else {
+      run(static_cast<const double*>(data));
+    }
+  }
+  py::dict out;
+  out["frames"] = framed;
+  out["dc_removed"] = dc;
+  out["preemphasis"] = preemph;
+  out["windowed"] = windowed;
+  out["spectrum"] = spectrum;
+  out["power"] = power;
+  out["energy"] = energy;
+  out["log"] = logged;
+  return out;
+}
+
+void FbankAcceptWaveform(synctalk::OnlineFbank& online, const py::array& samples) {
+  if (samples.ndim() != 1) {
+    throw py::value_error("samples must be 1-D, got " + std::to_string(samples.ndim()) + "-D");
+  }
+  if (!HasDtype<float>(samples)) {
+    throw py::type_error("samples must be float32, got " + std::string(py::str(samples.dtype())));
+  }
+  if (!(samples.flags() & py::array::c_style)) throw py::value_error("samples must be C-contiguous");
+  const float* data = static_cast<const float*>(samples.data());
+  const int64_t n = samples.size();
+  py::gil_scoped_release release;
+  online.AcceptWaveform(data, n);
+}
+
+py::array_t<float> FbankPopFrames(synctalk::OnlineFbank& online) {
+  const int64_t count = online.NumFramesPending();
+  py::array_t<float> out({count, static_cast<int64_t>(online.num_bins())});
+  online.PopFrames(out.mutable_data(), count);
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "C++ core of synctalk_audio: the SyncTalk_2D mel spectrogram.";
+  m.doc() = "C++ core of synctalk_audio: the SyncTalk_2D mel spectrogram and the Kaldi fbank.";
   // Bounds of MelOptions (options.h), the one definition the package reuses.
   m.attr("MIN_SAMPLE_RATE") = synctalk::kMinSampleRate;
   m.attr("MAX_SAMPLE_RATE") = synctalk::kMaxSampleRate;
@@ -267,6 +384,54 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("num_frames_ready", &synctalk::OnlineMel::NumFramesReady)
       .def_property_readonly("num_frames_pending", &synctalk::OnlineMel::NumFramesPending)
       .def_property_readonly("num_samples_received", &synctalk::OnlineMel::num_samples_received);
+
+  m.attr("MIN_FBANK_BINS") = synctalk::kMinFbankBins;
+
+  py::class_<FbankOptions>(m, "FbankOptions")
+      .def(py::init<>())
+      .def_readwrite("sample_rate", &FbankOptions::sample_rate)
+      .def_readwrite("frame_length", &FbankOptions::frame_length)
+      .def_readwrite("frame_shift", &FbankOptions::frame_shift)
+      .def_readwrite("num_bins", &FbankOptions::num_bins)
+      .def_readwrite("low_freq", &FbankOptions::low_freq)
+      .def_readwrite("high_freq", &FbankOptions::high_freq)
+      .def_readwrite("preemphasis", &FbankOptions::preemphasis)
+      .def_readwrite("remove_dc_offset", &FbankOptions::remove_dc_offset)
+      .def("validate", &FbankOptions::Validate)
+      .def("num_frames", &FbankOptions::NumFrames, py::arg("num_samples"))
+      .def("padded_length", &FbankOptions::PaddedLength);
+
+  py::class_<FbankProcessor>(m, "FbankProcessor")
+      .def(py::init<const FbankOptions&>(), py::arg("options"))
+      .def_property_readonly("options", &FbankProcessor::options)
+      .def("num_frames", &FbankProcessor::NumFrames, py::arg("num_samples"))
+      .def("fbank", &Fbank, py::arg("audio"), py::arg("dtype") = "float32",
+           "Log mel energies, (frames, num_bins), of a 1-D float32/float64 array.")
+      .def("stages", &FbankStages, py::arg("audio"))
+      .def_property_readonly("window",
+                             [](const FbankProcessor& p) {
+                               return py::array_t<double>(p.window().size(), p.window().data());
+                             })
+      .def_property_readonly("mel_banks", [](const FbankProcessor& p) {
+        const auto dense = p.mel_banks().Dense();
+        py::array_t<float> out({p.mel_banks().num_bins(), p.mel_banks().num_fft_bins()});
+        std::memcpy(out.mutable_data(), dense.data(), dense.size() * sizeof(float));
+        return out;
+      });
+
+  py::class_<synctalk::OnlineFbank>(m, "OnlineFbank")
+      .def(py::init<const FbankProcessor&>(), py::arg("processor"), py::keep_alive<1, 2>())
+      .def("accept_waveform", &FbankAcceptWaveform, py::arg("samples"),
+           "Append float32 samples and compute every frame they complete.")
+      .def("input_finished", &synctalk::OnlineFbank::InputFinished,
+           "Mark the end of input (adds no frame: snip_edges).")
+      .def("pop_frames", &FbankPopFrames, "Take the pending frames: float32 (k, num_bins).")
+      .def("reset", &synctalk::OnlineFbank::Reset)
+      .def("samples_needed", &synctalk::OnlineFbank::SamplesNeeded, py::arg("frame"))
+      .def_property_readonly("is_finished", &synctalk::OnlineFbank::input_finished)
+      .def_property_readonly("num_frames_ready", &synctalk::OnlineFbank::NumFramesReady)
+      .def_property_readonly("num_frames_pending", &synctalk::OnlineFbank::NumFramesPending)
+      .def_property_readonly("num_samples_received", &synctalk::OnlineFbank::num_samples_received);
 
   m.def("rfft", &Rfft, py::arg("x"),
         "Real FFT of a 1-D float64 array with the core's mixed-radix FFT (numpy.fft.rfft layout).");

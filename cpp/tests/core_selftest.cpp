@@ -3,7 +3,8 @@
 // The numeric reference tests live in tests/ (Python, against librosa); this
 // program proves the core compiles and runs on its own and checks the
 // properties that need no reference: the FFT against a direct DFT, frame
-// counts, streaming equal to batch bit for bit, and errors as exceptions.
+// counts, streaming equal to batch bit for bit (mel and fbank), and errors as
+// exceptions.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -12,8 +13,10 @@
 #include <utility>
 #include <vector>
 
+#include "synctalk/fbank.h"
 #include "synctalk/fft.h"
 #include "synctalk/mel.h"
+#include "synctalk/online_fbank.h"
 #include "synctalk/online_mel.h"
 
 namespace {
@@ -138,6 +141,87 @@ void TestErrorsAreExceptions() {
   Check(threw, "NaN input throws, naming the sample");
 }
 
+void TestFbank() {
+  const synctalk::FbankProcessor processor{synctalk::FbankOptions{}};
+  const int bins = 80;
+  Check(processor.options().PaddedLength() == 512, "fbank padded length 512");
+  Check(processor.NumFrames(399) == 0 && processor.NumFrames(400) == 1 &&
+            processor.NumFrames(559) == 1 && processor.NumFrames(560) == 2,
+        "fbank frame count (snip_edges)");
+  synctalk::FbankWorkspace ws = processor.NewWorkspace();
+  // Silence: every energy is 0, floored at FLT_EPSILON.
+  {
+    std::vector<float> zeros(800, 0.0f), out(bins * 3);
+    processor.Compute(zeros.data(), 800, out.data(), ws);
+    bool floor = true;
+    for (float v : out) floor = floor && v == static_cast<float>(std::log(1.0 / 8388608.0));
+    Check(floor, "fbank of silence is log(FLT_EPSILON)");
+  }
+  for (int n : {1, 399, 400, 561, 3000, 16037}) {
+    std::vector<float> x = Signal(n, 11u + n);
+    for (float& v : x) v = std::trunc(v * 32767.0f);
+    const int64_t frames = processor.NumFrames(n);
+    std::vector<float> batch(bins * frames);  // (F, 80)
+    processor.Compute(x.data(), n, batch.data(), ws);
+    for (int chunk : {1, 7, 160, 401, 100000}) {
+      synctalk::OnlineFbank online(processor);
+      std::vector<float> streamed;
+      std::vector<float> buffer(bins * (frames + 1));
+      for (int i = 0; i < n; i += chunk) {
+        const int count = std::min(chunk, n - i);
+        online.AcceptWaveform(x.data() + i, count);
+        // Each frame as soon as its last sample arrived, not later.
+        Check(online.NumFramesReady() == processor.NumFrames(i + count),
+              "fbank frames ready n=" + std::to_string(n) + ", chunk=" + std::to_string(chunk));
+        const int64_t got = online.PopFrames(buffer.data(), frames + 1);
+        streamed.insert(streamed.end(), buffer.begin(), buffer.begin() + bins * got);
+      }
+      online.InputFinished();
+      Check(online.NumFramesPending() == 0, "fbank end of input adds no frame");
+      const bool same = streamed.size() == batch.size() &&
+                        std::memcmp(streamed.data(), batch.data(), 4 * batch.size()) == 0;
+      Check(same, "fbank streaming == batch, n=" + std::to_string(n) + ", chunk=" +
+                      std::to_string(chunk));
+    }
+  }
+  // Errors.
+  synctalk::FbankOptions bad;
+  bad.num_bins = 3;
+  bool threw = false;
+  try {
+    synctalk::FbankProcessor p(bad);
+  } catch (const std::invalid_argument& e) {
+    threw = std::string(e.what()).find("num_bins") != std::string::npos;
+  }
+  Check(threw, "bad fbank options throw std::invalid_argument naming the field");
+  bad = synctalk::FbankOptions{};
+  bad.high_freq = 8000.5;
+  threw = false;
+  try {
+    synctalk::FbankProcessor p(bad);
+  } catch (const std::invalid_argument& e) {
+    threw = std::string(e.what()).find("high_freq") != std::string::npos;
+  }
+  Check(threw, "fbank high_freq above Nyquist throws");
+  std::vector<float> x(1000, 0.0f), out(bins * 4);
+  x[700] = std::nanf("");
+  threw = false;
+  try {
+    processor.Compute(x.data(), 1000, out.data(), ws);
+  } catch (const std::invalid_argument& e) {
+    threw = std::string(e.what()).find("sample 700") != std::string::npos;
+  }
+  Check(threw, "fbank NaN input throws, naming the sample");
+  synctalk::OnlineFbank online(processor);
+  threw = false;
+  try {
+    online.AcceptWaveform(x.data(), 1000);
+  } catch (const std::invalid_argument& e) {
+    threw = std::string(e.what()).find("sample 700") != std::string::npos;
+  }
+  Check(threw && online.num_samples_received() == 0, "online fbank NaN throws, appends nothing");
+}
+
 }  // namespace
 
 int main() {
@@ -145,6 +229,7 @@ int main() {
   TestStreamingEqualsBatch(synctalk::PadMode::kConstant);
   TestStreamingEqualsBatch(synctalk::PadMode::kReflect);
   TestErrorsAreExceptions();
+  TestFbank();
   if (failures == 0) std::printf("core_selftest: all checks passed\n");
   return failures == 0 ? 0 : 1;
 }

@@ -1,15 +1,15 @@
-"""Options of the mel spectrogram, mirroring the C++ ``synctalk::MelOptions``."""
+"""Options of the front ends, mirroring the C++ ``synctalk::MelOptions`` and ``FbankOptions``."""
 
 from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Literal
+from typing import Literal, TypeVar
 
 from . import _core
 from .errors import ParameterError
 
-__all__ = ["MelOptions", "PadMode"]
+__all__ = ["FbankOptions", "MelOptions", "PadMode"]
 
 PadMode = Literal["constant", "reflect"]
 
@@ -93,36 +93,7 @@ class MelOptions:
         ParameterError
             If a field has a bad value; the message names it.
         """
-        core = _core.MelOptions()
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            expected = _FIELD_TYPES[field.name]
-            if isinstance(value, bool) or not isinstance(value, expected):
-                names = {"Integral": "an integer", "Real": "a number", "str": "a string"}[
-                    expected[0].__name__
-                ]
-                raise ParameterError(
-                    f"invalid mel option {field.name}={value!r}: expected {names},"
-                    f" got {type(value).__name__}"
-                )
-            if isinstance(value, numbers.Integral) and not isinstance(value, str):
-                value = int(value) if expected[0] is numbers.Integral else float(value)
-                if isinstance(value, int) and not -(2**31) <= value < 2**31:
-                    raise ParameterError(
-                        f"invalid mel option {field.name}={value}: out of range"
-                        " (see MelOptions for the accepted ranges)"
-                    )
-            elif isinstance(value, numbers.Real):
-                value = float(value)
-            try:
-                setattr(core, field.name, value)
-            except (TypeError, ValueError) as exc:
-                raise ParameterError(f"invalid mel option {field.name}={value!r}: {exc}") from None
-        try:
-            core.validate()
-        except (TypeError, ValueError) as exc:
-            raise ParameterError(str(exc)) from None
-        return core
+        return _fill_core(self, _core.MelOptions(), _FIELD_TYPES, "mel")
 
     def num_frames(self, num_samples: int) -> int:
         """Mel frames for ``num_samples`` samples, as librosa's centred STFT gives them.
@@ -147,4 +118,127 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "min_level_db": (numbers.Real,),
     "max_abs_value": (numbers.Real,),
     "pad_mode": (str,),
+}
+
+
+_CoreT = TypeVar("_CoreT", _core.MelOptions, _core.FbankOptions)
+
+
+def _fill_core(
+    options: object, core: _CoreT, field_types: dict[str, tuple[type, ...]], what: str
+) -> _CoreT:
+    """Copy the dataclass ``options`` into the C++ options ``core`` and validate it.
+
+    Raises `ParameterError` naming the field for a wrong type or a value the
+    core refuses (``what`` names the options in the message: "mel", "fbank").
+    """
+    names = {"Integral": "an integer", "Real": "a number", "str": "a string", "bool": "a bool"}
+    for field in dataclasses.fields(options):  # type: ignore[arg-type]
+        value = getattr(options, field.name)
+        expected = field_types[field.name]
+        if expected[0] is bool:
+            ok = isinstance(value, bool)
+        else:
+            ok = not isinstance(value, bool) and isinstance(value, expected)
+        if not ok:
+            raise ParameterError(
+                f"invalid {what} option {field.name}={value!r}: expected"
+                f" {names[expected[0].__name__]}, got {type(value).__name__}"
+            )
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, numbers.Integral) and not isinstance(value, str):
+            value = int(value) if expected[0] is numbers.Integral else float(value)
+            if isinstance(value, int) and not -(2**31) <= value < 2**31:
+                raise ParameterError(
+                    f"invalid {what} option {field.name}={value}: out of range"
+                    f" (see {type(options).__name__} for the accepted ranges)"
+                )
+        elif isinstance(value, numbers.Real):
+            value = float(value)
+        try:
+            setattr(core, field.name, value)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"invalid {what} option {field.name}={value!r}: {exc}") from None
+    try:
+        core.validate()
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(str(exc)) from None
+    return core
+
+
+@dataclasses.dataclass(frozen=True)
+class FbankOptions:
+    """Every parameter of the Kaldi log mel filterbank of the ``wenet`` mode.
+
+    The defaults are the arguments Ultralight-Digital-Human's WeNet front end
+    passes to ``torchaudio.compliance.kaldi.fbank`` (80 bins, 25 ms frames
+    every 10 ms at 16 kHz, dither 0, energy floor 0); the rest of Kaldi's
+    definition is fixed: povey window, frames zero-padded to the next power of
+    two, power spectrum, Kaldi mel scale ``1127 ln(1 + f / 700)``, log floored
+    at FLT_EPSILON, ``snip_edges`` (only whole frames). Field for field the same
+    as the C++ struct ``synctalk::FbankOptions`` (``cpp/include/synctalk/options.h``);
+    a bad value raises `ParameterError` naming the field, the value and the range.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Rate of the input samples, Hz, 1000 to 768000.
+    frame_length : int
+        Frame length in samples (400 = 25 ms), 2 to 65536.
+    frame_shift : int
+        Frame shift in samples (160 = 10 ms), 1 to 65536.
+    num_bins : int
+        Number of mel bins, 4 to 4096.
+    low_freq, high_freq : float
+        Lowest and highest filter edges, Hz: ``0 <= low_freq < high_freq <= sample_rate / 2``.
+    preemphasis : float
+        Pre-emphasis coefficient, -1 to 1 (``x[0]`` uses itself as its predecessor).
+    remove_dc_offset : bool
+        Subtract each frame's mean first.
+
+    Examples
+    --------
+    >>> from synctalk_audio.options import FbankOptions
+    >>> FbankOptions().num_frames(16000)
+    98
+    """
+
+    sample_rate: int = 16000
+    frame_length: int = 400
+    frame_shift: int = 160
+    num_bins: int = 80
+    low_freq: float = 20.0
+    high_freq: float = 8000.0
+    preemphasis: float = 0.97
+    remove_dc_offset: bool = True
+
+    def __post_init__(self) -> None:
+        self.to_core()  # validates every field, raising ParameterError
+
+    def to_core(self) -> _core.FbankOptions:
+        """Return the equivalent C++ options object, validated.
+
+        Raises
+        ------
+        ParameterError
+            If a field has a bad value; the message names it.
+        """
+        return _fill_core(self, _core.FbankOptions(), _FBANK_FIELD_TYPES, "fbank")
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames of ``num_samples`` samples: ``1 + (n - frame_length) // frame_shift``, or 0."""
+        n = int(num_samples)
+        return 0 if n < self.frame_length else 1 + (n - self.frame_length) // self.frame_shift
+
+
+_FBANK_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "sample_rate": (numbers.Integral,),
+    "frame_length": (numbers.Integral,),
+    "frame_shift": (numbers.Integral,),
+    "num_bins": (numbers.Integral,),
+    "low_freq": (numbers.Real,),
+    "high_freq": (numbers.Real,),
+    "preemphasis": (numbers.Real,),
+    "remove_dc_offset": (bool,),
 }

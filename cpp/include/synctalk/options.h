@@ -59,4 +59,39 @@ struct MelOptions {
   int NumBins() const { return n_fft / 2 + 1; }
 };
 
+// Options of the Kaldi log mel filterbank ("fbank"), as
+// torchaudio.compliance.kaldi.fbank computes it with WeNet's arguments
+// (Ultralight-Digital-Human's wenet front end): povey window, per-frame DC
+// removal, snip_edges, the frame zero-padded to the next power of two, power
+// spectrum, Kaldi mel scale 1127 ln(1 + f / 700), log floored at FLT_EPSILON,
+// no dither, no energy term. The Python dataclass `synctalk_audio.FbankOptions`
+// mirrors it field for field.
+constexpr int kMinFbankBins = 4;            // torchaudio: "Must have at least 3 mel bins"
+
+struct FbankOptions {
+  int sample_rate = 16000;      // Hz, in [kMinSampleRate, kMaxSampleRate]
+  int frame_length = 400;       // samples (25 ms), in [2, kMaxNfft]; zero-padded to a power of two
+  int frame_shift = 160;        // samples (10 ms), in [1, kMaxNfft]
+  int num_bins = 80;            // mel bins, in [kMinFbankBins, kMaxMels]
+  double low_freq = 20.0;       // lowest filter edge, Hz, in [0, high_freq)
+  double high_freq = 8000.0;    // highest filter edge, Hz, in (low_freq, sample_rate / 2]
+  double preemphasis = 0.97;    // x[j] -= preemphasis * x[j-1] (x[0] -= preemphasis * x[0]), in [-1, 1]
+  bool remove_dc_offset = true; // subtract each frame's mean first
+
+  // Throws std::invalid_argument naming the first bad parameter, its value and
+  // the accepted range.
+  void Validate() const;
+
+  // Frames with snip_edges: only whole frames, none past the end.
+  int64_t NumFrames(int64_t num_samples) const {
+    return num_samples < frame_length ? 0 : 1 + (num_samples - frame_length) / frame_shift;
+  }
+  // The FFT length: frame_length rounded up to a power of two (512 for 400).
+  int PaddedLength() const {
+    int n = 1;
+    while (n < frame_length) n *= 2;
+    return n;
+  }
+};
+
 }  // namespace synctalk
