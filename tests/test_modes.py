@@ -34,7 +34,7 @@ SPEECH = os.path.join(DATA, "speech_16k_s16_mono.wav")
 
 
 def test_registry_holds_ave():
-    assert list(modes.REGISTRY) == ["ave"]
+    assert list(modes.REGISTRY) == ["ave", "wenet"]
     assert isinstance(modes.get_mode("ave"), AveMode)
     assert modes.get_mode(modes.REGISTRY["ave"]) is modes.REGISTRY["ave"]
 
@@ -42,10 +42,9 @@ def test_registry_holds_ave():
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("hubert", "mode 'hubert' is not available yet: this version has ave"),
-        ("wenet", "mode 'wenet' is not available yet: this version has ave"),
-        ("foo", "unknown mode 'foo': expected one of ave"),
-        ("", "unknown mode '': expected one of ave"),
+        ("hubert", "mode 'hubert' is not available yet: this version has ave, wenet"),
+        ("foo", "unknown mode 'foo': expected one of ave, wenet"),
+        ("", "unknown mode '': expected one of ave, wenet"),
     ],
 )
 def test_unregistered_modes_are_refused(test_encoder, name, message):  # noqa: F811
@@ -60,7 +59,7 @@ def test_unregistered_modes_are_refused(test_encoder, name, message):  # noqa: F
 def test_mode_list_in_help(capsys):
     with pytest.raises(SystemExit):
         cli.main(["process", "--help"])
-    assert "feature mode, one of: ave" in " ".join(capsys.readouterr().out.split())
+    assert "feature mode, one of: ave, wenet" in " ".join(capsys.readouterr().out.split())
 
 
 # -- fps and half-window, per mode -------------------------------------------------

@@ -13,6 +13,7 @@ from ..encoders.onnx import Encoder
 from ..errors import ParameterError
 from .ave import AveMode
 from .base import DEFAULT_HALF_WINDOW, BatchResult, FeatureMode, ModeSettings, RowStream
+from .wenet import WenetMode
 
 __all__ = [
     "DEFAULT_HALF_WINDOW",
@@ -29,10 +30,11 @@ __all__ = [
 #: name -> mode: the modes `Pipeline`, `FeatureStreamer` and ``--mode`` accept.
 REGISTRY: dict[str, FeatureMode] = {
     "ave": AveMode(),
+    "wenet": WenetMode(),
 }
 
 #: Modes of the original tool that are not implemented yet: a clear message for them.
-_PLANNED = ("hubert", "wenet")
+_PLANNED = ("hubert",)
 
 
 def register(mode: FeatureMode) -> FeatureMode:

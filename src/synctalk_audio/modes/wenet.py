@@ -1,0 +1,457 @@
+"""Mode ``wenet``: Ultralight-Digital-Human's WeNet features (``aud_wenet.npy``, 20 fps).
+
+What upstream's ``data_utils/wenet_infer.py`` computes, step by step:
+
+- Loader: `load_first_channel` (``soundfile.read`` float64, first channel).
+  Upstream ignores the sample rate; other rates are resampled to 16 kHz
+  (soxr HQ on the float64 first channel): a documented fix.
+- int16 conversion: ``(x.astype(float32) * 32767)``, clipped to
+  [-32768, 32767] (upstream's cast is undefined beyond: a documented fix),
+  then a TRUNCATING cast to int16 (a PCM16 sample v comes back as v - sign(v)).
+- 32 * 160 zeros before, 35 * 160 after (`PAD_BEFORE`, `PAD_AFTER`).
+- Front end: the Kaldi fbank of the C++ core (`frontends.fbank`), F frames of
+  80 (float64 inside, float32 out, as the encoder takes it).
+- Encoder inputs: chunk i is fbank rows ``5 i .. 5 i + 66`` zero-padded with
+  0.0 past the end; K = 1 + max(0, (F - 63) // 5) chunks (`num_chunks`).
+- Encoder: Ultralight's ``encoder.onnx`` (`WenetEncoder`): each chunk
+  (1, 1, 67, 80) with ``offset`` [100] and zero ``att_cache`` / ``cnn_cache``
+  (shapes read from the model), caches never carried over; ``output[0]`` is
+  one (16, 512) row.
+- Feature array: ``aud_wenet.npy`` (K, 16, 512), one row per 20 fps video frame.
+- Frames: h = 8 (256, 16, 32) or h = 4 (128, 16, 32).
+- Streaming: exact. Row i reads fbank rows 5 i .. 5 i + 66, i.e. padded samples
+  [800 i, 800 i + 10960): original 16 kHz samples up to 800 i + 5840
+  (`samples_needed_for_row`). Rows whose chunk reaches past the end wait for
+  the end of input.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import soxr
+
+from ..encoders.onnx import Encoder, _run_error, check_features, file_sha256
+from ..errors import ModelError, ParameterError
+from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource, load_first_channel
+from ..frontends.fbank import kaldi_fbank, online_fbank
+from ..frontends.mel import as_audio_array
+from ..options import FbankOptions
+from .base import BatchResult, FeatureMode, ModeSettings, Progress
+
+__all__ = [
+    "CHUNK_FRAMES",
+    "CHUNK_HOP",
+    "DEFAULT_MODEL",
+    "OFFSET",
+    "PAD_AFTER",
+    "PAD_BEFORE",
+    "WenetEncoder",
+    "WenetMode",
+    "chunk_inputs",
+    "num_chunks",
+    "samples_needed_for_row",
+    "to_int16_scale",
+]
+
+#: Where the encoder of ``wenet`` is looked for when no model is given.
+DEFAULT_MODEL = os.path.join("models", "encoder.onnx")
+#: Zeros before and after the int16 samples (upstream: 32 and 35 fbank hops).
+PAD_BEFORE = 32 * 160
+PAD_AFTER = 35 * 160
+#: Fbank rows per encoder chunk, and the hop between chunks (one video frame at 20 fps).
+CHUNK_FRAMES = 67
+CHUNK_HOP = 5
+#: The ``offset`` input upstream feeds with every chunk.
+OFFSET = 100
+#: Chunks cut and encoded per step (about 5.5 MB of chunks at a time).
+CHUNKS_PER_STEP = 256
+#: The input names upstream passes to the model, in its order.
+INPUT_NAMES = ("chunk", "offset", "att_cache", "cnn_cache")
+
+_FBANK = FbankOptions()
+_FBANK_BINS = _FBANK.num_bins
+_ROW_SHAPE = (16, 512)
+
+
+def to_int16_scale(samples: np.ndarray) -> np.ndarray:
+    """Upstream's int16 conversion, as float32 values: trunc(clip(float32(x) * 32767)).
+
+    Examples
+    --------
+    >>> to_int16_scale(np.array([1.0, -1.0, 0.5, 2.0, 100 / 32768]))
+    array([ 32767., -32767.,  16383.,  32767.,     99.], dtype=float32)
+    """
+    scaled = np.asarray(samples).astype(np.float32) * np.float32(32767)
+    np.clip(scaled, -32768, 32767, out=scaled)
+    out: np.ndarray = scaled.astype(np.int16).astype(np.float32)
+    return out
+
+
+def num_chunks(frames: int) -> int:
+    """K, the chunks of upstream's loop for F fbank frames: 1 + max(0, (F - 63) // 5).
+
+    (The padding makes F at least 68; no frames would mean no chunk.)
+    """
+    if frames <= 0:
+        return 0
+    return 1 + max(0, (frames - (CHUNK_FRAMES - CHUNK_HOP + 1)) // CHUNK_HOP)
+
+
+def chunk_inputs(feats: np.ndarray, first: int, count: int, offset: int = 0) -> np.ndarray:
+    """Chunks ``first .. first + count - 1`` as (count, 1, 67, 80) float32.
+
+    ``feats`` holds fbank rows from row ``offset`` on; rows past its end are
+    0.0 (upstream pads the last chunks with zeros in the log domain).
+    """
+    out = np.zeros((count, 1, CHUNK_FRAMES, feats.shape[1]), np.float32)
+    for j in range(count):
+        start = CHUNK_HOP * (first + j) - offset
+        rows = feats[start : start + CHUNK_FRAMES]
+        out[j, 0, : rows.shape[0]] = rows
+    return out
+
+
+def samples_needed_for_row(index: int) -> int:
+    """16 kHz input samples that must have arrived before row ``index`` is final.
+
+    Row i reads fbank rows 5 i .. 5 i + 66; fbank row r reads padded samples
+    [160 r, 160 r + 400); the padding puts 5120 zeros first. So 800 i + 10960
+    padded samples, 800 i + 5840 input samples.
+
+    Examples
+    --------
+    >>> samples_needed_for_row(0), samples_needed_for_row(10)
+    (5840, 13840)
+    """
+    last_fbank_row = CHUNK_HOP * index + CHUNK_FRAMES - 1
+    return _FBANK.frame_shift * last_fbank_row + _FBANK.frame_length - PAD_BEFORE
+
+
+class WenetEncoder:
+    """Ultralight-Digital-Human's WeNet ``encoder.onnx`` on ONNX Runtime, as upstream runs it.
+
+    One ``session.run`` per chunk: ``chunk`` (1, 1, 67, 80), ``offset`` [100]
+    int64, zero ``att_cache`` and ``cnn_cache`` of the shapes the model
+    declares (the caches are not carried between chunks); output 0 ``[0]`` is
+    the chunk's (16, 512) row.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the model file does not exist.
+    ModelError
+        If it does not load, or is not of this kind (e.g. an ``ave`` encoder).
+    """
+
+    feature_dim = _ROW_SHAPE[0] * _ROW_SHAPE[1]
+
+    def __init__(self, model_path: str | os.PathLike[str], *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        path = os.fspath(model_path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"wenet encoder model not found: {path}. Use Ultralight-Digital-Human's"
+                " encoder.onnx (see its README), or make the random-weight test model with"
+                " `python models/make_test_wenet.py`"
+            )
+        if os.path.isdir(path):
+            raise ModelError(f"encoder model path is a directory, not an ONNX file: {path}")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                path, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ONNX Runtime raises its own exception types
+            text = str(exc).strip()
+            first_line = text.splitlines()[0] if text else type(exc).__name__
+            raise ModelError(f"cannot load ONNX model {path}: {first_line}") from None
+        self.model_path = path
+        self.threads = threads
+        self._feeds = self._zero_feeds(path, self._session.get_inputs())
+        self.output_name: str = self._session.get_outputs()[0].name
+        self._sha256: str | None = None
+
+    @staticmethod
+    def _zero_feeds(path: str, inputs: list[Any]) -> dict[str, np.ndarray]:
+        """offset and zero caches from the model's declared inputs; ModelError if not WeNet's."""
+        by_name = {i.name: i for i in inputs}
+        got = ", ".join(f"'{i.name}' {i.type} {list(i.shape)}" for i in inputs)
+        expected = (
+            f"{path} is not a WeNet encoder of Ultralight-Digital-Human's kind (encoder.onnx):"
+            " mode 'wenet' expects inputs 'chunk' float32 (1, 1, 67, 80), 'offset' int64 (1,),"
+            f" 'att_cache' and 'cnn_cache' float32 of fixed shapes; got {got}"
+        )
+        if set(by_name) != set(INPUT_NAMES):
+            raise ModelError(expected)
+        chunk = by_name["chunk"]
+        dims = [d if isinstance(d, int) else None for d in chunk.shape]
+        if (
+            chunk.type != "tensor(float)"
+            or len(dims) != 4
+            or dims[2:]
+            not in (
+                [CHUNK_FRAMES, _FBANK_BINS],
+                [None, _FBANK_BINS],
+                [None, None],
+            )
+        ):
+            raise ModelError(expected)
+        if by_name["offset"].type != "tensor(int64)":
+            raise ModelError(expected)
+        feeds = {"offset": np.full((1,), OFFSET, np.int64)}
+        for name in ("att_cache", "cnn_cache"):
+            arg = by_name[name]
+            shape = list(arg.shape)
+            if arg.type != "tensor(float)" or not all(isinstance(d, int) for d in shape):
+                raise ModelError(expected)
+            feeds[name] = np.zeros(shape, np.float32)
+        return feeds
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        """Encode fbank chunks (B, 1, 67, 80) into rows (B, 16, 512), float32."""
+        if windows.ndim != 4 or windows.shape[1:] != (1, CHUNK_FRAMES, _FBANK_BINS):
+            raise ParameterError(
+                f"chunks must have shape (B, 1, {CHUNK_FRAMES}, {_FBANK_BINS}), got {windows.shape}"
+            )
+        chunks = np.ascontiguousarray(windows, dtype=np.float32)
+        out = np.empty((chunks.shape[0], *_ROW_SHAPE), np.float32)
+        for b in range(chunks.shape[0]):
+            feeds = dict(self._feeds, chunk=chunks[b : b + 1])
+            try:
+                result = self._session.run([self.output_name], feeds)[0]
+            except MemoryError:
+                raise
+            except Exception as exc:  # ONNX Runtime raises its own exception types
+                raise _run_error(self.model_path, 1, exc) from exc
+            if result.ndim < 1 or result.shape[1:] != _ROW_SHAPE:
+                raise ModelError(
+                    f"{self.model_path} returned shape {result.shape} for a chunk; mode 'wenet'"
+                    " expects (1, 16, 512)"
+                )
+            check_features(self.model_path, result[:1].reshape(1, -1), b)
+            out[b] = result[0]
+        return out
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the model file (computed once, on first use)."""
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.model_path)
+        return self._sha256
+
+    def describe(self) -> dict[str, Any]:
+        """Backend, model path and checksum, feeds, for metadata.json."""
+        import onnxruntime as ort
+
+        return {
+            "backend": "onnxruntime",
+            "onnxruntime": ort.__version__,
+            "path": os.path.abspath(self.model_path),
+            "sha256": self.sha256,
+            "input": "chunk",
+            "output": self.output_name,
+            "offset": OFFSET,
+            "caches": {k: list(v.shape) for k, v in self._feeds.items() if k != "offset"},
+            "batch_size": 1,
+            "threads": self.threads,
+        }
+
+
+class WenetMode(FeatureMode):
+    """Ultralight-Digital-Human's ``wenet`` features; see the module docstring."""
+
+    name = "wenet"
+    feature_file = "aud_wenet.npy"
+    row_shape = _ROW_SHAPE
+    native_fps = 20.0
+    frame_shapes = {8: (256, 16, 32), 4: (128, 16, 32)}
+    default_model = DEFAULT_MODEL
+    front_end = "fbank"
+    stream_refusal = None
+
+    def open_encoder(
+        self,
+        model: str | os.PathLike[str] | Encoder,
+        *,
+        batch_size: int | None = None,
+        threads: int | None = None,
+    ) -> Encoder:
+        """`WenetEncoder` for a path (``batch_size`` is not used: one chunk per run)."""
+        if isinstance(model, (str, os.PathLike)):
+            return WenetEncoder(model, threads=threads)
+        if isinstance(model, Encoder):
+            return model
+        raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")
+
+    def load(
+        self, source: AudioSource | np.ndarray, *, max_duration: float | None
+    ) -> tuple[np.ndarray, AudioInfo]:
+        """`load_first_channel`; an array is taken as 16 kHz mono."""
+        if isinstance(source, np.ndarray):
+            samples = as_audio_array(source, name="audio")
+            info = AudioInfo(
+                "<array>", TARGET_RATE, 1, int(samples.shape[0]), "array/" + samples.dtype.name
+            )
+            return samples, info
+        return load_first_channel(source, max_duration=max_duration)
+
+    def compute(
+        self,
+        samples: np.ndarray,
+        encoder: Encoder,
+        settings: ModeSettings,
+        *,
+        progress: Progress | None = None,
+    ) -> BatchResult:
+        """int16 scale, padding, fbank, chunks, encoder."""
+        t = time.perf_counter()
+        wave = np.concatenate(
+            [
+                np.zeros(PAD_BEFORE, np.float32),
+                to_int16_scale(samples),
+                np.zeros(PAD_AFTER, np.float32),
+            ]
+        )
+        feats = kaldi_fbank(wave)
+        fbank_s = time.perf_counter() - t
+        t = time.perf_counter()
+        count = num_chunks(feats.shape[0])
+        features = np.empty((count, *self.row_shape), np.float32)
+        for begin in range(0, count, CHUNKS_PER_STEP):
+            step = min(CHUNKS_PER_STEP, count - begin)
+            features[begin : begin + step] = encoder.encode(chunk_inputs(feats, begin, step))
+            if progress is not None:
+                progress(begin + step, count)
+        return BatchResult(
+            features,
+            {
+                "samples_16k": int(samples.shape[0]),
+                "fbank_frames": int(feats.shape[0]),
+                "chunks": int(count),
+            },
+            {"fbank_s": fbank_s, "encode_s": time.perf_counter() - t},
+        )
+
+    def open_rows(self, settings: ModeSettings, *, sample_rate: int, channels: int) -> WenetRows:
+        """The online fbank and chunk cutter of one stream."""
+        self.check_streamable()
+        return WenetRows(sample_rate=sample_rate, channels=channels)
+
+    def samples_needed(self, index: int, settings: ModeSettings) -> int:
+        """16 kHz samples frame ``index`` needs: those of row index + h - 1."""
+        return samples_needed_for_row(index + settings.half_window - 1)
+
+
+class WenetRows:
+    """The streaming front end of ``wenet``: first channel, soxr stream, int16 scale,
+    online fbank, chunk cutting.
+
+    Equal to the batch path bit for bit for any chunking: soxr's streaming
+    resampler in float64 with librosa's length rule applied at the end, the
+    same elementwise int16 conversion, the C++ online fbank (equal to the
+    offline one), and chunk i cut as soon as fbank row 5 i + 66 exists; the
+    chunks reaching past the end are cut at `finish`, zero-padded.
+    """
+
+    def __init__(self, *, sample_rate: int, channels: int) -> None:
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self._online = online_fbank(_FBANK)
+        self._online.accept_waveform(np.zeros(PAD_BEFORE, np.float32))
+        self._resampler = (
+            soxr.ResampleStream(sample_rate, TARGET_RATE, 1, dtype="float64", quality="HQ")
+            if sample_rate != TARGET_RATE
+            else None
+        )
+        self._held: np.ndarray = np.zeros(0, np.float64)  # resampled, not yet fed
+        self._input_samples = 0
+        self._samples_16k = 0
+        self._feats = np.zeros((0, _FBANK_BINS), np.float32)
+        self._feats_first = 0  # fbank row number of self._feats[0]
+        self._frames = 0
+        self._chunks = 0
+
+    def counts(self) -> dict[str, int]:
+        """samples_16k, fbank_frames and chunks so far."""
+        return {
+            "samples_16k": self._samples_16k,
+            "fbank_frames": self._frames,
+            "chunks": self._chunks,
+        }
+
+    def to_mono(self, data: np.ndarray) -> np.ndarray:
+        """The first channel (upstream's ``[:, 0]``)."""
+        if data.ndim == 1:
+            return np.ascontiguousarray(data)
+        return np.ascontiguousarray(data[:, 0])
+
+    def _feed(self, samples: np.ndarray) -> None:
+        if samples.shape[0]:
+            self._samples_16k += samples.shape[0]
+            self._online.accept_waveform(to_int16_scale(samples))
+
+    def accept(self, mono: np.ndarray) -> np.ndarray:
+        """Resample, convert and feed the online fbank; return the chunks that became final."""
+        self._input_samples += mono.shape[0]
+        if self._resampler is not None:
+            out = self._resampler.resample_chunk(mono.astype(np.float64), last=False)
+            # Hold back one sample so the length rule can still trim at the end.
+            pending = np.concatenate([self._held, out])
+            self._feed(pending[:-1])
+            self._held = pending[-1:]
+        else:
+            self._feed(mono)
+        return self._take_chunks(final=False)
+
+    def finish(self) -> np.ndarray:
+        """The resampler's tail, the length rule, the end padding, the last chunks."""
+        if self._resampler is not None:
+            tail = self._resampler.resample_chunk(np.zeros(0, np.float64), last=True)
+            pending = np.concatenate([self._held, tail])
+            # librosa.resample's length rule: ceil(n * 16000 / sr), cut or zero-padded.
+            want = int(np.ceil(self._input_samples * (float(TARGET_RATE) / self.sample_rate)))
+            have = self._samples_16k + pending.shape[0]
+            if have > want:
+                pending = pending[: max(0, pending.shape[0] - (have - want))]
+            elif have < want:
+                pending = np.concatenate([pending, np.zeros(want - have)])
+            self._held = np.zeros(0, np.float64)
+            self._feed(pending)
+        if self._samples_16k == 0:
+            raise ParameterError("audio is empty: the stream received no samples")
+        self._online.accept_waveform(np.zeros(PAD_AFTER, np.float32))
+        self._online.input_finished()
+        return self._take_chunks(final=True)
+
+    def _take_chunks(self, *, final: bool) -> np.ndarray:
+        new = self._online.pop_frames()
+        if new.shape[0]:
+            self._feats = np.concatenate([self._feats, new])
+            self._frames += new.shape[0]
+        if final:
+            end = num_chunks(self._frames)
+        else:  # chunks whose 67 rows all exist
+            end = max(self._chunks, (self._frames - CHUNK_FRAMES) // CHUNK_HOP + 1)
+        count = end - self._chunks
+        chunks = chunk_inputs(self._feats, self._chunks, count, offset=self._feats_first)
+        self._chunks = end
+        keep_from = CHUNK_HOP * self._chunks
+        if keep_from - self._feats_first > 256:
+            self._feats = self._feats[keep_from - self._feats_first :].copy()
+            self._feats_first = keep_from
+        return chunks
+
+    def rows(self, encoded: np.ndarray, *, final: bool) -> np.ndarray:
+        """One aud_wenet row per chunk, as they come."""
+        return encoded.astype(np.float32, copy=False)
