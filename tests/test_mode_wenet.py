@@ -290,3 +290,11 @@ def test_stream_command(wenet_model, tmp_path):
 
 def test_padding_constants():
     assert (PAD_BEFORE, PAD_AFTER) == (ultralight.WENET_PAD_BEFORE, ultralight.WENET_PAD_AFTER)
+
+
+def test_process_summary_names_the_modes_counts(wenet_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["process", "--mode", "wenet", "--model", wenet_model, "--audio", SPEECH]
+    assert cli.main([*argv, "--output", str(out)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "2.00 s -> 41 frames (265 fbank frames, 41 chunks) in" in line, line

@@ -94,9 +94,15 @@ def run(args: argparse.Namespace) -> int:
             )
     if not args.quiet:
         counts = metadata["counts"]
+        # The mode's own counts: "mel frames, windows" (ave), "fbank frames, chunks" (wenet).
+        steps = ", ".join(
+            f"{value} {name.replace('_', ' ')}"
+            for name, value in counts.items()
+            if name not in ("samples_16k", "frames")
+        )
         print(
             f"{args.audio}: {metadata['input']['duration_s']:.2f} s -> {counts['frames']} frames"
-            f" ({counts['mel_frames']} mel frames, {counts['windows']} windows) in"
+            f" ({steps}) in"
             f" {metadata['timings']['wall_s']:.2f} s -> {os.path.abspath(args.output)}"
         )
     return EXIT_OK
