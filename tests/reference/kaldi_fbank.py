@@ -100,3 +100,55 @@ def kaldi_fbank(wave: np.ndarray, banks: np.ndarray | None = None) -> np.ndarray
     power = spectrum.real**2 + spectrum.imag**2
     energies = power @ np.asarray(banks, dtype=np.float64).T
     return np.log(np.maximum(energies, FLT_EPSILON))
+
+
+def float32_banks() -> np.ndarray:
+    """(80, 257) mel filters built in float32 as torchaudio's ``get_mel_banks`` builds them.
+
+    ``mel_low``, ``mel_high`` and ``delta`` in float64 (Python floats), then
+    every operation in float32 on those values rounded to float32 (torch
+    tensors of the default dtype): ``left = mel_low + b * delta``,
+    ``centre = mel_low + (b + 1) * delta``, ``right = mel_low + (b + 2) * delta``,
+    bin mel ``1127 * log(1 + (31.25 k) / 700)``, slopes and their clamped
+    minimum. torch takes that log with SLEEF's SIMD logf (<= 1 ulp); here it is
+    correctly rounded (float64 log rounded to float32), as in the C++ core, so
+    41 weights differ from torchaudio's by up to 7.1e-6. The Nyquist bin is 0.
+    """
+    f32 = np.float32
+    mel_low = float(mel_scale(LOW_FREQ))
+    mel_high = float(mel_scale(HIGH_FREQ))
+    delta = (mel_high - mel_low) / (NUM_BINS + 1)
+    low, step = f32(mel_low), f32(delta)
+    b = np.arange(NUM_BINS, dtype=f32)[:, None]
+    left = low + b * step
+    centre = low + (b + f32(1)) * step
+    right = low + (b + f32(2)) * step
+    freq = f32(SAMPLE_RATE / FFT_SIZE) * np.arange(FFT_SIZE // 2, dtype=f32)
+    inner = f32(1) + freq / f32(700)
+    mel = (f32(1127) * np.log(inner.astype(np.float64)).astype(f32))[None, :]
+    up = (mel - left) / (centre - left)
+    down = (right - mel) / (right - centre)
+    weights = np.maximum(f32(0), np.minimum(up, down))
+    return np.pad(weights, ((0, 0), (0, 1)))
+
+
+def stages(wave: np.ndarray, banks: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every stage of `kaldi_fbank` for ``wave`` (float64, frame-major), by name."""
+    banks = float32_banks() if banks is None else banks
+    frames = frames_of(wave)
+    dc = frames - frames.mean(axis=1, keepdims=True)
+    pre = dc - PREEMPHASIS * np.concatenate([dc[:, :1], dc[:, :-1]], axis=1)
+    windowed = np.pad(pre * povey_window(), ((0, 0), (0, FFT_SIZE - FRAME_LENGTH)))
+    spectrum = np.fft.rfft(windowed, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2
+    energy = power @ np.asarray(banks, dtype=np.float64).T
+    return {
+        "frames": frames,
+        "dc_removed": dc,
+        "preemphasis": pre,
+        "windowed": windowed,
+        "spectrum": spectrum,
+        "power": power,
+        "energy": energy,
+        "log": np.log(np.maximum(energy, FLT_EPSILON)),
+    }
