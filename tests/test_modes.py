@@ -33,8 +33,8 @@ SPEECH = os.path.join(DATA, "speech_16k_s16_mono.wav")
 # -- the registry ----------------------------------------------------------------
 
 
-def test_registry_holds_ave():
-    assert list(modes.REGISTRY) == ["ave"]
+def test_registry_holds_ave_and_hubert():
+    assert list(modes.REGISTRY) == ["ave", "hubert"]
     assert isinstance(modes.get_mode("ave"), AveMode)
     assert modes.get_mode(modes.REGISTRY["ave"]) is modes.REGISTRY["ave"]
 
@@ -42,10 +42,9 @@ def test_registry_holds_ave():
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("hubert", "mode 'hubert' is not available yet: this version has ave"),
-        ("wenet", "mode 'wenet' is not available yet: this version has ave"),
-        ("foo", "unknown mode 'foo': expected one of ave"),
-        ("", "unknown mode '': expected one of ave"),
+        ("wenet", "mode 'wenet' is not available yet: this version has ave, hubert"),
+        ("foo", "unknown mode 'foo': expected one of ave, hubert"),
+        ("", "unknown mode '': expected one of ave, hubert"),
     ],
 )
 def test_unregistered_modes_are_refused(test_encoder, name, message):  # noqa: F811

@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         mode=mode,
         half_window=settings.half_window,
         pad_mode=settings.pad_mode,
+        options=dict(settings.options),
         batch_size=args.batch_size,
         threads=args.threads,
         max_duration=max_duration,
@@ -94,9 +95,15 @@ def run(args: argparse.Namespace) -> int:
             )
     if not args.quiet:
         counts = metadata["counts"]
+        # The mode's own counts (ave: mel frames and windows), as named in metadata.json.
+        detail = ", ".join(
+            f"{value} {key.replace('_', ' ')}"
+            for key, value in counts.items()
+            if key not in ("frames", "samples_16k")
+        )
         print(
             f"{args.audio}: {metadata['input']['duration_s']:.2f} s -> {counts['frames']} frames"
-            f" ({counts['mel_frames']} mel frames, {counts['windows']} windows) in"
+            f" ({detail}) in"
             f" {metadata['timings']['wall_s']:.2f} s -> {os.path.abspath(args.output)}"
         )
     return EXIT_OK

@@ -32,6 +32,7 @@ __all__ = [
     "is_regular_audio_file",
     "load_audio",
     "load_audio_with_info",
+    "load_first_channel_with_info",
 ]
 
 AudioSource = Union[str, "os.PathLike[str]", BinaryIO]
@@ -233,15 +234,18 @@ def _read_through(path: str) -> Iterator[BinaryIO]:
 
 
 def _decode(
-    source: AudioSource, max_duration: float | None = None, name: str | None = None
+    source: AudioSource,
+    max_duration: float | None = None,
+    name: str | None = None,
+    dtype: str = "float32",
 ) -> tuple[np.ndarray, AudioInfo]:
-    """Decode to float32 (channels, frames) or (frames,), as librosa does."""
+    """Decode to ``dtype`` (channels, frames) or (frames,), as librosa does (float32)."""
     name = name or _describe(source)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not _check_path(path):  # a FIFO, <(command), /dev/stdin: read it through
             with _read_through(path) as copy:
-                return _decode(copy, max_duration, name=path)
+                return _decode(copy, max_duration, name=path, dtype=dtype)
     elif _remaining_bytes(source) == 0:
         raise AudioLoadError(f"{name} is empty (0 bytes left to read): not an audio file")
     try:
@@ -255,7 +259,7 @@ def _decode(
             )
             check_info(info, max_duration)
             # librosa: sf_desc.read(frames=-1, dtype="float32", always_2d=False).T
-            samples = f.read(frames=-1, dtype="float32", always_2d=False).T
+            samples = f.read(frames=-1, dtype=dtype, always_2d=False).T
     except sf.LibsndfileError as exc:
         reason = _decode_problem(source, exc.error_string)
         raise AudioLoadError(
@@ -310,6 +314,34 @@ def load_audio_with_info(
     samples, info = _decode(source, max_duration)
     mono = _to_mono(samples)
     out = np.ascontiguousarray(_resample(mono, info.sample_rate, sr), dtype=np.float32)
+    if not np.all(np.isfinite(out)):
+        raise AudioLoadError(f"{info.source} holds NaN or infinite samples")
+    return out, info
+
+
+def load_first_channel_with_info(
+    source: AudioSource, *, sr: int = TARGET_RATE, max_duration: float | None = None
+) -> tuple[np.ndarray, AudioInfo]:
+    """The loader of Ultralight-Digital-Human's scripts: float64, first channel, soxr HQ.
+
+    ``soundfile.read`` in float64, the FIRST channel (not the mean), then
+    ``librosa.resample`` to ``sr`` (soxr 'HQ' on float64, length
+    ``ceil(n * sr / rate)``; unchanged at ``sr``). The channel is taken
+    BEFORE resampling: upstream resamples the 2-D (frames, channels) array,
+    which librosa does along the last axis, i.e. across the channels (a
+    documented fix, docs/DECISIONS.md).
+
+    Returns
+    -------
+    samples : numpy.ndarray
+        float64 1-D samples at ``sr``.
+    info : AudioInfo
+        The input's own rate, channels, length and format.
+    """
+    sr = check_sample_rate(sr, name="sr")
+    samples, info = _decode(source, max_duration, dtype="float64")
+    first = samples[0] if samples.ndim > 1 else samples
+    out = np.ascontiguousarray(_resample(first, info.sample_rate, sr), dtype=np.float64)
     if not np.all(np.isfinite(out)):
         raise AudioLoadError(f"{info.source} holds NaN or infinite samples")
     return out, info

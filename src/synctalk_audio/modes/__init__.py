@@ -8,17 +8,27 @@ one line here.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from ..encoders.onnx import Encoder
 from ..errors import ParameterError
 from .ave import AveMode
-from .base import DEFAULT_HALF_WINDOW, BatchResult, FeatureMode, ModeSettings, RowStream
+from .base import (
+    DEFAULT_HALF_WINDOW,
+    BatchResult,
+    FeatureMode,
+    ModeOption,
+    ModeSettings,
+    RowStream,
+)
+from .hubert import HubertMode
 
 __all__ = [
     "DEFAULT_HALF_WINDOW",
     "REGISTRY",
     "BatchResult",
     "FeatureMode",
+    "ModeOption",
     "ModeSettings",
     "RowStream",
     "configure",
@@ -29,10 +39,11 @@ __all__ = [
 #: name -> mode: the modes `Pipeline`, `FeatureStreamer` and ``--mode`` accept.
 REGISTRY: dict[str, FeatureMode] = {
     "ave": AveMode(),
+    "hubert": HubertMode(),
 }
 
 #: Modes of the original tool that are not implemented yet: a clear message for them.
-_PLANNED = ("hubert", "wenet")
+_PLANNED = ("wenet",)
 
 
 def register(mode: FeatureMode) -> FeatureMode:
@@ -72,17 +83,19 @@ def configure(
     batch_size: int | None,
     threads: int | None,
     stream: bool = False,
+    options: Mapping[str, object] | None = None,
 ) -> tuple[FeatureMode, ModeSettings, Encoder]:
     """The mode, its validated settings and its encoder: what `Pipeline` and
     `FeatureStreamer` are built from.
 
     ``model`` None means the mode's ``default_model``; ``stream`` True first
-    checks that the mode streams (`FeatureMode.check_streamable`).
+    checks that the mode streams (`FeatureMode.check_streamable`);
+    ``options`` are the mode's own (`FeatureMode.options`).
     """
     found = get_mode(mode)
     if stream:
         found.check_streamable()
-    settings = found.settings(fps=fps, half_window=half_window, pad_mode=pad_mode)
+    settings = found.settings(fps=fps, half_window=half_window, pad_mode=pad_mode, options=options)
     encoder = found.open_encoder(
         found.default_model if model is None else model, batch_size=batch_size, threads=threads
     )
