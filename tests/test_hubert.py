@@ -248,6 +248,17 @@ def test_first_channel_of_a_16k_stereo_file(pipe, tmp_path):
     np.testing.assert_array_equal(pipe.process(path).array, pipe.process(SPEECH).array)
 
 
+def test_remainder_under_400_samples_is_left_out(pipe, hubert_checkpoint):
+    """20 s + 200 samples: the 200-sample remainder is no chunk (upstream: >= 400 only)."""
+    x = np.random.default_rng(7).standard_normal(320200) * 0.1
+    feats = pipe.process(x)
+    assert feats.metadata["counts"]["chunks"] == 1
+    model, extractor = ultralight.load_hubert(hubert_checkpoint)
+    want = ultralight.hubert_hidden(x, model, extractor).reshape(-1, 2, 1024)
+    assert feats.array.shape == want.shape == (500, 2, 1024)
+    assert max_diff(feats.array, want, 1) <= TOLERANCE
+
+
 def test_too_short_audio_is_a_clear_error(pipe):
     with pytest.raises(ParameterError, match="need at least 400 samples at 16 kHz"):
         pipe.process(np.zeros(399, np.float32))
