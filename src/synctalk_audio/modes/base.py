@@ -37,8 +37,10 @@ Facts (class attributes)
     expects. The returned `Encoder` maps a batch of encoder inputs (B, ...)
     to rows (B, *row_shape): ave's (B, 1, 80, 16) mel windows; wenet's
     (B, 1, 67, 80) fbank chunks (its encoder feeds zero caches and the
-    offset itself); hubert's encoder may take one normalised chunk at a time
-    (B = 1, dynamic length) and return its 50 Hz rows regrouped in pairs.
+    offset itself). A mode that runs its own batch recipe may define its
+    encoder's input and output itself: hubert's takes one normalised chunk
+    (1, length) and returns its 50 Hz rows (frames, 1024), which `compute`
+    concatenates and pairs.
 
 `FeatureMode.load`
     The mode's loader: a path, file object or 1-D array at 16 kHz in, 1-D
