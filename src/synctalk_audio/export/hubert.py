@@ -149,8 +149,13 @@ def _require_transformers() -> Any:
     return transformers
 
 
-def load_hubert_checkpoint(checkpoint_dir: str | os.PathLike[str]) -> Any:
+def load_hubert_checkpoint(
+    checkpoint_dir: str | os.PathLike[str], *, attn_implementation: str | None = None
+) -> Any:
     """``HubertModel.from_pretrained(checkpoint_dir)`` in eval mode, float32, checked first.
+
+    ``attn_implementation`` None is transformers' default (what upstream
+    runs); the exporter traces ``"eager"``.
 
     Raises
     ------
@@ -193,9 +198,8 @@ def load_hubert_checkpoint(checkpoint_dir: str | os.PathLike[str]) -> Any:
     hf_logging.set_verbosity_error()  # a CTC checkpoint's unused lm_head is expected
     hf_logging.disable_progress_bar()
     try:
-        model, info = hubert_model.from_pretrained(
-            path, output_loading_info=True, attn_implementation="eager"
-        )
+        extra = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
+        model, info = hubert_model.from_pretrained(path, output_loading_info=True, **extra)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"cannot load the HuBERT checkpoint {path}: {first_line(exc)}") from None
     finally:
@@ -251,7 +255,8 @@ def _compare(
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
-    fresh = load_hubert_checkpoint(checkpoint)  # a new instance, never the exported one
+    # A new instance, never the exported one, with transformers' default attention.
+    fresh = load_hubert_checkpoint(checkpoint)
     diffs: dict[int, float] = {}
     outputs = []
     for length in lengths:
@@ -338,7 +343,7 @@ def export_hubert(
 
     torch = require_torch()
     started = time.perf_counter()
-    model = load_hubert_checkpoint(checkpoint_dir)
+    model = load_hubert_checkpoint(checkpoint_dir, attn_implementation="eager")
     transformers = _require_transformers()
     import onnx
     import onnxruntime
