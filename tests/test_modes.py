@@ -33,8 +33,8 @@ SPEECH = os.path.join(DATA, "speech_16k_s16_mono.wav")
 # -- the registry ----------------------------------------------------------------
 
 
-def test_registry_holds_ave():
-    assert list(modes.REGISTRY) == ["ave", "wenet"]
+def test_registry_holds_every_mode():
+    assert list(modes.REGISTRY) == ["ave", "hubert", "wenet"]
     assert isinstance(modes.get_mode("ave"), AveMode)
     assert modes.get_mode(modes.REGISTRY["ave"]) is modes.REGISTRY["ave"]
 
@@ -42,9 +42,8 @@ def test_registry_holds_ave():
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("hubert", "mode 'hubert' is not available yet: this version has ave, wenet"),
-        ("foo", "unknown mode 'foo': expected one of ave, wenet"),
-        ("", "unknown mode '': expected one of ave, wenet"),
+        ("foo", "unknown mode 'foo': expected one of ave, hubert, wenet"),
+        ("", "unknown mode '': expected one of ave, hubert, wenet"),
     ],
 )
 def test_unregistered_modes_are_refused(test_encoder, name, message):  # noqa: F811
@@ -59,7 +58,7 @@ def test_unregistered_modes_are_refused(test_encoder, name, message):  # noqa: F
 def test_mode_list_in_help(capsys):
     with pytest.raises(SystemExit):
         cli.main(["process", "--help"])
-    assert "feature mode, one of: ave, wenet" in " ".join(capsys.readouterr().out.split())
+    assert "feature mode, one of: ave, hubert, wenet" in " ".join(capsys.readouterr().out.split())
 
 
 # -- fps and half-window, per mode -------------------------------------------------

@@ -162,7 +162,9 @@ def test_bad_model_objects(test_encoder, tmp_path):  # noqa: F811
         Pipeline(str(tmp_path))
     with pytest.raises(TypeError):
         Pipeline(42)  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match="not available yet"):
+    with pytest.raises(ModelError, match="is not a WeNet encoder"):
+        Pipeline(test_encoder.onnx, mode="wenet")
+    with pytest.raises(ModelError, match="is not a HuBERT model"):
         Pipeline(test_encoder.onnx, mode="hubert")
     with pytest.raises(ParameterError, match="batch_size"):
         OnnxEncoder(test_encoder.onnx, batch_size=0)

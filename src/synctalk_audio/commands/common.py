@@ -97,6 +97,20 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="encoder threads (default: one per physical core)",
     )
+    # Each mode's own options (FeatureMode.options), offered once each; the
+    # mode rejects those that are not its own.
+    offered: set[str] = set()
+    for mode in REGISTRY.values():
+        for option in mode.options:
+            if option.name not in offered:
+                offered.add(option.name)
+                p.add_argument(
+                    option.flag,
+                    dest=option.name,
+                    default=None,
+                    metavar="|".join(option.choices),
+                    help=f"{option.help} (default: {option.default})",
+                )
     p.add_argument(
         "--max-duration",
         "-max-duration",
@@ -134,8 +148,17 @@ def settings_of(args: argparse.Namespace) -> tuple[FeatureMode, ModeSettings]:
         half_window=args.half_window,
         pad_mode=args.pad_mode,
         names=("--fps", "--half-window"),
+        options=mode_options_of(args),
     )
     return mode, settings
+
+
+def mode_options_of(args: argparse.Namespace) -> dict[str, object]:
+    """The mode options given on the command line (`add_encoder_options`), by name."""
+    from ..modes import REGISTRY
+
+    names = {option.name for mode in REGISTRY.values() for option in mode.options}
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 class Stopped(KeyboardInterrupt):

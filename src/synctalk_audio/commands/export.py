@@ -11,43 +11,59 @@ from .common import (
 
 
 def add_parser(sub: Any) -> None:
-    from ..modes.ave import DEFAULT_MODEL as AVE_DEFAULT_MODEL
+    from ..export import EXPORTERS
 
+    checkpoints = "; ".join(f"{name}: {what}" for name, (_, what) in EXPORTERS.items())
     p = sub.add_parser(
         "export",
-        help="SyncTalk_2D audio_visual_encoder.pth -> ONNX (needs PyTorch)",
-        description="Export a SyncTalk_2D AudioEncoder checkpoint to ONNX with a dynamic batch"
-        " axis, and check it against PyTorch before reporting success."
-        " Needs PyTorch: pip install 'synctalk-audio[export]'.",
+        help="a mode's checkpoint (SyncTalk_2D audio_visual_encoder.pth, HuBERT directory)"
+        " -> ONNX (needs PyTorch)",
+        description="Export a mode's checkpoint to ONNX (dynamic batch axis for ave, dynamic"
+        " length for hubert), and check it against PyTorch before reporting success."
+        " Needs PyTorch (and transformers for hubert): pip install 'synctalk-audio[export]'.",
+    )
+    p.add_argument(
+        "--mode",
+        "-mode",
+        default="ave",
+        choices=sorted(EXPORTERS),
+        help="the feature mode whose model to export (default: %(default)s)",
     )
     p.add_argument(
         "--checkpoint",
         "-checkpoint",
         required=True,
-        metavar="PTH",
-        help="audio_visual_encoder.pth (keys with or without 'audio_encoder.')",
+        metavar="PATH",
+        help=checkpoints,
     )
     p.add_argument(
         "--output",
         "-output",
-        default=AVE_DEFAULT_MODEL,
+        default=None,
         metavar="ONNX",
-        help="where to write the model (default: %(default)s)",
+        help="where to write the model (default: the mode's default model path)",
     )
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
     p.add_argument(
         "--tolerance",
         type=float,
-        default=1e-5,
-        help="max abs difference to PyTorch allowed (default: %(default)g)",
+        default=None,
+        help="max abs difference to PyTorch allowed (default: the exporter's, 1e-5 for ave,"
+        " 1e-4 for hubert)",
     )
     p.add_argument("--quiet", "-quiet", "-q", action="store_true", help="print nothing on success")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.ave import export_onnx
+    from ..export import EXPORTERS
+    from ..modes import get_mode
 
-    report = export_onnx(args.checkpoint, args.output, opset=args.opset, tolerance=args.tolerance)
+    exporter, _ = EXPORTERS[args.mode]
+    output = get_mode(args.mode).default_model if args.output is None else args.output
+    options: dict[str, Any] = {"opset": args.opset}
+    if args.tolerance is not None:
+        options["tolerance"] = args.tolerance
+    report = exporter(args.checkpoint, output, **options)
     if not args.quiet:
         print(report)
     return EXIT_OK

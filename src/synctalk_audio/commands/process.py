@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         mode=mode,
         half_window=settings.half_window,
         pad_mode=settings.pad_mode,
+        options=dict(settings.options),
         batch_size=args.batch_size,
         threads=args.threads,
         max_duration=max_duration,

@@ -167,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         fps=settings.fps,
         half_window=settings.half_window,
         pad_mode=settings.pad_mode,
+        options=dict(settings.options),
         threads=args.threads,
         max_duration=max_duration,
     )

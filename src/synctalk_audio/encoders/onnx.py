@@ -25,6 +25,7 @@ __all__ = [
     "check_features",
     "file_sha256",
     "open_encoder",
+    "open_session",
 ]
 
 #: Windows per ONNX Runtime call. Measured on 2 cores (docs/BENCHMARKS.md):
@@ -120,6 +121,40 @@ def _run_error(path: str, windows: int, exc: Exception) -> Exception:
     )
 
 
+def open_session(path: str, *, threads: int | None, missing_hint: str) -> Any:
+    """An ONNX Runtime CPU session for the model file ``path``; what every encoder opens.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist (the message ends with ``missing_hint``).
+    ModelError
+        If ``path`` is a directory or not a loadable ONNX model.
+    ParameterError
+        If ``threads`` is not a positive integer.
+    """
+    import onnxruntime as ort
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"encoder model not found: {path}. {missing_hint}")
+    if os.path.isdir(path):
+        raise ModelError(f"encoder model path is a directory, not an ONNX file: {path}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+    options = ort.SessionOptions()
+    # Fatal only: every error reaches the caller as an exception (ModelError),
+    # so ONNX Runtime's own log line on stderr would only repeat it.
+    options.log_severity_level = 4
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime raises its own exception types
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load ONNX model {path}: {first_line}") from None
+
+
 class OnnxEncoder:
     """SyncTalk_2D's AVE audio encoder on ONNX Runtime (CPU).
 
@@ -165,37 +200,16 @@ class OnnxEncoder:
         batch_size: int | None = None,
         threads: int | None = None,
     ) -> None:
-        import onnxruntime as ort
-
         path = os.fspath(model_path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(
-                f"encoder model not found: {path}. Export yours with `synctalk-audio export"
-                " --checkpoint audio_visual_encoder.pth --output model.onnx`, or make the"
-                " random-weight test model with `python models/make_test_encoder.py`"
-            )
-        if os.path.isdir(path):
-            raise ModelError(f"encoder model path is a directory, not an ONNX file: {path}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ParameterError(f"threads must be a positive integer, got {threads!r}")
-        options = ort.SessionOptions()
-        # Fatal only: every error reaches the caller as an exception (ModelError),
-        # so ONNX Runtime's own log line on stderr would only repeat it.
-        options.log_severity_level = 4
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(
-                path, sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # ONNX Runtime raises its own exception types
-            first_line = (
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            )
-            raise ModelError(f"cannot load ONNX model {path}: {first_line}") from None
+        self._session = open_session(
+            path,
+            threads=threads,
+            missing_hint="Export yours with `synctalk-audio export --checkpoint"
+            " audio_visual_encoder.pth --output model.onnx`, or make the random-weight test"
+            " model with `python models/make_test_encoder.py`",
+        )
         inputs = self._session.get_inputs()
         outputs = self._session.get_outputs()
         self._check_signature(path, inputs, outputs)

@@ -97,6 +97,7 @@ def write_features_blockwise(
         fps=settings.fps,
         half_window=settings.half_window,
         pad_mode=settings.pad_mode,
+        options=dict(settings.options),
     )
     frame_dir = os.path.join(directory, "frames") if frames else None
     if frame_dir is not None:

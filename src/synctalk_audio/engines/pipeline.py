@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -50,7 +50,8 @@ class Pipeline:
         Video frame rate of the avatar; the mode's own rate when None (25 for
         ``ave``, which accepts 1 to below 80).
     mode : str or FeatureMode
-        A registered feature mode (`synctalk_audio.modes.REGISTRY`): ``ave``.
+        A registered feature mode (`synctalk_audio.modes.REGISTRY`): ``ave``
+        or ``hubert``.
     half_window : int
         h: frame i's U-Net input is rows i - h .. i + h - 1 of the feature
         array; 8 (SyncTalk_2D) or 4 (Ultralight-Digital-Human), as the mode
@@ -58,6 +59,9 @@ class Pipeline:
     pad_mode : {"constant", "reflect"}
         STFT padding: librosa >= 0.10 (``constant``) or < 0.10 (``reflect``);
         use the one your avatar was trained with.
+    options : Mapping, optional
+        The mode's own options (`FeatureMode.options`), e.g.
+        ``{"odd_frames": "drop"}`` for ``hubert``; defaults when absent.
     batch_size : int, optional
         Windows per encoder call.
     threads : int, optional
@@ -89,6 +93,7 @@ class Pipeline:
         mode: str | FeatureMode = "ave",
         half_window: int = DEFAULT_HALF_WINDOW,
         pad_mode: str = "constant",
+        options: Mapping[str, object] | None = None,
         batch_size: int | None = None,
         threads: int | None = None,
         max_duration: float | None = DEFAULT_MAX_DURATION,
@@ -102,6 +107,7 @@ class Pipeline:
             pad_mode=pad_mode,
             batch_size=batch_size,
             threads=threads,
+            options=options,
         )
         self.fps = self.settings.fps
         self.half_window = self.settings.half_window

@@ -24,7 +24,7 @@ import contextlib
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -88,6 +88,8 @@ class FeatureStreamer:
         says which it has).
     pad_mode : {"constant", "reflect"}
         STFT padding, as for `Pipeline`.
+    options : Mapping, optional
+        The mode's own options, as for `Pipeline`.
     batch_size, threads : int, optional
         Encoder settings, as for `Pipeline`.
     max_duration : float or None
@@ -116,6 +118,7 @@ class FeatureStreamer:
         mode: str | FeatureMode = "ave",
         half_window: int = DEFAULT_HALF_WINDOW,
         pad_mode: str = "constant",
+        options: Mapping[str, object] | None = None,
         batch_size: int | None = None,
         threads: int | None = None,
         max_duration: float | None = None,
@@ -129,6 +132,7 @@ class FeatureStreamer:
             pad_mode=pad_mode,
             batch_size=batch_size,
             threads=threads,
+            options=options,
             stream=True,
         )
         self.fps = self.settings.fps

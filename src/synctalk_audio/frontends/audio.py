@@ -32,7 +32,7 @@ __all__ = [
     "is_regular_audio_file",
     "load_audio",
     "load_audio_with_info",
-    "load_first_channel",
+    "load_first_channel_with_info",
 ]
 
 AudioSource = Union[str, "os.PathLike[str]", BinaryIO]
@@ -239,7 +239,7 @@ def _decode(
     name: str | None = None,
     dtype: str = "float32",
 ) -> tuple[np.ndarray, AudioInfo]:
-    """Decode to float32 (channels, frames) or (frames,), as librosa does (or ``dtype``)."""
+    """Decode to ``dtype`` (channels, frames) or (frames,), as librosa does (float32)."""
     name = name or _describe(source)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
@@ -319,27 +319,29 @@ def load_audio_with_info(
     return out, info
 
 
-def load_first_channel(
-    source: AudioSource, *, max_duration: float | None = None
+def load_first_channel_with_info(
+    source: AudioSource, *, sr: int = TARGET_RATE, max_duration: float | None = None
 ) -> tuple[np.ndarray, AudioInfo]:
-    """Ultralight-Digital-Human's loading: ``soundfile.read`` (float64), first channel, 16 kHz.
+    """The loader of Ultralight-Digital-Human's scripts: float64, first channel, soxr HQ.
 
-    The first channel ``[:, 0]`` (not the mean), then, for other rates,
-    ``librosa.resample`` (soxr HQ on float64, length ``ceil(n * 16000 / sr)``).
-    Upstream resamples before taking the channel (hubert) or not at all
-    (wenet); taking the channel first and resampling always are documented
-    fixes (docs/DECISIONS.md).
+    ``soundfile.read`` in float64, the FIRST channel (not the mean), then
+    ``librosa.resample`` to ``sr`` (soxr 'HQ' on float64, length
+    ``ceil(n * sr / rate)``; unchanged at ``sr``). The channel is taken
+    BEFORE resampling: upstream resamples the 2-D (frames, channels) array,
+    which librosa does along the last axis, i.e. across the channels (a
+    documented fix, docs/DECISIONS.md).
 
     Returns
     -------
     samples : numpy.ndarray
-        float64 mono samples at 16 kHz.
+        float64 1-D samples at ``sr``.
     info : AudioInfo
         The input's own rate, channels, length and format.
     """
+    sr = check_sample_rate(sr, name="sr")
     samples, info = _decode(source, max_duration, dtype="float64")
-    first = samples[0] if samples.ndim == 2 else samples  # decoded as (channels, frames)
-    out = np.ascontiguousarray(_resample(first, info.sample_rate, TARGET_RATE), dtype=np.float64)
+    first = samples[0] if samples.ndim > 1 else samples
+    out = np.ascontiguousarray(_resample(first, info.sample_rate, sr), dtype=np.float64)
     if not np.all(np.isfinite(out)):
         raise AudioLoadError(f"{info.source} holds NaN or infinite samples")
     return out, info

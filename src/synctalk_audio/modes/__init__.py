@@ -8,11 +8,20 @@ one line here.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from ..encoders.onnx import Encoder
 from ..errors import ParameterError
 from .ave import AveMode
-from .base import DEFAULT_HALF_WINDOW, BatchResult, FeatureMode, ModeSettings, RowStream
+from .base import (
+    DEFAULT_HALF_WINDOW,
+    BatchResult,
+    FeatureMode,
+    ModeOption,
+    ModeSettings,
+    RowStream,
+)
+from .hubert import HubertMode
 from .wenet import WenetMode
 
 __all__ = [
@@ -20,6 +29,7 @@ __all__ = [
     "REGISTRY",
     "BatchResult",
     "FeatureMode",
+    "ModeOption",
     "ModeSettings",
     "RowStream",
     "configure",
@@ -30,11 +40,9 @@ __all__ = [
 #: name -> mode: the modes `Pipeline`, `FeatureStreamer` and ``--mode`` accept.
 REGISTRY: dict[str, FeatureMode] = {
     "ave": AveMode(),
+    "hubert": HubertMode(),
     "wenet": WenetMode(),
 }
-
-#: Modes of the original tool that are not implemented yet: a clear message for them.
-_PLANNED = ("hubert",)
 
 
 def register(mode: FeatureMode) -> FeatureMode:
@@ -58,10 +66,7 @@ def get_mode(mode: str | FeatureMode) -> FeatureMode:
     found = REGISTRY.get(mode) if isinstance(mode, str) else None
     if found is not None:
         return found
-    names = ", ".join(REGISTRY)
-    if mode in _PLANNED:
-        raise ParameterError(f"mode '{mode}' is not available yet: this version has {names}")
-    raise ParameterError(f"unknown mode '{mode}': expected one of {names}")
+    raise ParameterError(f"unknown mode '{mode}': expected one of {', '.join(REGISTRY)}")
 
 
 def configure(
@@ -74,17 +79,19 @@ def configure(
     batch_size: int | None,
     threads: int | None,
     stream: bool = False,
+    options: Mapping[str, object] | None = None,
 ) -> tuple[FeatureMode, ModeSettings, Encoder]:
     """The mode, its validated settings and its encoder: what `Pipeline` and
     `FeatureStreamer` are built from.
 
     ``model`` None means the mode's ``default_model``; ``stream`` True first
-    checks that the mode streams (`FeatureMode.check_streamable`).
+    checks that the mode streams (`FeatureMode.check_streamable`);
+    ``options`` are the mode's own (`FeatureMode.options`).
     """
     found = get_mode(mode)
     if stream:
         found.check_streamable()
-    settings = found.settings(fps=fps, half_window=half_window, pad_mode=pad_mode)
+    settings = found.settings(fps=fps, half_window=half_window, pad_mode=pad_mode, options=options)
     encoder = found.open_encoder(
         found.default_model if model is None else model, batch_size=batch_size, threads=threads
     )

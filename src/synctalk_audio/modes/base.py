@@ -18,9 +18,13 @@ Facts (class attributes)
     i - h .. i + h - 1: ave ``{8: (32, 16, 16)}``; hubert ``{8: (32, 32, 32),
     4: (16, 32, 32)}``; wenet ``{8: (256, 16, 32), 4: (128, 16, 32)}``),
     ``default_model``, ``front_end`` (name of the front-end timing,
-    ``mel`` -> ``mel_s``) and ``stream_refusal`` (None if the mode streams
+    ``mel`` -> ``mel_s``), ``stream_refusal`` (None if the mode streams
     exactly, else the one-line reason, e.g. hubert's whole-clip
-    normalisation).
+    normalisation) and ``options`` (the mode's own settings, `ModeOption`:
+    a name, its choices and default, e.g. hubert's ``odd_frames`` pad|drop;
+    the commands offer each as ``--odd-frames`` and `FeatureMode.settings`
+    validates them into `ModeSettings.options`, read with
+    `ModeSettings.option`).
 
 `FeatureMode.check_fps`
     The rates the mode can produce. The default accepts only ``native_fps``
@@ -33,8 +37,10 @@ Facts (class attributes)
     expects. The returned `Encoder` maps a batch of encoder inputs (B, ...)
     to rows (B, *row_shape): ave's (B, 1, 80, 16) mel windows; wenet's
     (B, 1, 67, 80) fbank chunks (its encoder feeds zero caches and the
-    offset itself); hubert's encoder may take one normalised chunk at a time
-    (B = 1, dynamic length) and return its 50 Hz rows regrouped in pairs.
+    offset itself). A mode that runs its own batch recipe may define its
+    encoder's input and output itself: hubert's takes one normalised chunk
+    (1, length) and returns its 50 Hz rows (frames, 1024), which `compute`
+    concatenates and pairs.
 
 `FeatureMode.load`
     The mode's loader: a path, file object or 1-D array at 16 kHz in, 1-D
@@ -63,7 +69,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -78,6 +84,7 @@ __all__ = [
     "DEFAULT_HALF_WINDOW",
     "BatchResult",
     "FeatureMode",
+    "ModeOption",
     "ModeSettings",
     "RowStream",
     "check_pad_mode",
@@ -100,6 +107,34 @@ def check_pad_mode(pad_mode: str) -> PadMode:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModeOption:
+    """A setting only some modes have (`FeatureMode.options`).
+
+    Attributes
+    ----------
+    name : str
+        Its name in `FeatureMode.settings` (``odd_frames``); the commands
+        offer it as ``--odd-frames``.
+    choices : tuple of str
+        The values it takes.
+    default : str
+        Its value when not given.
+    help : str
+        One line for ``--help``.
+    """
+
+    name: str
+    choices: tuple[str, ...]
+    default: str
+    help: str = ""
+
+    @property
+    def flag(self) -> str:
+        """The command-line option: ``--`` and the name with dashes."""
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclasses.dataclass(frozen=True)
 class ModeSettings:
     """The validated settings of one run of a mode (`FeatureMode.settings`).
 
@@ -111,11 +146,22 @@ class ModeSettings:
         h: a frame's window is rows i - h .. i + h - 1 of the feature array.
     pad_mode : {"constant", "reflect"}
         STFT padding of the mel front end (modes without one ignore it).
+    options : tuple of (str, str)
+        The mode's own options (`FeatureMode.options`), every one with its
+        value (given or default), in the mode's order.
     """
 
     fps: float
     half_window: int = DEFAULT_HALF_WINDOW
     pad_mode: PadMode = "constant"
+    options: tuple[tuple[str, str], ...] = ()
+
+    def option(self, name: str) -> str:
+        """The value of the mode option ``name``."""
+        for key, value in self.options:
+            if key == name:
+                return value
+        raise KeyError(name)
 
 
 @dataclasses.dataclass
@@ -173,6 +219,8 @@ class FeatureMode:
     front_end: str = "front_end"
     #: None if the mode streams exactly; else why it cannot (one line).
     stream_refusal: str | None = "it has no streaming implementation"
+    #: The mode's own settings (`ModeOption`), e.g. hubert's odd_frames.
+    options: tuple[ModeOption, ...] = ()
 
     # -- settings -------------------------------------------------------------
     def check_fps(self, fps: object, *, name: str = "fps") -> float:
@@ -197,6 +245,37 @@ class FeatureMode:
             " (8 = SyncTalk_2D, 4 = Ultralight-Digital-Human)"
         )
 
+    def check_options(
+        self, options: Mapping[str, object] | None, *, flags: bool = False
+    ) -> tuple[tuple[str, str], ...]:
+        """Every option of the mode with its value; `ParameterError` for an unknown one.
+
+        ``flags`` True names the options as the commands do (``--odd-frames``).
+        """
+        given = dict(options or {})
+        known = {o.name: o for o in self.options}
+
+        def shown(option: ModeOption | str) -> str:
+            name = option if isinstance(option, str) else option.name
+            return "--" + name.replace("_", "-") if flags else name
+
+        for name in given:
+            if name not in known:
+                have = ", ".join(shown(o) for o in self.options) or "none"
+                raise ParameterError(
+                    f"{shown(name)} does not apply to mode '{self.name}' (its options: {have})"
+                )
+        values = []
+        for option in self.options:
+            value = given.get(option.name, option.default)
+            if value not in option.choices:
+                raise ParameterError(
+                    f"{shown(option)} {value!r} is not possible with mode '{self.name}':"
+                    f" expected {' or '.join(option.choices)}"
+                )
+            values.append((option.name, str(value)))
+        return tuple(values)
+
     def settings(
         self,
         *,
@@ -204,12 +283,18 @@ class FeatureMode:
         half_window: int = DEFAULT_HALF_WINDOW,
         pad_mode: str = "constant",
         names: tuple[str, str] = ("fps", "half_window"),
+        options: Mapping[str, object] | None = None,
     ) -> ModeSettings:
-        """Validated settings; ``fps`` None means the mode's own rate."""
+        """Validated settings; ``fps`` None means the mode's own rate.
+
+        ``options`` are the mode's own (`FeatureMode.options`); names given
+        with dashes (``names`` of the command) make messages name the flags.
+        """
         return ModeSettings(
             fps=self.native_fps if fps is None else self.check_fps(fps, name=names[0]),
             half_window=self.check_half_window(half_window, name=names[1]),
             pad_mode=check_pad_mode(pad_mode),
+            options=self.check_options(options, flags=names[0].startswith("--")),
         )
 
     def frame_shape(self, half_window: int) -> tuple[int, ...]:
@@ -272,6 +357,7 @@ class FeatureMode:
             "pad_mode": settings.pad_mode,
             "half_window": settings.half_window,
             "frame_shape": list(self.frame_shape(settings.half_window)),
+            **dict(settings.options),
         }
 
     def __repr__(self) -> str:

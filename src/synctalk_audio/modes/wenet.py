@@ -2,7 +2,7 @@
 
 What upstream's ``data_utils/wenet_infer.py`` computes, step by step:
 
-- Loader: `load_first_channel` (``soundfile.read`` float64, first channel).
+- Loader: `load_first_channel_with_info` (``soundfile.read`` float64, first channel).
   Upstream ignores the sample rate; other rates are resampled to 16 kHz
   (soxr HQ on the float64 first channel): a documented fix.
 - int16 conversion: ``(x.astype(float32) * 32767)``, clipped to
@@ -36,7 +36,7 @@ import soxr
 
 from ..encoders.onnx import Encoder, _run_error, check_features, file_sha256
 from ..errors import ModelError, ParameterError
-from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource, load_first_channel
+from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource, load_first_channel_with_info
 from ..frontends.fbank import kaldi_fbank, online_fbank
 from ..frontends.mel import as_audio_array
 from ..options import FbankOptions
@@ -297,14 +297,14 @@ class WenetMode(FeatureMode):
     def load(
         self, source: AudioSource | np.ndarray, *, max_duration: float | None
     ) -> tuple[np.ndarray, AudioInfo]:
-        """`load_first_channel`; an array is taken as 16 kHz mono."""
+        """`load_first_channel_with_info`; an array is taken as 16 kHz mono."""
         if isinstance(source, np.ndarray):
             samples = as_audio_array(source, name="audio")
             info = AudioInfo(
                 "<array>", TARGET_RATE, 1, int(samples.shape[0]), "array/" + samples.dtype.name
             )
             return samples, info
-        return load_first_channel(source, max_duration=max_duration)
+        return load_first_channel_with_info(source, max_duration=max_duration)
 
     def compute(
         self,
