@@ -163,7 +163,7 @@ class ToyMode(FeatureMode):
     def open_encoder(self, model: Any, **_: Any) -> ToyEncoder:
         return ToyEncoder()
 
-    load = AveMode.load  # librosa-exact files, 16 kHz arrays
+    load_file = AveMode.load_file  # librosa-exact files (arrays: the base class)
 
     def compute(
         self, samples: np.ndarray, encoder: Any, settings: ModeSettings, **_: Any

@@ -24,7 +24,7 @@ import soxr
 from .. import _core
 from ..encoders.onnx import Encoder, open_encoder
 from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource, load_audio_with_info
-from ..frontends.mel import as_audio_array, mel_processor, melspectrogram
+from ..frontends.mel import mel_processor, melspectrogram
 from ..frontends.windows import (
     WINDOW_MEL_FRAMES,
     cut_windows,
@@ -91,16 +91,10 @@ class AveMode(FeatureMode):
         """`OnnxEncoder` (its signature check: (B, 1, 80, 16) -> (B, 512)) or ``model``."""
         return open_encoder(model, batch_size=batch_size, threads=threads)
 
-    def load(
-        self, source: AudioSource | np.ndarray, *, max_duration: float | None
+    def load_file(
+        self, source: AudioSource, *, max_duration: float | None
     ) -> tuple[np.ndarray, AudioInfo]:
-        """``librosa.load(path, sr=16000)``; an array is taken as 16 kHz mono."""
-        if isinstance(source, np.ndarray):
-            samples = as_audio_array(source, name="audio")
-            info = AudioInfo(
-                "<array>", TARGET_RATE, 1, int(samples.shape[0]), "array/" + samples.dtype.name
-            )
-            return samples, info
+        """``librosa.load(path, sr=16000)``."""
         return load_audio_with_info(source, max_duration=max_duration)
 
     def compute(

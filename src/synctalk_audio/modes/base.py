@@ -42,10 +42,11 @@ Facts (class attributes)
     (1, length) and returns its 50 Hz rows (frames, 1024), which `compute`
     concatenates and pairs.
 
-`FeatureMode.load`
-    The mode's loader: a path, file object or 1-D array at 16 kHz in, 1-D
-    samples at the front end's rate and an `AudioInfo` out (ave: the
-    librosa-exact load; hubert and wenet: float64 first channel, soxr HQ).
+`FeatureMode.load_file`
+    The mode's loader: a path or file object in, 1-D samples at the front
+    end's rate and an `AudioInfo` out (ave: the librosa-exact load; hubert and
+    wenet: float64 first channel, soxr HQ). `FeatureMode.load` calls it, and
+    takes a 1-D array as 16 kHz mono itself, the same for every mode.
 
 `FeatureMode.compute`
     The batch recipe: samples -> front end -> encoder inputs -> encoder ->
@@ -76,7 +77,8 @@ import numpy as np
 
 from ..encoders.onnx import Encoder
 from ..errors import ParameterError
-from ..frontends.audio import AudioInfo, AudioSource
+from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource
+from ..frontends.mel import as_audio_array
 from ..limits import check_fps as check_fps_range
 from ..options import PadMode
 
@@ -325,7 +327,23 @@ class FeatureMode:
     def load(
         self, source: AudioSource | np.ndarray, *, max_duration: float | None
     ) -> tuple[np.ndarray, AudioInfo]:
-        """The mode's loader: samples for its front end and the input's facts."""
+        """Samples for the mode's front end and the input's facts.
+
+        A file goes through the mode's `load_file`; a 1-D float32/float64
+        array is taken as 16 kHz mono samples, as they are (every mode alike).
+        """
+        if isinstance(source, np.ndarray):
+            samples = as_audio_array(source, name="audio")
+            info = AudioInfo(
+                "<array>", TARGET_RATE, 1, int(samples.shape[0]), "array/" + samples.dtype.name
+            )
+            return samples, info
+        return self.load_file(source, max_duration=max_duration)
+
+    def load_file(
+        self, source: AudioSource, *, max_duration: float | None
+    ) -> tuple[np.ndarray, AudioInfo]:
+        """The mode's loader of a file: samples at 16 kHz and the input's facts."""
         raise NotImplementedError
 
     def compute(

@@ -44,7 +44,6 @@ from ..frontends.audio import (
     AudioSource,
     load_first_channel_with_info,
 )
-from ..frontends.mel import as_audio_array
 from .base import BatchResult, FeatureMode, ModeOption, ModeSettings, Progress
 
 __all__ = [
@@ -250,16 +249,10 @@ class HubertMode(FeatureMode):
             return model
         raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")
 
-    def load(
-        self, source: AudioSource | np.ndarray, *, max_duration: float | None
+    def load_file(
+        self, source: AudioSource, *, max_duration: float | None
     ) -> tuple[np.ndarray, AudioInfo]:
-        """Float64 first channel at 16 kHz; an array is taken as 16 kHz mono."""
-        if isinstance(source, np.ndarray):
-            samples = as_audio_array(source, name="audio")
-            info = AudioInfo(
-                "<array>", TARGET_RATE, 1, int(samples.shape[0]), "array/" + samples.dtype.name
-            )
-            return samples, info
+        """Float64 first channel at 16 kHz (`load_first_channel_with_info`)."""
         return load_first_channel_with_info(source, max_duration=max_duration)
 
     def compute(

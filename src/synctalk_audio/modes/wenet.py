@@ -38,7 +38,6 @@ from ..encoders.onnx import Encoder, _run_error, check_features, file_sha256
 from ..errors import ModelError, ParameterError
 from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource, load_first_channel_with_info
 from ..frontends.fbank import kaldi_fbank, online_fbank
-from ..frontends.mel import as_audio_array
 from ..options import FbankOptions
 from .base import BatchResult, FeatureMode, ModeSettings, Progress
 
@@ -294,16 +293,10 @@ class WenetMode(FeatureMode):
             return model
         raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")
 
-    def load(
-        self, source: AudioSource | np.ndarray, *, max_duration: float | None
+    def load_file(
+        self, source: AudioSource, *, max_duration: float | None
     ) -> tuple[np.ndarray, AudioInfo]:
-        """`load_first_channel_with_info`; an array is taken as 16 kHz mono."""
-        if isinstance(source, np.ndarray):
-            samples = as_audio_array(source, name="audio")
-            info = AudioInfo(
-                "<array>", TARGET_RATE, 1, int(samples.shape[0]), "array/" + samples.dtype.name
-            )
-            return samples, info
+        """Float64 first channel at 16 kHz (`load_first_channel_with_info`)."""
         return load_first_channel_with_info(source, max_duration=max_duration)
 
     def compute(
