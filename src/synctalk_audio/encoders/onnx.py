@@ -24,7 +24,6 @@ __all__ = [
     "OnnxEncoder",
     "check_features",
     "file_sha256",
-    "open_encoder",
     "open_session",
 ]
 
@@ -328,17 +327,3 @@ class OnnxEncoder:
             "batch_size": self.batch_size,
             "threads": self.threads,
         }
-
-
-def open_encoder(
-    model: str | os.PathLike[str] | Encoder,
-    *,
-    batch_size: int | None = None,
-    threads: int | None = None,
-) -> Encoder:
-    """An `OnnxEncoder` for a model path, or ``model`` itself if it is an `Encoder`."""
-    if isinstance(model, (str, os.PathLike)):
-        return OnnxEncoder(model, batch_size=batch_size, threads=threads)
-    if isinstance(model, Encoder):
-        return model
-    raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")

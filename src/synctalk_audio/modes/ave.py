@@ -22,7 +22,7 @@ import numpy as np
 import soxr
 
 from .. import _core
-from ..encoders.onnx import Encoder, open_encoder
+from ..encoders.onnx import Encoder, OnnxEncoder
 from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource, load_audio_with_info
 from ..frontends.mel import mel_processor, melspectrogram
 from ..frontends.windows import (
@@ -81,15 +81,11 @@ class AveMode(FeatureMode):
         """Any rate from 1 to below 80 (the mel frame rate)."""
         return check_fps(fps, name=name)
 
-    def open_encoder(
-        self,
-        model: str | os.PathLike[str] | Encoder,
-        *,
-        batch_size: int | None = None,
-        threads: int | None = None,
+    def open_model_file(
+        self, path: str | os.PathLike[str], *, batch_size: int | None, threads: int | None
     ) -> Encoder:
-        """`OnnxEncoder` (its signature check: (B, 1, 80, 16) -> (B, 512)) or ``model``."""
-        return open_encoder(model, batch_size=batch_size, threads=threads)
+        """`OnnxEncoder`, its signature checked: (B, 1, 80, 16) -> (B, 512)."""
+        return OnnxEncoder(path, batch_size=batch_size, threads=threads)
 
     def load_file(
         self, source: AudioSource, *, max_duration: float | None

@@ -31,7 +31,7 @@ Facts (class attributes)
     (hubert's 50 Hz pairs and wenet's 5-frame hop fix their rates); ave
     accepts any rate in `limits.check_fps`'s range.
 
-`FeatureMode.open_encoder`
+`FeatureMode.open_model_file`
     Load the model and check it is of the mode's kind (input and output
     names and shapes); a wrong model is a `ModelError` naming what the mode
     expects. The returned `Encoder` maps a batch of encoder inputs (B, ...)
@@ -321,7 +321,21 @@ class FeatureMode:
         batch_size: int | None = None,
         threads: int | None = None,
     ) -> Encoder:
-        """The mode's encoder for ``model``, checked to be of the mode's kind."""
+        """The mode's encoder for ``model``: a path opened by `open_model_file`, an `Encoder` as is.
+
+        The dispatch is the same for every mode; a mode gives only
+        `open_model_file`, which checks that the model is of its kind.
+        """
+        if isinstance(model, (str, os.PathLike)):
+            return self.open_model_file(model, batch_size=batch_size, threads=threads)
+        if isinstance(model, Encoder):
+            return model
+        raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")
+
+    def open_model_file(
+        self, path: str | os.PathLike[str], *, batch_size: int | None, threads: int | None
+    ) -> Encoder:
+        """Open the model file at ``path``, checked to be of the mode's kind (`ModelError`)."""
         raise NotImplementedError
 
     def load(

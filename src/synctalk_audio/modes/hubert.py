@@ -235,19 +235,11 @@ class HubertMode(FeatureMode):
         ),
     )
 
-    def open_encoder(
-        self,
-        model: str | os.PathLike[str] | Encoder,
-        *,
-        batch_size: int | None = None,
-        threads: int | None = None,
+    def open_model_file(
+        self, path: str | os.PathLike[str], *, batch_size: int | None, threads: int | None
     ) -> Encoder:
-        """`HubertEncoder` for a path (checked by its signature), or ``model`` itself."""
-        if isinstance(model, (str, os.PathLike)):
-            return HubertEncoder(model, threads=threads)
-        if isinstance(model, Encoder):
-            return model
-        raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")
+        """`HubertEncoder`, checked by its signature (``batch_size`` unused: one chunk per run)."""
+        return HubertEncoder(path, threads=threads)
 
     def load_file(
         self, source: AudioSource, *, max_duration: float | None

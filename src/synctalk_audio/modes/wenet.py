@@ -279,19 +279,11 @@ class WenetMode(FeatureMode):
     front_end = "fbank"
     stream_refusal = None
 
-    def open_encoder(
-        self,
-        model: str | os.PathLike[str] | Encoder,
-        *,
-        batch_size: int | None = None,
-        threads: int | None = None,
+    def open_model_file(
+        self, path: str | os.PathLike[str], *, batch_size: int | None, threads: int | None
     ) -> Encoder:
-        """`WenetEncoder` for a path (``batch_size`` is not used: one chunk per run)."""
-        if isinstance(model, (str, os.PathLike)):
-            return WenetEncoder(model, threads=threads)
-        if isinstance(model, Encoder):
-            return model
-        raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")
+        """`WenetEncoder` (``batch_size`` is not used: one chunk per run)."""
+        return WenetEncoder(path, threads=threads)
 
     def load_file(
         self, source: AudioSource, *, max_duration: float | None
