@@ -123,6 +123,27 @@ def test_features_match_upstream(wenet_model, name):
     assert json.dumps(counts).count(str(facts["wenet_F"])) >= 1
 
 
+def test_chunks_encoded_at_once_give_the_same_bytes(wenet_model):
+    # The chunks are independent, so `threads` of them run at once, each on one
+    # ONNX Runtime thread: the rows are the same bytes for any thread count,
+    # the default (the usable CPUs) included.
+    arrays = []
+    for threads in (1, 2, 3, None):
+        with Pipeline(wenet_model, mode="wenet", threads=threads) as pipe:
+            arrays.append(pipe.process(SPEECH).array)
+    assert arrays[0].shape[0] > 3
+    for other in arrays[1:]:
+        assert other.tobytes() == arrays[0].tobytes()
+
+
+def test_encoder_error_in_a_worker_thread_is_the_same_error(wenet_model):
+    encoder = WenetEncoder(wenet_model, threads=2)
+    bad = np.zeros((4, 1, 67, 80), np.float32)
+    bad[2, 0, 5, 7] = np.nan  # NaN in, NaN out: refused, naming the chunk
+    with pytest.raises(ModelError, match=r"NaN/inf for windows 2\.\.2"):
+        encoder.encode(bad)
+
+
 @pytest.mark.parametrize("half_window", [8, 4])
 def test_frames_are_the_window_rule(wenet_model, half_window):
     with Pipeline(wenet_model, mode="wenet", half_window=half_window, threads=1) as pipe:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 from . import _core
 from .errors import ParameterError
@@ -133,3 +134,14 @@ def check_duration(
         f" frames); the limit is {max_duration:g} s: pass a larger --max-duration"
         " (max_duration in Python) to allow it"
     )
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, else the CPU count).
+
+    The default number of threads or workers wherever the package picks one.
+    """
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
