@@ -34,7 +34,12 @@ from synctalk_audio.engines.streaming import FeatureStreamer
 from synctalk_audio.errors import ModelError, ParameterError
 from synctalk_audio.export.common import ExportError
 from synctalk_audio.export.hubert import CHECK_LENGTHS, export_hubert
-from synctalk_audio.modes.hubert import HubertMode, hubert_frame_count, normalise
+from synctalk_audio.modes.hubert import (
+    HubertEncoder,
+    HubertMode,
+    hubert_frame_count,
+    normalise,
+)
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
@@ -275,6 +280,16 @@ def test_mode_facts():
     assert (mode.feature_file, mode.row_shape, mode.native_fps) == ("aud_hu.npy", (2, 1024), 25)
     assert mode.frame_shape(8) == (32, 32, 32) and mode.frame_shape(4) == (16, 32, 32)
     assert mode.settings().option("odd_frames") == "pad"
+
+
+def test_session_keeps_one_copy_of_the_weights(hubert_onnx):
+    # Pre-packing would keep a second copy of every matrix's weights: 2.5 GiB
+    # instead of 1.8 GiB peak for hubert-large (docs/BENCHMARKS.md).
+    encoder = HubertEncoder(hubert_onnx)
+    entry = encoder._session.get_session_options().get_session_config_entry(
+        "session.disable_prepacking"
+    )
+    assert entry == "1"
 
 
 @pytest.mark.parametrize(

@@ -120,8 +120,13 @@ def _run_error(path: str, windows: int, exc: Exception) -> Exception:
     )
 
 
-def open_session(path: str, *, threads: int | None, missing_hint: str) -> Any:
+def open_session(path: str, *, threads: int | None, missing_hint: str, prepack: bool = True) -> Any:
     """An ONNX Runtime CPU session for the model file ``path``; what every encoder opens.
+
+    ``prepack`` False keeps ONNX Runtime from storing a second, pre-packed
+    copy of the matrix-multiplication weights: for a model of HuBERT-large's
+    size that copy costs as much memory as the weights and buys no measurable
+    speed (docs/BENCHMARKS.md).
 
     Raises
     ------
@@ -147,6 +152,8 @@ def open_session(path: str, *, threads: int | None, missing_hint: str) -> Any:
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    if not prepack:
+        options.add_session_config_entry("session.disable_prepacking", "1")
     try:
         return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ONNX Runtime raises its own exception types
