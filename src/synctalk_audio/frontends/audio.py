@@ -15,7 +15,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
-from typing import BinaryIO, Union
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 import soundfile as sf
@@ -28,6 +28,7 @@ __all__ = [
     "AudioBlocks",
     "AudioInfo",
     "AudioSource",
+    "StreamingResampler",
     "check_info",
     "is_regular_audio_file",
     "load_audio",
@@ -282,17 +283,76 @@ def _to_mono(samples: np.ndarray) -> np.ndarray:
     return samples
 
 
+def resampled_length(samples: int, rate: int, target: int) -> int:
+    """librosa.resample's length rule (``fix=True``): ``ceil(n * target / rate)``."""
+    return int(np.ceil(samples * (float(target) / rate)))
+
+
+def _fix_length(resampled: np.ndarray, n_samples: int) -> np.ndarray:
+    # Cut or zero-pad to the length rule, as librosa.util.fix_length.
+    if resampled.shape[-1] > n_samples:
+        return resampled[:n_samples]
+    if resampled.shape[-1] < n_samples:
+        return np.pad(resampled, (0, n_samples - resampled.shape[-1]))
+    return resampled
+
+
 def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     # librosa.resample(res_type="soxr_hq", fix=True, scale=False).
     if rate == target:
         return samples
-    n_samples = int(np.ceil(samples.shape[-1] * (float(target) / rate)))
     resampled = soxr.resample(samples, rate, target, quality="soxr_hq")
-    if resampled.shape[-1] > n_samples:
-        resampled = resampled[:n_samples]
-    elif resampled.shape[-1] < n_samples:
-        resampled = np.pad(resampled, (0, n_samples - resampled.shape[-1]))
-    return np.asarray(resampled, dtype=samples.dtype)
+    n_samples = resampled_length(samples.shape[-1], rate, target)
+    return np.asarray(_fix_length(resampled, n_samples), dtype=samples.dtype)
+
+
+class StreamingResampler:
+    """`_resample` (librosa's soxr-HQ resampling) in pieces, to `TARGET_RATE`.
+
+    The concatenation of what `push` and `finish` return equals resampling the
+    whole signal at once, bit for bit, for any chunking: soxr's streaming
+    resampler gives the samples of its one-shot call, never more than the
+    length rule allows (``tests/test_resampler.py`` checks both), so only
+    the end needs fixing: `finish` zero-pads to the rule. At `TARGET_RATE`
+    the samples pass through unchanged.
+
+    Parameters
+    ----------
+    rate : int
+        Sample rate of the input.
+    dtype : numpy dtype
+        float32 (the ``ave`` loader) or float64 (Ultralight's loader).
+    """
+
+    def __init__(self, rate: int, dtype: type[np.floating[Any]]) -> None:
+        self.rate = rate
+        self.dtype = np.dtype(dtype)
+        self._stream = (
+            soxr.ResampleStream(rate, TARGET_RATE, 1, dtype=self.dtype.name, quality="HQ")
+            if rate != TARGET_RATE
+            else None
+        )
+        self._input = 0  # input samples so far
+        self._output = 0  # resampled samples returned so far
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Resample a piece of mono input; the resampled samples that are final."""
+        samples = np.asarray(samples, dtype=self.dtype)
+        self._input += samples.shape[0]
+        if self._stream is not None:
+            samples = self._stream.resample_chunk(samples, last=False)
+        self._output += samples.shape[0]
+        return samples
+
+    def finish(self) -> np.ndarray:
+        """The resampler's tail, zero-padded to the length rule."""
+        if self._stream is None:
+            return np.zeros(0, self.dtype)
+        tail = self._stream.resample_chunk(np.zeros(0, self.dtype), last=True)
+        want = resampled_length(self._input, self.rate, TARGET_RATE) - self._output
+        tail = np.asarray(_fix_length(tail, max(0, want)), dtype=self.dtype)
+        self._output += tail.shape[0]
+        return tail
 
 
 def load_audio_with_info(

@@ -19,11 +19,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import soxr
 
 from .. import _core
 from ..encoders.onnx import Encoder, OnnxEncoder
-from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource, load_audio_with_info
+from ..frontends.audio import AudioInfo, AudioSource, StreamingResampler, load_audio_with_info
 from ..frontends.mel import mel_processor, melspectrogram
 from ..frontends.windows import (
     WINDOW_MEL_FRAMES,
@@ -157,13 +156,7 @@ class AveRows:
         self.channels = channels
         self.options = MelOptions(pad_mode=settings.pad_mode)
         self._online = _core.OnlineMel(mel_processor(self.options))
-        self._resampler = (
-            soxr.ResampleStream(sample_rate, TARGET_RATE, 1, dtype="float32", quality="HQ")
-            if sample_rate != TARGET_RATE
-            else None
-        )
-        self._held: np.ndarray = np.zeros(0, np.float32)  # resampled, not yet fed
-        self._input_samples = 0
+        self._resampler = StreamingResampler(sample_rate, np.float32)
         self._mel = np.zeros((0, self.options.n_mels), np.float32)
         self._mel_first = 0  # mel frame number of self._mel[0]
         self._mel_count = 0
@@ -187,34 +180,19 @@ class AveRows:
 
     def accept(self, mono: np.ndarray) -> np.ndarray:
         """Resample and feed the online mel; return the windows that became final."""
-        self._input_samples += mono.shape[0]
-        if self._resampler is not None:
-            out = self._resampler.resample_chunk(mono, last=False)
-            # Hold back one sample so the length rule can still trim at close.
-            pending = np.concatenate([self._held, out])
-            mono, self._held = pending[:-1], pending[-1:]
-        if mono.shape[0]:
-            self._online.accept_waveform(np.ascontiguousarray(mono, dtype=np.float32))
+        self._feed(self._resampler.push(mono))
         return self._take_windows(final=False)
 
     def finish(self) -> np.ndarray:
-        """The resampler's tail, the length rule, end padding, the last windows."""
-        if self._resampler is not None:
-            tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-            pending = np.concatenate([self._held, tail])
-            # librosa.resample's length rule: ceil(n * 16000 / sr), cut or zero-padded.
-            want = int(np.ceil(self._input_samples * (float(TARGET_RATE) / self.sample_rate)))
-            have = self._online.num_samples_received + pending.shape[0]
-            if have > want:
-                pending = pending[: max(0, pending.shape[0] - (have - want))]
-            elif have < want:
-                pending = np.concatenate([pending, np.zeros(want - have, np.float32)])
-            self._held = np.zeros(0, np.float32)
-            if pending.shape[0]:
-                self._online.accept_waveform(np.ascontiguousarray(pending, dtype=np.float32))
+        """The resampler's tail (with librosa's length rule), the last windows."""
+        self._feed(self._resampler.finish())
         require_min_samples(self._online.num_samples_received)
         self._online.input_finished()
         return self._take_windows(final=True)
+
+    def _feed(self, samples: np.ndarray) -> None:
+        if samples.shape[0]:
+            self._online.accept_waveform(np.ascontiguousarray(samples, dtype=np.float32))
 
     def _take_windows(self, *, final: bool) -> np.ndarray:
         new_mel = self._online.pop_frames()

@@ -33,11 +33,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import soxr
 
 from ..encoders.onnx import Encoder, _run_error, check_features, file_sha256, open_session
 from ..errors import ModelError, ParameterError
-from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource, load_first_channel_with_info
+from ..frontends.audio import (
+    AudioInfo,
+    AudioSource,
+    StreamingResampler,
+    load_first_channel_with_info,
+)
 from ..frontends.fbank import kaldi_fbank, online_fbank
 from ..limits import usable_cpus
 from ..options import FbankOptions
@@ -364,13 +368,7 @@ class WenetRows:
         self.channels = channels
         self._online = online_fbank(_FBANK)
         self._online.accept_waveform(np.zeros(PAD_BEFORE, np.float32))
-        self._resampler = (
-            soxr.ResampleStream(sample_rate, TARGET_RATE, 1, dtype="float64", quality="HQ")
-            if sample_rate != TARGET_RATE
-            else None
-        )
-        self._held: np.ndarray = np.zeros(0, np.float64)  # resampled, not yet fed
-        self._input_samples = 0
+        self._resampler = StreamingResampler(sample_rate, np.float64)
         self._samples_16k = 0
         self._feats = np.zeros((0, _FBANK_BINS), np.float32)
         self._feats_first = 0  # fbank row number of self._feats[0]
@@ -398,31 +396,12 @@ class WenetRows:
 
     def accept(self, mono: np.ndarray) -> np.ndarray:
         """Resample, convert and feed the online fbank; return the chunks that became final."""
-        self._input_samples += mono.shape[0]
-        if self._resampler is not None:
-            out = self._resampler.resample_chunk(mono.astype(np.float64), last=False)
-            # Hold back one sample so the length rule can still trim at the end.
-            pending = np.concatenate([self._held, out])
-            self._feed(pending[:-1])
-            self._held = pending[-1:]
-        else:
-            self._feed(mono)
+        self._feed(self._resampler.push(mono))
         return self._take_chunks(final=False)
 
     def finish(self) -> np.ndarray:
-        """The resampler's tail, the length rule, the end padding, the last chunks."""
-        if self._resampler is not None:
-            tail = self._resampler.resample_chunk(np.zeros(0, np.float64), last=True)
-            pending = np.concatenate([self._held, tail])
-            # librosa.resample's length rule: ceil(n * 16000 / sr), cut or zero-padded.
-            want = int(np.ceil(self._input_samples * (float(TARGET_RATE) / self.sample_rate)))
-            have = self._samples_16k + pending.shape[0]
-            if have > want:
-                pending = pending[: max(0, pending.shape[0] - (have - want))]
-            elif have < want:
-                pending = np.concatenate([pending, np.zeros(want - have)])
-            self._held = np.zeros(0, np.float64)
-            self._feed(pending)
+        """The resampler's tail (with librosa's length rule), the end padding, the last chunks."""
+        self._feed(self._resampler.finish())
         if self._samples_16k == 0:
             raise ParameterError("audio is empty: the stream received no samples")
         self._online.accept_waveform(np.zeros(PAD_AFTER, np.float32))
