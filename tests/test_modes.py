@@ -251,3 +251,13 @@ def test_a_mode_that_cannot_stream_says_why(toy, monkeypatch, tmp_path, capsys):
     with Pipeline(mode="toy") as pipe:
         pipe.process_to(SPEECH, str(tmp_path / "batch"))
     assert os.path.isfile(tmp_path / "batch" / "aud_toy.npy")
+
+
+def test_export_offers_the_modes_that_name_an_exporter():
+    from synctalk_audio.errors import ParameterError
+    from synctalk_audio.export import export_hubert, export_onnx, exportable_modes, exporter_of
+
+    assert exportable_modes() == ["ave", "hubert"]
+    assert exporter_of("ave") is export_onnx and exporter_of("hubert") is export_hubert
+    with pytest.raises(ParameterError, match="mode 'wenet' has no exporter"):
+        exporter_of("wenet")

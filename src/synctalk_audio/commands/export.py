@@ -11,9 +11,11 @@ from .common import (
 
 
 def add_parser(sub: Any) -> None:
-    from ..export import EXPORTERS
+    from ..export import exportable_modes
+    from ..modes import get_mode
 
-    checkpoints = "; ".join(f"{name}: {what}" for name, (_, what) in EXPORTERS.items())
+    names = exportable_modes()
+    checkpoints = "; ".join(f"{name}: {get_mode(name).checkpoint_help}" for name in names)
     p = sub.add_parser(
         "export",
         help="a mode's checkpoint (SyncTalk_2D audio_visual_encoder.pth, HuBERT directory)"
@@ -26,7 +28,7 @@ def add_parser(sub: Any) -> None:
         "--mode",
         "-mode",
         default="ave",
-        choices=sorted(EXPORTERS),
+        choices=names,
         help="the feature mode whose model to export (default: %(default)s)",
     )
     p.add_argument(
@@ -55,10 +57,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import EXPORTERS
+    from ..export import exporter_of
     from ..modes import get_mode
 
-    exporter, _ = EXPORTERS[args.mode]
+    exporter = exporter_of(args.mode)
     output = get_mode(args.mode).default_model if args.output is None else args.output
     options: dict[str, Any] = {"opset": args.opset}
     if args.tolerance is not None:

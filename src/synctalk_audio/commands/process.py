@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         counts = metadata["counts"]
         # The mode's own counts: "mel frames, windows" (ave), "fbank frames, chunks" (wenet).
         steps = ", ".join(
-            f"{value} {name.replace('_', ' ')}"
+            f"{value} {name.replace('_', ' ').removesuffix('s' if value == 1 else '')}"
             for name, value in counts.items()
             if name not in ("samples_16k", "frames")
         )

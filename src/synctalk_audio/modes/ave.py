@@ -75,6 +75,8 @@ class AveMode(FeatureMode):
     default_model = DEFAULT_MODEL
     front_end = "mel"
     stream_refusal = None
+    exporter = "synctalk_audio.export.ave:export_onnx"
+    checkpoint_help = "audio_visual_encoder.pth (keys with or without 'audio_encoder.')"
 
     def check_fps(self, fps: object, *, name: str = "fps") -> float:
         """Any rate from 1 to below 80 (the mel frame rate)."""

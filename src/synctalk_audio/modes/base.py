@@ -24,7 +24,11 @@ Facts (class attributes)
     a name, its choices and default, e.g. hubert's ``odd_frames`` pad|drop;
     the commands offer each as ``--odd-frames`` and `FeatureMode.settings`
     validates them into `ModeSettings.options`, read with
-    `ModeSettings.option`).
+    `ModeSettings.option`), ``exporter`` (``"module:function"`` turning the
+    mode's checkpoint into its ONNX model for ``synctalk-audio export``,
+    imported only when used; None if the mode has none, as wenet, whose
+    upstream ships ``encoder.onnx``) and ``checkpoint_help`` (what that
+    function takes as ``--checkpoint``).
 
 `FeatureMode.check_fps`
     The rates the mode can produce. The default accepts only ``native_fps``
@@ -223,6 +227,10 @@ class FeatureMode:
     stream_refusal: str | None = "it has no streaming implementation"
     #: The mode's own settings (`ModeOption`), e.g. hubert's odd_frames.
     options: tuple[ModeOption, ...] = ()
+    #: "module:function" exporting the mode's checkpoint to ONNX, or None.
+    exporter: str | None = None
+    #: What the exporter takes as ``--checkpoint``.
+    checkpoint_help: str = ""
 
     # -- settings -------------------------------------------------------------
     def check_fps(self, fps: object, *, name: str = "fps") -> float:

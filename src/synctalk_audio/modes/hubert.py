@@ -238,6 +238,11 @@ class HubertMode(FeatureMode):
             " Ultralight-Digital-Human) or loses its last row (drop, its version up to mid-2025)",
         ),
     )
+    exporter = "synctalk_audio.export.hubert:export_hubert"
+    checkpoint_help = (
+        "a HuggingFace HuBERT checkpoint directory (config.json + model.safetensors or"
+        " pytorch_model.bin), e.g. facebook/hubert-large-ls960-ft from your HuggingFace cache"
+    )
 
     def open_model_file(
         self, path: str | os.PathLike[str], *, batch_size: int | None, threads: int | None
