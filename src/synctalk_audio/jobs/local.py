@@ -211,7 +211,7 @@ class LocalEngine:
                         worker = by_sentinel[ready]
                         if worker not in workers:
                             continue
-                        with contextlib.suppress(OSError):
+                        with contextlib.suppress(OSError, EOFError):
                             while worker.conn.poll():  # a result sent just before dying
                                 kind, payload = worker.conn.recv()
                                 if kind == "result":
