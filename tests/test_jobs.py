@@ -555,3 +555,28 @@ def test_run_job_is_exposed_at_the_top():
 
     assert synctalk_audio.run_job is run_job
     assert np.__name__  # numpy imported for the module's helpers
+
+
+def test_an_item_finished_before_its_done_line_is_not_redone(tiny, clips, tmp_path):
+    """A kill between an output's rename and its record line: the pending line suffices."""
+    out = tmp_path / "out"
+    assert run_job(out, [clips], model=tiny, workers=1).ok
+    record = out / RECORD_NAME
+    entries = record_of(out)
+    stamp = os.stat(out / "z" / "metadata.json").st_mtime_ns
+    # What a killed run leaves: z's last line is "pending", from a run that started
+    # before its output was written.
+    pending = {**entries["z"], "status": "pending", "sha256": None}
+    pending["timings"] = {"run_started": stamp / 1e9 - 1}
+    with open(record, "a", encoding="utf-8") as f:
+        f.write(json.dumps(pending) + "\n")
+    again = run_job(out, [clips], model=tiny, workers=1)
+    assert again.skipped == 3 and again.done == []
+    assert os.stat(out / "z" / "metadata.json").st_mtime_ns == stamp
+    assert record_of(out)["z"]["status"] == "done"
+    assert record_of(out)["z"]["sha256"] == entries["z"]["sha256"]
+    # A pending line from a run that started after the output was written: redone.
+    pending["timings"] = {"run_started": stamp / 1e9 + 1}
+    with open(record, "a", encoding="utf-8") as f:
+        f.write(json.dumps(pending) + "\n")
+    assert [i.key for i in run_job(out, [clips], model=tiny, workers=1).done] == ["z"]
