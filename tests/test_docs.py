@@ -17,6 +17,9 @@ MODULES = [
     "synctalk_audio.engines.pipeline",
     "synctalk_audio.engines.streaming",
     "synctalk_audio.frontends.windows",
+    "synctalk_audio.jobs.local",
+    "synctalk_audio.jobs.plan",
+    "synctalk_audio.jobs.run",
 ]
 
 

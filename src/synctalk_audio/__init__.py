@@ -11,6 +11,7 @@ The public API:
 - `num_windows`, `window_starts`, `encoder_windows` — the 16-frame encoder windows.
 - `ParameterError`, `AudioLoadError` — what bad input raises.
 - `synctalk_audio.pipeline.Pipeline`, `synctalk_audio.streaming.FeatureStreamer` — the engines.
+- `run_job` — many inputs to one output directory each, resumable (`synctalk_audio.jobs`).
 
 The package by role: ``frontends`` (audio loading, the mel spectrogram, WAV
 streams, encoder windows), ``modes`` (the feature modes and their registry),
@@ -22,12 +23,17 @@ streams, encoder windows), ``modes`` (the feature modes and their registry),
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._version import __version__
 from .errors import AudioLoadError, ParameterError
 from .frontends.audio import AudioInfo, load_audio, load_audio_with_info
 from .frontends.mel import melspectrogram, melspectrogram_many
 from .frontends.windows import encoder_windows, min_samples, num_windows, window_starts
 from .options import MelOptions
+
+if TYPE_CHECKING:
+    from .jobs import run_job
 
 __all__ = [
     "AudioInfo",
@@ -42,5 +48,16 @@ __all__ = [
     "melspectrogram_many",
     "min_samples",
     "num_windows",
+    "run_job",
     "window_starts",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # run_job is imported on first use: the job layer pulls in the modes and
+    # multiprocessing, which `import synctalk_audio` alone does not need.
+    if name == "run_job":
+        from .jobs import run_job
+
+        return run_job
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

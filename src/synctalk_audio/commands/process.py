@@ -1,38 +1,64 @@
-"""``synctalk-audio process``: one audio file to an output directory."""
+"""``synctalk-audio process``: one audio file to an output directory, or a job of many.
+
+One ``--audio`` file writes its output directory exactly as the original tool
+did. Several ``--audio`` paths, a directory or ``--manifest`` make a job
+(`synctalk_audio.jobs.run_job`): one output directory per input under
+``--output``, a job record there, and a summary at the end.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..errors import ParameterError
 from .common import (
+    EXIT_FAILED,
     EXIT_OK,
     Progress,
     add_encoder_options,
     add_overwrite,
+    exit_status,
     max_duration_of,
     settings_of,
 )
+
+if TYPE_CHECKING:
+    from ..jobs import JobProgress
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "process",
-        help="audio file -> aud_ave.npy, frames/frame_%%05d.bin, metadata.json",
+        help="audio file(s) -> aud_ave.npy, frames/frame_%%05d.bin, metadata.json",
         description="Compute SyncTalk_2D audio features of one audio file and write them to"
         " an output directory, atomically. An existing directory is replaced only if it is"
-        " empty or holds a previous output of this tool, unless --overwrite is given.",
+        " empty or holds a previous output of this tool, unless --overwrite is given."
+        " Several --audio paths, a directory or --manifest make a resumable job: one output"
+        " directory per input under --output, mirroring the input tree, and a job record"
+        " (synctalk-job.jsonl) there; a rerun skips the finished items.",
     )
     p.add_argument(
         "--audio",
         "-audio",
-        required=True,
+        action="append",
+        default=[],
         metavar="PATH",
         help="input audio: WAV/FLAC/OGG/MP3, any rate and channel count"
-        " (loaded exactly as librosa.load(path, sr=16000))",
+        " (loaded exactly as librosa.load(path, sr=16000)); repeat it for a job, or give a"
+        " directory (searched recursively)",
+    )
+    p.add_argument(
+        "--manifest",
+        "-manifest",
+        default=None,
+        metavar="FILE",
+        help="a job's inputs: one path per line, or .csv/.jsonl with an 'input' and an"
+        " optional 'output' column (relative to --output)",
     )
     add_encoder_options(p)
     p.add_argument(
@@ -58,17 +84,64 @@ def add_parser(sub: Any) -> None:
         help="write only the feature file (aud_ave.npy) and metadata.json, not the per-frame files",
     )
     p.add_argument("--quiet", "-quiet", "-q", action="store_true", help="print nothing on success")
+    add_job_options(p)
+
+
+def add_job_options(p: argparse.ArgumentParser) -> None:
+    """--engine, --workers, --force: how a job of many inputs runs."""
+    from ..jobs.engine import ENGINES
+
+    p.add_argument(
+        "--engine",
+        "-engine",
+        default="local",
+        choices=list(ENGINES),
+        help="where a job's items run: local = worker processes on this machine"
+        " (default: %(default)s)",
+    )
+    p.add_argument(
+        "--workers",
+        "-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a job's workers, each holding the model once (default: one per CPU, at most one"
+        " per item; --threads is then shared out among them)",
+    )
+    p.add_argument(
+        "--force",
+        "-force",
+        action="store_true",
+        help="redo every item of a job, even those a previous run finished",
+    )
+
+
+def is_job(args: argparse.Namespace) -> bool:
+    """Anything but one --audio path that is not a directory is a job."""
+    return args.manifest is not None or len(args.audio) != 1 or os.path.isdir(args.audio[0])
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.audio and args.manifest is None:
+        raise ParameterError(
+            "no input: give --audio FILE (repeat it, or give a directory, for a job) or"
+            " --manifest FILE"
+        )
+    if is_job(args):
+        return run_many(args)
+    return run_one(args, args.audio[0])
+
+
+def run_one(args: argparse.Namespace, audio: str) -> int:
+    """One file to ``--output``: the original tool's behaviour and layout."""
     from ..engines.pipeline import Pipeline
     from ..outputs.directory import atomic_output_dir, check_output_dir
 
     mode, settings = settings_of(args)
     max_duration = max_duration_of(args)
-    check_output_dir(args.output, overwrite=args.overwrite, inputs=[args.audio])
-    if not os.path.exists(args.audio):
-        raise FileNotFoundError(f"audio file not found: {args.audio}")
+    check_output_dir(args.output, overwrite=args.overwrite, inputs=[audio])
+    if not os.path.exists(audio):
+        raise FileNotFoundError(f"audio file not found: {audio}")
     started = time.perf_counter()
     with Pipeline(
         args.model,
@@ -82,12 +155,10 @@ def run(args: argparse.Namespace) -> int:
         max_duration=max_duration,
     ) as pipe:
         show = not args.quiet and sys.stderr.isatty()
-        with atomic_output_dir(
-            args.output, overwrite=args.overwrite, inputs=[args.audio]
-        ) as staging:
+        with atomic_output_dir(args.output, overwrite=args.overwrite, inputs=[audio]) as staging:
             # Block by block, in flat memory whatever the duration.
             metadata = pipe.process_into(
-                args.audio,
+                audio,
                 staging,
                 frames=not args.no_frames,
                 progress=Progress("processing") if show else None,
@@ -102,8 +173,117 @@ def run(args: argparse.Namespace) -> int:
             if name not in ("samples_16k", "frames")
         )
         print(
-            f"{args.audio}: {metadata['input']['duration_s']:.2f} s -> {counts['frames']} frames"
+            f"{audio}: {metadata['input']['duration_s']:.2f} s -> {counts['frames']} frames"
             f" ({steps}) in"
             f" {metadata['timings']['wall_s']:.2f} s -> {os.path.abspath(args.output)}"
         )
     return EXIT_OK
+
+
+#: Failures listed one per line at the end of a job; the rest are in the record.
+MAX_FAILURES_SHOWN = 20
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    if hours:
+        return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s"
+    return f"{rest // 60}m{rest % 60:02d}s"
+
+
+class JobBar:
+    """The job's one-line progress bar on stderr: items, hours of audio, real-time factor, ETA."""
+
+    def __call__(self, p: JobProgress) -> None:
+        width = 24
+        filled = int(width * p.done / max(p.total, 1))
+        rtf = p.real_time_factor
+        eta = p.eta_s
+        failed = f", {p.failed} failed" if p.failed else ""
+        sys.stderr.write(
+            f"\rjob [{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} items,"
+            f" {p.audio_done_s / 3600:.2f}/{p.audio_total_s / 3600:.2f} h audio,"
+            f" RTF {'-' if rtf is None else f'{rtf:.3f}'},"
+            f" ETA {'-' if eta is None else _clock(eta)}{failed} "
+        )
+        if p.done >= p.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def run_many(args: argparse.Namespace) -> int:
+    """A job: every input to its own directory under ``--output``; a summary at the end."""
+    from ..jobs import run_job
+    from ..outputs.directory import STOP_SIGNALS
+
+    mode, settings = settings_of(args)
+    max_duration = max_duration_of(args)
+    show = not args.quiet and sys.stderr.isatty()
+    try:
+        summary = run_job(
+            args.output,
+            args.audio,
+            manifest=args.manifest,
+            model=args.model,
+            mode=mode.name,
+            fps=settings.fps,
+            half_window=settings.half_window,
+            pad_mode=settings.pad_mode,
+            options=dict(settings.options),
+            batch_size=args.batch_size,
+            threads=args.threads,
+            max_duration=max_duration,
+            frames=not args.no_frames,
+            overwrite=args.overwrite,
+            force=args.force,
+            engine=args.engine,
+            workers=args.workers,
+            engine_options=engine_options_of(args),
+            progress=JobBar() if show else None,
+        )
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", STOP_SIGNALS[0])
+        by = "" if signum == STOP_SIGNALS[0] else f" by {signal.Signals(signum).name}"
+        print(
+            f"synctalk-audio: interrupted{by}; every finished item is complete and recorded,"
+            " the ones in progress were not written; run the same command again to finish"
+            " the job",
+            file=sys.stderr,
+        )
+        return exit_status(signum)
+    if not args.quiet:
+        print(
+            f"job: {summary.total} items -> {summary.output}: {len(summary.done)} written,"
+            f" {summary.skipped} unchanged (skipped), {len(summary.failed)} failed;"
+            f" {summary.audio_s / 3600:.3f} h of audio in {_clock(summary.wall_s)}"
+            f" = {summary.audio_hours_per_minute:.3f} h of audio per minute"
+            f" ({summary.workers} worker(s) x {summary.threads} encoder thread(s),"
+            f" engine {summary.engine})"
+        )
+    for item, error in summary.failed[:MAX_FAILURES_SHOWN]:
+        print(f"synctalk-audio process: failed: {item.input}: {error}", file=sys.stderr)
+    if summary.failed:
+        more = len(summary.failed) - MAX_FAILURES_SHOWN
+        print(
+            f"synctalk-audio process: {len(summary.failed)} of {summary.total} items failed"
+            + (f" ({more} more not shown)" if more > 0 else "")
+            + f"; their errors are in {summary.record}; fix them and run the same command"
+            " again (finished items are skipped)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def engine_options_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The chosen engine's own options given on the command line.
+
+    An engine class may name, in its ``options`` attribute, constructor
+    keywords that the command offers as options of the same name (e.g.
+    ``address`` for ``--address``); those given are passed on.
+    """
+    from ..jobs.engine import engine_class
+
+    names: tuple[str, ...] = getattr(engine_class(args.engine), "options", ())
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}

@@ -1,0 +1,183 @@
+"""The work of one item: one input file to its output directory.
+
+`WorkSpec` is the picklable factory an engine sends to each worker process
+or actor; called there once, it loads the model (one `Pipeline`) and returns
+an `ItemWorker`. Each call of the worker writes one output exactly as
+``synctalk-audio process --audio FILE --output DIR`` does (the same
+`Pipeline.process_into`, inside `atomic_output_dir`) and returns an
+`ItemResult`; it never raises for a bad input: the error is in the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+from ..encoders.onnx import file_sha256
+from ..errors import AudioLoadError, ModelError, ParameterError
+from .plan import JobItem
+
+__all__ = ["ItemResult", "ItemWorker", "WorkSpec"]
+
+#: Exceptions whose message is meant for users as it is.
+_ANTICIPATED = (
+    ParameterError,
+    AudioLoadError,
+    ModelError,
+    OSError,
+    RuntimeError,
+    ValueError,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemResult:
+    """What processing one item gave (picklable; plain values only).
+
+    Attributes
+    ----------
+    ok : bool
+        The output was written.
+    error : str or None
+        The one-line error when not ``ok``.
+    size, sha256 : int, str or None
+        The input file's size and SHA-256, as read before processing it.
+    settings : dict or None
+        metadata.json's ``settings`` of the output written.
+    duration_s : float
+        Seconds of audio in the input (0 when unknown).
+    frames : int
+        Frames written.
+    wall_s : float
+        Seconds the item took in its worker.
+    started, finished : float
+        Unix times the worker began and ended the item.
+    """
+
+    ok: bool
+    error: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    settings: dict[str, Any] | None = None
+    duration_s: float = 0.0
+    frames: int = 0
+    wall_s: float = 0.0
+    started: float = 0.0
+    finished: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkSpec:
+    """Everything a worker needs, as plain values; calling it builds an `ItemWorker`.
+
+    Attributes
+    ----------
+    model : str
+        The model file, absolute.
+    mode : str
+        A registered mode's name.
+    fps : float
+    half_window : int
+    pad_mode : str
+    options : tuple of (str, str)
+        The mode's settings, validated (`FeatureMode.settings`).
+    batch_size, threads : int or None
+        Encoder batch size and threads of each worker.
+    max_duration : float or None
+        Longest input accepted, seconds.
+    frames : bool
+        Write frames/frame_%05d.bin.
+    overwrite : bool
+        Replace output directories holding files this tool did not write.
+    """
+
+    model: str
+    mode: str
+    fps: float
+    half_window: int
+    pad_mode: str
+    options: tuple[tuple[str, str], ...]
+    batch_size: int | None
+    threads: int | None
+    max_duration: float | None
+    frames: bool
+    overwrite: bool
+
+    def __call__(self) -> ItemWorker:
+        return ItemWorker(self)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, MemoryError):
+        return f"out of memory ({text or 'no message'}); free memory or use fewer --workers"
+    if isinstance(exc, _ANTICIPATED):
+        return text or type(exc).__name__
+    return f"internal error: {type(exc).__name__}: {text or '(no message)'}"
+
+
+class ItemWorker:
+    """One loaded model; ``worker(item)`` writes one item's output (`WorkSpec` builds it)."""
+
+    def __init__(self, spec: WorkSpec) -> None:
+        from ..engines.pipeline import Pipeline
+
+        self.spec = spec
+        self.pipeline = Pipeline(
+            spec.model,
+            fps=spec.fps,
+            mode=spec.mode,
+            half_window=spec.half_window,
+            pad_mode=spec.pad_mode,
+            options=dict(spec.options),
+            batch_size=spec.batch_size,
+            threads=spec.threads,
+            max_duration=spec.max_duration,
+        )
+
+    def __call__(self, item: JobItem) -> ItemResult:
+        """Write ``item``'s output; the result says how it went (never raises but for stops)."""
+        from ..commands.common import DEBUG_ENV
+        from ..outputs.directory import atomic_output_dir
+
+        started = time.time()
+        clock = time.perf_counter()
+        size: int | None = None
+        sha256: str | None = None
+        try:
+            size = os.stat(item.input).st_size
+            sha256 = file_sha256(item.input)
+            os.makedirs(os.path.dirname(item.output), exist_ok=True)
+            with atomic_output_dir(
+                item.output, overwrite=self.spec.overwrite, inputs=[item.input]
+            ) as staging:
+                metadata = self.pipeline.process_into(
+                    item.input, staging, frames=self.spec.frames, started=clock
+                )
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV, "") not in ("", "0") and not isinstance(exc, _ANTICIPATED):
+                traceback.print_exc(file=sys.stderr)
+            return ItemResult(
+                ok=False,
+                error=_one_line(exc),
+                size=size,
+                sha256=sha256,
+                wall_s=time.perf_counter() - clock,
+                started=started,
+                finished=time.time(),
+            )
+        return ItemResult(
+            ok=True,
+            size=size,
+            sha256=sha256,
+            settings=metadata["settings"],
+            duration_s=float(metadata["input"]["duration_s"]),
+            frames=int(metadata["counts"]["frames"]),
+            wall_s=time.perf_counter() - clock,
+            started=started,
+            finished=time.time(),
+        )
