@@ -185,7 +185,10 @@ def test_item_that_kills_its_worker_every_time(cluster: LocalCluster, tmp_path: 
         engine.run(items, rw.FileWorker(str(tmp_path), die_on=items[3].name), got)
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith("1 of 8 items got no result from Ray (items 3)")
+    assert message.startswith(
+        "1 of 8 items got no result from Ray (items 3); their worker processes died on every"
+        " attempt"
+    )
     assert "run the job again" in message
     assert got.calls == Counter(i for i in range(8) if i != 3)
     check_outputs(str(tmp_path), [item for i, item in enumerate(items) if i != 3])
@@ -199,7 +202,7 @@ def test_worker_that_cannot_start(cluster: LocalCluster) -> None:
         )
     message = str(caught.value)
     assert message.startswith("3 of 3 items got no result from Ray (items 0, 1, 2)")
-    assert "the worker could not start on" in message
+    assert "; item 0: the worker could not start on " in message
     assert "FileNotFoundError: no model at /models/ave.onnx" in message
 
 
@@ -312,8 +315,8 @@ def test_report_rows_missing_items_raise_after_the_others() -> None:
         report_rows(rows, 20, got, lambda b: b[0])
     assert set(got.results) == {0, *range(4, 20)}
     assert str(caught.value) == (
-        "3 of 20 items got no result from Ray (items 1, 2, 3); the worker raised on item 2:"
-        " ValueError: bad; the other items finished, run the job again to redo these"
+        "3 of 20 items got no result from Ray (items 1, 2, 3); item 2: ValueError: bad;"
+        " the other items finished, run the job again to redo these"
     )
 
 

@@ -209,7 +209,7 @@ def report_rows(
         )
         if failed:
             first = min(failed)
-            detail = f"; the worker raised on item {first}: {failed[first]}"
+            detail = f"; item {first}: {failed[first]}"
         raise RayEngineError(
             f"{len(missing)} of {count} items got no result from Ray (items {_indices(missing)})"
             f"{detail}; the other items finished, run the job again to redo these"
@@ -295,8 +295,9 @@ class RayEngine:
         if not items:
             return
         with self._connected(ray), self._quiet_logging(), self._data_context(ray):
-            rows = self._pipeline(ray, items, make_worker)
+            rows: Iterator[Mapping[str, Any]] = iter(())
             try:
+                rows = self._pipeline(ray, items, make_worker)
                 report_rows(rows, len(items), on_result, ray.cloudpickle.loads)
             except ray.exceptions.RayError as exc:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
