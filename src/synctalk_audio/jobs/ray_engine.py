@@ -324,7 +324,7 @@ class RayEngine:
                 ray.init(
                     address=self.address,
                     include_dashboard=False,
-                    logging_level=logging.WARNING if self.quiet else logging.INFO,
+                    logging_level=logging.ERROR if self.quiet else logging.INFO,
                     log_to_driver=not self.quiet,
                 )
         except ConnectionError as exc:
