@@ -231,8 +231,9 @@ class RayEngine:
         Actors in the pool, each with its own worker (model session). None:
         as many as the cluster's CPUs allow at ``cpus_per_worker`` each.
     cpus_per_worker : float
-        CPUs Ray reserves for each actor (Ray also sets the actor's
-        ``OMP_NUM_THREADS`` from it).
+        CPUs Ray reserves for each actor. Ray exports the count to the actor
+        as ``OMP_NUM_THREADS``; ONNX Runtime does not read it, so the worker
+        factory should be given it as its encoder's thread count.
     max_retries : int
         How many times an item is run again after its actor died (a killed
         process, a lost node) before the job gives up on it; dead actors are
