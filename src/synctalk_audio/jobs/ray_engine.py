@@ -1,0 +1,399 @@
+"""The Ray engine: a job's items as a Ray Data pipeline over an actor pool.
+
+The items become a dataset of ``(index, item)`` rows, one row per block. A
+pool of actors, each holding one worker built by ``make_worker()`` (so one
+encoder session per actor), maps the rows one at a time (``batch_size=1``, so
+a lost actor costs the item it was on); the workers write their outputs to
+the shared output path themselves. The results stream back to the driver in
+completion order and are passed to ``on_result`` there.
+
+A killed actor is restarted by Ray and its unfinished items are run again on
+the new one; the driver reports each item once even if Ray delivers it twice,
+and raises `RayEngineError` if items are still without a result when the
+pipeline ends.
+
+Ray is an optional dependency (``pip install 'synctalk-audio[ray]'``); it is
+imported only when a `RayEngine` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ParameterError
+from .engine import WorkerFactory
+
+__all__ = ["RayEngine", "RayEngineError"]
+
+#: The one-line message when Ray is not installed.
+NEED_RAY = "the ray engine needs Ray: pip install 'synctalk-audio[ray]'"
+
+#: How many indices an error message lists before "...".
+_SHOWN = 10
+
+
+class RayEngineError(RuntimeError):
+    """A Ray job ended with items that have no result (workers lost, Ray failed).
+
+    The items that did finish were reported before this is raised, so a job
+    record kept by ``on_result`` is complete for them; a rerun does the rest.
+    """
+
+
+def _import_ray() -> Any:
+    """The ``ray`` module, with Ray Data; `ParameterError` naming the extra if missing."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import ray
+            import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise ParameterError(NEED_RAY) from exc
+    return ray
+
+
+def _split_address(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``[ray://]HOST:PORT`` address; None for ``auto``/``local``.
+
+    Raises
+    ------
+    ParameterError
+        If the address is neither ``auto``/``local`` nor ``HOST:PORT``.
+    """
+    if address in ("auto", "local"):
+        return None
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    host = host.strip("[]")  # [IPv6]:port
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ParameterError(
+            f"bad Ray address '{address}': expected HOST:PORT of the head node"
+            " (for example 10.0.0.5:6379, the address `ray start --head` prints)"
+        )
+    return host, int(port)
+
+
+def check_reachable(address: str, timeout: float) -> None:
+    """Fail fast if nothing listens at a Ray address (Ray itself would retry for minutes).
+
+    Parameters
+    ----------
+    address : str
+        ``[ray://]HOST:PORT``, or ``auto``/``local`` (not checked).
+    timeout : float
+        Seconds to wait for the TCP connection.
+
+    Raises
+    ------
+    ParameterError
+        If the address is malformed or no connection can be made.
+    """
+    hostport = _split_address(address)
+    if hostport is None:
+        return
+    try:
+        with socket.create_connection(hostport, timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError | socket.timeout):
+            reason = f"no answer within {timeout:g} s"
+        raise ParameterError(
+            f"cannot reach the Ray cluster at {address} ({reason}): start its head node with"
+            " `ray start --head` or check --address"
+        ) from exc
+
+
+class _ActorWorker:
+    """The Ray Data UDF: one worker per actor, one item per call."""
+
+    def __init__(self, factory_blob: bytes) -> None:
+        from ray import cloudpickle
+
+        self._work: Callable[[Any], Any] | None = None
+        self._broken = ""
+        try:
+            make_worker: WorkerFactory = cloudpickle.loads(factory_blob)
+            self._work = make_worker()
+        except Exception as exc:  # e.g. the model is missing on this node
+            # Every item this actor gets then fails with this message (a
+            # raise here would only make Ray restart the actor, and fail the
+            # same way, without a readable message).
+            self._broken = f"the worker could not start on {socket.gethostname()}: " + (
+                f"{type(exc).__name__}: {exc}"
+            )
+
+    def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from ray import cloudpickle
+
+        results: list[bytes] = []
+        errors: list[str] = []
+        for payload in batch["item"]:
+            if self._work is None:
+                results.append(b"")
+                errors.append(self._broken)
+                continue
+            try:
+                results.append(cloudpickle.dumps(self._work(cloudpickle.loads(payload))))
+                errors.append("")
+            except Exception as exc:  # the worker broke its "never raises" promise
+                results.append(b"")
+                errors.append(f"{type(exc).__name__}: {exc}")
+        return {
+            "index": np.asarray(batch["index"], dtype=np.int64),
+            "result": np.array(results, dtype=object),
+            "error": np.array(errors, dtype=object),
+        }
+
+
+def _indices(indices: Iterable[int]) -> str:
+    """``"3, 7, 9"``, at most `_SHOWN` of them, then ``", ..."``."""
+    ordered = sorted(indices)
+    shown = ", ".join(str(i) for i in ordered[:_SHOWN])
+    return shown + (", ..." if len(ordered) > _SHOWN else "")
+
+
+def report_rows(
+    rows: Iterable[Mapping[str, Any]],
+    count: int,
+    on_result: Callable[[int, Any], None],
+    loads: Callable[[bytes], Any],
+) -> None:
+    """Pass each row's result to ``on_result`` once per index; check none is missing.
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        ``{"index": int, "result": bytes, "error": str}`` in completion order;
+        a row may come twice if Ray ran an item again after losing a worker.
+    count : int
+        The number of items; indices are ``0 .. count - 1``.
+    on_result : callable
+        Called as ``on_result(index, result)`` for the first row of each index.
+    loads : callable
+        Turns a row's ``result`` bytes back into the worker's result.
+
+    Raises
+    ------
+    RayEngineError
+        When the rows end and some index had no result (its worker raised,
+        or Ray gave up on it), or an index is out of range.
+    """
+    done = np.zeros(count, dtype=bool)
+    failed: dict[int, str] = {}
+    for row in rows:
+        index = int(row["index"])
+        if not 0 <= index < count:
+            raise RayEngineError(f"Ray returned a result for item {index} of {count}")
+        if done[index]:
+            continue  # a second delivery after a retry: reported already
+        error = str(row["error"])
+        if error:
+            failed.setdefault(index, error)
+            continue
+        done[index] = True
+        failed.pop(index, None)
+        on_result(index, loads(row["result"]))
+    missing = np.flatnonzero(~done).tolist()
+    if missing:
+        detail = (
+            "; their worker processes died on every attempt (killed, out of memory,"
+            " or a crash on that input)"
+        )
+        if failed:
+            first = min(failed)
+            detail = f"; item {first}: {failed[first]}"
+        raise RayEngineError(
+            f"{len(missing)} of {count} items got no result from Ray (items {_indices(missing)})"
+            f"{detail}; the other items finished, run the job again to redo these"
+        )
+
+
+class RayEngine:
+    """Runs a job's items on a Ray cluster (or a local Ray) as a Ray Data pipeline.
+
+    Parameters
+    ----------
+    address : str or None
+        The head node's ``HOST:PORT`` (as ``ray start --head`` prints), ``auto``
+        for a Ray already started on this machine, or None: use ``RAY_ADDRESS``
+        if set, else start a Ray on this machine for the job and stop it after.
+        If this process is already connected to Ray (``ray.init`` was called),
+        that connection is used and kept.
+    workers : int or None
+        Actors in the pool, each with its own worker (model session). None:
+        as many as the cluster's CPUs allow at ``cpus_per_worker`` each.
+    cpus_per_worker : float
+        CPUs Ray reserves for each actor. Ray exports the count to the actor
+        as ``OMP_NUM_THREADS``; ONNX Runtime does not read it, so the worker
+        factory should be given it as its encoder's thread count.
+    max_retries : int
+        How many times an item is run again after its actor died (a killed
+        process, a lost node) before the job gives up on it; dead actors are
+        always restarted.
+    quiet : bool
+        Hide Ray's progress bars, its info logging and the workers' output.
+    connect_timeout : float
+        Seconds to wait when checking that ``address`` answers.
+
+    Raises
+    ------
+    ParameterError
+        On a bad option value.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        cpus_per_worker: float = 1.0,
+        max_retries: int = 3,
+        quiet: bool = True,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        if address is not None:
+            _split_address(address)  # malformed: say so before any work
+        if workers is not None and workers < 1:
+            raise ParameterError(f"workers must be at least 1, got {workers}")
+        if not cpus_per_worker > 0:
+            raise ParameterError(f"cpus_per_worker must be positive, got {cpus_per_worker}")
+        if max_retries < 0:
+            raise ParameterError(f"max_retries must be 0 or more, got {max_retries}")
+        if not connect_timeout > 0:
+            raise ParameterError(f"connect_timeout must be positive, got {connect_timeout}")
+        self.address = address
+        self.workers = workers
+        self.cpus_per_worker = float(cpus_per_worker)
+        self.max_retries = max_retries
+        self.quiet = quiet
+        self.connect_timeout = float(connect_timeout)
+
+    def run(
+        self,
+        items: Sequence[Any],
+        make_worker: WorkerFactory,
+        on_result: Callable[[int, Any], None],
+    ) -> None:
+        """Process every item on Ray; ``on_result(i, result)`` once per item, in this thread.
+
+        Raises
+        ------
+        ParameterError
+            If Ray is not installed or the cluster cannot be reached.
+        RayEngineError
+            If items are left without a result (the others were reported).
+        """
+        ray = _import_ray()
+        if not items:
+            return
+        with self._connected(ray), self._quiet_logging(), self._data_context(ray):
+            rows: Iterator[Mapping[str, Any]] = iter(())
+            try:
+                rows = self._pipeline(ray, items, make_worker)
+                report_rows(rows, len(items), on_result, ray.cloudpickle.loads)
+            except ray.exceptions.RayError as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise RayEngineError(
+                    f"the Ray job failed: {first} (Ray's logs have the details); the"
+                    " items that finished were kept, run the job again to redo the others"
+                ) from exc
+            finally:
+                close = getattr(rows, "close", None)
+                if close is not None:
+                    close()  # stops the pipeline if on_result raised
+
+    @contextlib.contextmanager
+    def _connected(self, ray: Any) -> Iterator[None]:
+        """Connect to (or start) Ray for the job; disconnect (or stop it) after."""
+        if ray.is_initialized():
+            yield
+            return
+        if self.address is not None:
+            check_reachable(self.address, self.connect_timeout)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ray.init(
+                    address=self.address,
+                    include_dashboard=False,
+                    logging_level=logging.ERROR if self.quiet else logging.INFO,
+                    log_to_driver=not self.quiet,
+                )
+        except ConnectionError as exc:
+            raise ParameterError(
+                f"cannot connect to the Ray cluster at {self.address}: {exc}; check that"
+                " --address is the head node's HOST:PORT and the same Ray version runs there"
+            ) from exc
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+    @contextlib.contextmanager
+    def _quiet_logging(self) -> Iterator[None]:
+        """Ray Data's logging off while the job runs (when quiet).
+
+        Its errors too: a task lost with its actor is logged with a traceback
+        although Ray retries it, and items that fail for good end the run with
+        a `RayEngineError` naming them.
+        """
+        logger = logging.getLogger("ray.data")
+        level = logger.level
+        if self.quiet:
+            logger.setLevel(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+    @contextlib.contextmanager
+    def _data_context(self, ray: Any) -> Iterator[None]:
+        """A copy of Ray Data's current settings, adjusted for the job, in force meanwhile."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context = ray.data.DataContext.get_current().copy()
+        context.enable_progress_bars = not self.quiet
+        context.print_on_execution_start = not self.quiet
+        context.execution_options.preserve_order = False
+        # An item whose actor died more than max_retries times, or whose worker
+        # raised, drops out of the pipeline instead of stopping it; report_rows
+        # names it at the end.
+        context.max_errored_blocks = -1
+        with ray.data.DataContext.current(context):
+            yield
+
+    def _pipeline(
+        self, ray: Any, items: Sequence[Any], make_worker: WorkerFactory
+    ) -> Iterator[Mapping[str, Any]]:
+        """The dataset of results, as an iterator of rows in completion order."""
+        workers = self.workers
+        if workers is None:
+            cpus = float(ray.cluster_resources().get("CPU", 1.0))
+            workers = max(1, int(cpus // self.cpus_per_worker))
+        dumps = ray.cloudpickle.dumps
+        rows = [{"index": i, "item": dumps(item)} for i, item in enumerate(items)]
+        with warnings.catch_warnings():
+            # Ray 2.60 marks passing max_restarts/max_task_retries this way as
+            # deprecated (to be removed in 2.64, hence the extra's upper bound)
+            # yet offers no other way to bound the retries of an actor pool.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+                _ActorWorker,
+                fn_constructor_args=(dumps(make_worker),),
+                batch_size=1,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=2),
+                num_cpus=self.cpus_per_worker,
+                max_restarts=-1,
+                max_task_retries=self.max_retries,
+            )
+        return iter(dataset.iter_rows())
