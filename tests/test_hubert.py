@@ -360,7 +360,7 @@ def test_process_command_writes_the_layout(h, hubert_onnx, tmp_path):
     args = ["--audio", SPEECH, "--mode", "hubert", "--model", hubert_onnx, "--output", str(out)]
     done = run("process", *args, "--half-window", str(h))
     assert done.returncode == 0, done.stderr
-    assert "-> 50 frames (99 hubert frames, 1 chunks)" in done.stdout
+    assert "-> 50 frames (99 hubert frames, 1 chunk)" in done.stdout
     aud = np.load(out / "aud_hu.npy")
     assert aud.shape == (50, 2, 1024) and aud.dtype == np.float32
     facts, want = golden("speech_16k_s16_mono")
