@@ -52,6 +52,12 @@ class LocalCluster:
         # The worker processes import this directory's ray_workers module.
         saved = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, saved]))
+        # Ray writes the head's address to RAY_TMPDIR/ray/ray_current_cluster
+        # (default /tmp/ray, which a fresh machine does not have): keep it in
+        # this cluster's own directory, away from any other Ray on the machine.
+        saved_tmp = os.environ.get("RAY_TMPDIR")
+        os.environ["RAY_TMPDIR"] = self.temp_dir
+        os.makedirs(os.path.join(self.temp_dir, "ray"), exist_ok=True)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -62,10 +68,11 @@ class LocalCluster:
                 )
                 self.cluster.add_node(**node)
         finally:
-            if saved is None:
-                del os.environ["PYTHONPATH"]
-            else:
-                os.environ["PYTHONPATH"] = saved
+            for name, value in (("PYTHONPATH", saved), ("RAY_TMPDIR", saved_tmp)):
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         self.address: str = self.cluster.address
         self.pids: set[int] = set()
         for n in self.cluster.list_all_nodes():
