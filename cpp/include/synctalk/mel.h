@@ -279,11 +279,11 @@ void MelProcessor::ComputeFrames(const In* samples, int64_t num_samples, int64_t
     std::fill(ws.lane_frames.begin() + static_cast<std::size_t>(count) * n_fft,
               ws.lane_frames.end(), 0.0);
     lanes_->Filterbank(ws.lane_frames.data(), ws.lane_out.data(), ws.lane_scratch.data());
-    for (int l = 0; l < count; ++l) {
-      Out* column = out + (group + l - begin) * frame_stride;
-      for (int m = 0; m < n_mels; ++m) {
-        column[m * mel_stride] = static_cast<Out>(
-            Normalize(AmpToDb(ws.lane_out[static_cast<std::size_t>(m) * lanes + l])));
+    for (int m = 0; m < n_mels; ++m) {
+      const double* sums = ws.lane_out.data() + static_cast<std::size_t>(m) * lanes;
+      Out* band = out + m * mel_stride;
+      for (int l = 0; l < count; ++l) {
+        band[(group + l - begin) * frame_stride] = static_cast<Out>(Normalize(AmpToDb(sums[l])));
       }
     }
   }
