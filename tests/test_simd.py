@@ -182,12 +182,14 @@ def test_fbank_simd_equals_scalar_property(x, shift, length):
     if wave.shape[0] < length:
         wave = np.concatenate([wave, np.ones(length)])
     want = kaldi_fbank(
-        wave, options=FbankOptions(simd="scalar", frame_shift=shift, frame_length=length),
+        wave,
+        options=FbankOptions(simd="scalar", frame_shift=shift, frame_length=length),
         dtype=np.float64,
     )
     for level in SIMD:
         got = kaldi_fbank(
-            wave, options=FbankOptions(simd=level, frame_shift=shift, frame_length=length),
+            wave,
+            options=FbankOptions(simd=level, frame_shift=shift, frame_length=length),
             dtype=np.float64,
         )
         assert bits(got) == bits(want), level
@@ -302,8 +304,13 @@ def test_pipeline_threads_reach_the_front_end(monkeypatch):
 
     for threads, expected in ((3, 3), (None, os.cpu_count() or 1)):
         mode, settings_, encoder = configure(
-            "ave", ZeroEncoder(), fps=25, half_window=8, pad_mode="constant",
-            batch_size=None, threads=threads,
+            "ave",
+            ZeroEncoder(),
+            fps=25,
+            half_window=8,
+            pad_mode="constant",
+            batch_size=None,
+            threads=threads,
         )
         assert settings_.threads == expected == front_end_threads(threads)
         mode.compute(np.zeros(8000, np.float32), encoder, settings_)

@@ -279,11 +279,17 @@ void MelProcessor::ComputeFrames(const In* samples, int64_t num_samples, int64_t
     std::fill(ws.lane_frames.begin() + static_cast<std::size_t>(count) * n_fft,
               ws.lane_frames.end(), 0.0);
     lanes_->Filterbank(ws.lane_frames.data(), ws.lane_out.data(), ws.lane_scratch.data());
+    // Stages 7 and 8 as two passes (the same operations on each value): the
+    // second has no library call, so the compiler can vectorise it.
+    double* sums = ws.lane_out.data();
+    const std::size_t values = static_cast<std::size_t>(n_mels) * lanes;
+    for (std::size_t i = 0; i < values; ++i) sums[i] = AmpToDb(sums[i]);
+    for (std::size_t i = 0; i < values; ++i) sums[i] = Normalize(sums[i]);
     for (int m = 0; m < n_mels; ++m) {
-      const double* sums = ws.lane_out.data() + static_cast<std::size_t>(m) * lanes;
+      const double* band_in = sums + static_cast<std::size_t>(m) * lanes;
       Out* band = out + m * mel_stride;
       for (int l = 0; l < count; ++l) {
-        band[(group + l - begin) * frame_stride] = static_cast<Out>(Normalize(AmpToDb(sums[l])));
+        band[(group + l - begin) * frame_stride] = static_cast<Out>(band_in[l]);
       }
     }
   }
