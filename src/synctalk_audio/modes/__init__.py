@@ -75,12 +75,14 @@ def front_end_threads(threads: int | None) -> int:
     """Threads of the C++ front end for an engine's ``threads`` setting.
 
     The same number as the encoder gets (the front end runs before or
-    between encoder calls, never beside them), or every CPU when None (the
-    encoder then takes ONNX Runtime's default). Frames per thread are at
+    between encoder calls, never beside them), or every CPU this process may
+    run on when None (the encoder then takes ONNX Runtime's default). Frames per thread are at
     least 64, so short inputs and live chunks stay on one thread.
     """
     if threads is None:
-        return min(os.cpu_count() or 1, _core.MAX_THREADS)
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        count = len(usable) if usable else (os.cpu_count() or 1)
+        return min(count, _core.MAX_THREADS)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ParameterError(f"threads must be a positive integer, got {threads!r}")
     return min(threads, _core.MAX_THREADS)
