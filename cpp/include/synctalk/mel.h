@@ -272,8 +272,21 @@ void MelProcessor::ComputeFrames(const In* samples, int64_t num_samples, int64_t
     const int count = static_cast<int>(std::min<int64_t>(lanes, end - group));
     for (int l = 0; l < count; ++l) {
       double* frame = ws.lane_frames.data() + static_cast<std::size_t>(l) * n_fft;
-      ExtractFrame(samples, num_samples, group + l, frame, first);
-      ApplyWindow(frame);
+      const int64_t start = (group + l) * options_.hop_length - n_fft / 2;
+      if (start >= 1 && start + n_fft <= num_samples) {
+        // Stages 2 and 3 of an interior frame in one pass: the same two
+        // roundings as ExtractFrame then ApplyWindow.
+        const double coef = options_.preemphasis;
+        const double* w = window_.data();
+        const In* x = samples + (start - first);
+        for (int i = 0; i < n_fft; ++i) {
+          const double y = static_cast<double>(x[i]) - coef * static_cast<double>(x[i - 1]);
+          frame[i] = y * w[i];
+        }
+      } else {
+        ExtractFrame(samples, num_samples, group + l, frame, first);
+        ApplyWindow(frame);
+      }
     }
     // Unused lanes of a last, partial group: zeros (their results are dropped).
     std::fill(ws.lane_frames.begin() + static_cast<std::size_t>(count) * n_fft,
