@@ -76,8 +76,9 @@ def front_end_threads(threads: int | None) -> int:
 
     The same number as the encoder gets (the front end runs before or
     between encoder calls, never beside them), or every CPU this process may
-    run on when None (the encoder then takes ONNX Runtime's default). Frames per thread are at
-    least 64, so short inputs and live chunks stay on one thread.
+    run on when None (the encoder then takes ONNX Runtime's default). Frames
+    per thread are at least 64, so short inputs and live chunks stay on one
+    thread.
     """
     if threads is None:
         usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
