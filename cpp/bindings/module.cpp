@@ -10,12 +10,15 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "synctalk/fbank.h"
 #include "synctalk/fft.h"
+#include "synctalk/lanes.h"
 #include "synctalk/mel.h"
 #include "synctalk/online_fbank.h"
 #include "synctalk/online_mel.h"
@@ -58,37 +61,41 @@ Dtype CheckSamples(const py::array& samples, const char* what) {
 }
 
 template <typename Out>
-void ComputeInto(const MelProcessor& proc, const py::array& samples, Out* out) {
+void ComputeInto(const MelProcessor& proc, const py::array& samples, Out* out, int threads) {
   const Dtype dtype = CheckSamples(samples, "audio");
   const int64_t n = samples.size();
   const void* data = samples.data();
   py::gil_scoped_release release;
   synctalk::MelWorkspace ws = proc.NewWorkspace();
   if (dtype == Dtype::kFloat32) {
-    proc.Compute(static_cast<const float*>(data), n, out, ws);
+    proc.Compute(static_cast<const float*>(data), n, out, ws, threads);
   } else {
-    proc.Compute(static_cast<const double*>(data), n, out, ws);
+    proc.Compute(static_cast<const double*>(data), n, out, ws, threads);
   }
 }
 
-py::array Melspectrogram(const MelProcessor& proc, const py::array& samples, const std::string& dtype) {
+py::array Melspectrogram(const MelProcessor& proc, const py::array& samples, const std::string& dtype,
+                         int threads) {
+  synctalk::CheckThreads(threads);
   CheckSamples(samples, "audio");
   const int64_t frames = proc.NumFrames(samples.size());
   const int64_t mels = proc.options().n_mels;
   if (dtype == "float32") {
     py::array_t<float> out({mels, frames});
-    ComputeInto(proc, samples, out.mutable_data());
+    ComputeInto(proc, samples, out.mutable_data(), threads);
     return std::move(out);
   }
   if (dtype == "float64") {
     py::array_t<double> out({mels, frames});
-    ComputeInto(proc, samples, out.mutable_data());
+    ComputeInto(proc, samples, out.mutable_data(), threads);
     return std::move(out);
   }
   throw py::type_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
 }
 
-void MelspectrogramInto(const MelProcessor& proc, const py::array& samples, py::array& out) {
+void MelspectrogramInto(const MelProcessor& proc, const py::array& samples, py::array& out,
+                        int threads) {
+  synctalk::CheckThreads(threads);
   CheckSamples(samples, "audio");
   const int64_t frames = proc.NumFrames(samples.size());
   const int64_t mels = proc.options().n_mels;
@@ -100,9 +107,9 @@ void MelspectrogramInto(const MelProcessor& proc, const py::array& samples, py::
     throw py::value_error("out must be C-contiguous and writeable");
   }
   if (HasDtype<float>(out)) {
-    ComputeInto(proc, samples, static_cast<float*>(out.mutable_data()));
+    ComputeInto(proc, samples, static_cast<float*>(out.mutable_data()), threads);
   } else if (HasDtype<double>(out)) {
-    ComputeInto(proc, samples, static_cast<double*>(out.mutable_data()));
+    ComputeInto(proc, samples, static_cast<double*>(out.mutable_data()), threads);
   } else {
     throw py::type_error("out must be float32 or float64, got " + std::string(py::str(out.dtype())));
   }
@@ -185,6 +192,68 @@ py::array_t<std::complex<double>> Rfft(const py::array& samples) {
   return out;
 }
 
+// The real FFT of many frames at once: the FFT stage alone, on the SIMD lanes
+// of the resolved level (or the scalar RealFft), for tests and benchmarks.
+class FrameFft {
+ public:
+  FrameFft(int n, const std::string& simd) : fft_(CheckedLength(n)) {
+    const synctalk::SimdLevel level =
+        synctalk::ResolveSimdLevelFromEnv(synctalk::ParseSimdLevel(simd));
+    if (level != synctalk::SimdLevel::kScalar && n % 2 == 0) {
+      lanes_ = std::make_unique<synctalk::SpectrumLanes>(fft_, level, synctalk::BinValue::kPower,
+                                                         synctalk::SparseRows{0, nullptr, nullptr,
+                                                                              nullptr, nullptr});
+    }
+  }
+  std::string simd() const {
+    return synctalk::SimdLevelName(lanes_ ? lanes_->level() : synctalk::SimdLevel::kScalar);
+  }
+
+  py::array_t<std::complex<double>> Forward(const py::array& frames) const {
+    if (frames.ndim() != 2 || frames.shape(1) != static_cast<py::ssize_t>(fft_.size())) {
+      throw py::value_error("frames must have shape (count, " + std::to_string(fft_.size()) + ")");
+    }
+    if (!HasDtype<double>(frames)) throw py::type_error("frames must be float64");
+    if (!(frames.flags() & py::array::c_style)) throw py::value_error("frames must be C-contiguous");
+    const int64_t count = frames.shape(0);
+    const int64_t n = fft_.size(), bins = fft_.num_bins();
+    py::array_t<std::complex<double>> out({count, bins});
+    const double* in = static_cast<const double*>(frames.data());
+    Complex* o = reinterpret_cast<Complex*>(out.mutable_data());
+    py::gil_scoped_release release;
+    if (!lanes_) {
+      std::vector<Complex> work(fft_.work_size());
+      for (int64_t k = 0; k < count; ++k) fft_.Forward(in + k * n, o + k * bins, work.data());
+      return out;
+    }
+    const int lanes = lanes_->lanes();
+    std::vector<double> group(static_cast<std::size_t>(lanes) * n, 0.0);
+    std::vector<Complex> spectra(static_cast<std::size_t>(lanes) * bins);
+    std::vector<double> scratch(lanes_->scratch_size());
+    for (int64_t k = 0; k < count; k += lanes) {
+      const int64_t used = std::min<int64_t>(lanes, count - k);
+      if (used == lanes) {
+        lanes_->Spectrum(in + k * n, o + k * bins, scratch.data());
+        continue;
+      }
+      std::fill(group.begin(), group.end(), 0.0);
+      std::copy(in + k * n, in + (k + used) * n, group.begin());
+      lanes_->Spectrum(group.data(), spectra.data(), scratch.data());
+      std::copy(spectra.begin(), spectra.begin() + used * bins, o + k * bins);
+    }
+    return out;
+  }
+
+ private:
+  static std::size_t CheckedLength(int n) {
+    if (n < 1) throw py::value_error("n must be >= 1, got " + std::to_string(n));
+    synctalk::CheckFftLength(static_cast<std::size_t>(n));
+    return static_cast<std::size_t>(n);
+  }
+  synctalk::RealFft fft_;
+  std::unique_ptr<synctalk::SpectrumLanes> lanes_;
+};
+
 void AcceptWaveform(synctalk::OnlineMel& online, const py::array& samples) {
   if (samples.ndim() != 1) {
     throw py::value_error("samples must be 1-D, got " + std::to_string(samples.ndim()) + "-D");
@@ -210,31 +279,33 @@ py::array_t<float> PopFrames(synctalk::OnlineMel& online) {
 // --- Kaldi fbank -------------------------------------------------------------
 
 template <typename Out>
-void FbankInto(const FbankProcessor& proc, const py::array& samples, Out* out) {
+void FbankInto(const FbankProcessor& proc, const py::array& samples, Out* out, int threads) {
   const Dtype dtype = CheckSamples(samples, "audio");
   const int64_t n = samples.size();
   const void* data = samples.data();
   py::gil_scoped_release release;
   synctalk::FbankWorkspace ws = proc.NewWorkspace();
   if (dtype == Dtype::kFloat32) {
-    proc.Compute(static_cast<const float*>(data), n, out, ws);
+    proc.Compute(static_cast<const float*>(data), n, out, ws, threads);
   } else {
-    proc.Compute(static_cast<const double*>(data), n, out, ws);
+    proc.Compute(static_cast<const double*>(data), n, out, ws, threads);
   }
 }
 
-py::array Fbank(const FbankProcessor& proc, const py::array& samples, const std::string& dtype) {
+py::array Fbank(const FbankProcessor& proc, const py::array& samples, const std::string& dtype,
+                int threads) {
+  synctalk::CheckThreads(threads);
   CheckSamples(samples, "audio");
   const int64_t frames = proc.NumFrames(samples.size());
   const int64_t bins = proc.options().num_bins;
   if (dtype == "float32") {
     py::array_t<float> out({frames, bins});
-    FbankInto(proc, samples, out.mutable_data());
+    FbankInto(proc, samples, out.mutable_data(), threads);
     return std::move(out);
   }
   if (dtype == "float64") {
     py::array_t<double> out({frames, bins});
-    FbankInto(proc, samples, out.mutable_data());
+    FbankInto(proc, samples, out.mutable_data(), threads);
     return std::move(out);
   }
   throw py::type_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
@@ -331,6 +402,16 @@ PYBIND11_MODULE(_core, m) {
   m.attr("MAX_N_MELS") = synctalk::kMaxMels;
   m.attr("MAX_LEVEL_DB") = synctalk::kMaxLevelDb;
   m.attr("MAX_ABS_VALUE_LIMIT") = synctalk::kMaxAbsValueLimit;
+  m.attr("MAX_THREADS") = synctalk::kMaxThreads;
+  m.attr("SIMD_ENV_VAR") = synctalk::kSimdEnvVar;
+  m.def(
+      "simd_levels",
+      [] {
+        std::vector<std::string> names;
+        for (auto level : synctalk::AvailableSimdLevels()) names.push_back(synctalk::SimdLevelName(level));
+        return names;
+      },
+      "SIMD levels compiled in and supported by this CPU, scalar first, best last.");
 
   py::class_<MelOptions>(m, "MelOptions")
       .def(py::init<>())
@@ -348,6 +429,9 @@ PYBIND11_MODULE(_core, m) {
       .def_property(
           "pad_mode", [](const MelOptions& o) { return std::string(synctalk::PadModeName(o.pad_mode)); },
           [](MelOptions& o, const std::string& name) { o.pad_mode = synctalk::ParsePadMode(name); })
+      .def_property(
+          "simd", [](const MelOptions& o) { return std::string(synctalk::SimdLevelName(o.simd)); },
+          [](MelOptions& o, const std::string& name) { o.simd = synctalk::ParseSimdLevel(name); })
       .def("validate", &MelOptions::Validate)
       .def("num_frames", &MelOptions::NumFrames, py::arg("num_samples"));
 
@@ -355,8 +439,13 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<const MelOptions&>(), py::arg("options"))
       .def_property_readonly("options", &MelProcessor::options)
       .def("num_frames", &MelProcessor::NumFrames, py::arg("num_samples"))
-      .def("melspectrogram", &Melspectrogram, py::arg("audio"), py::arg("dtype") = "float32")
-      .def("melspectrogram_into", &MelspectrogramInto, py::arg("audio"), py::arg("out"))
+      .def_property_readonly("simd",
+                             [](const MelProcessor& p) { return std::string(synctalk::SimdLevelName(p.simd_level())); })
+      .def_property_readonly("lanes", &MelProcessor::lanes)
+      .def("melspectrogram", &Melspectrogram, py::arg("audio"), py::arg("dtype") = "float32",
+           py::arg("threads") = 1)
+      .def("melspectrogram_into", &MelspectrogramInto, py::arg("audio"), py::arg("out"),
+           py::arg("threads") = 1)
       .def("stages", &Stages, py::arg("audio"))
       .def_property_readonly("window",
                              [](const MelProcessor& p) {
@@ -370,7 +459,8 @@ PYBIND11_MODULE(_core, m) {
       });
 
   py::class_<synctalk::OnlineMel>(m, "OnlineMel")
-      .def(py::init<const MelProcessor&>(), py::arg("processor"), py::keep_alive<1, 2>())
+      .def(py::init<const MelProcessor&, int>(), py::arg("processor"), py::arg("threads") = 1,
+           py::keep_alive<1, 2>())
       .def("accept_waveform", &AcceptWaveform, py::arg("samples"),
            "Append float32 samples and compute every frame that became final.")
       .def("input_finished", [](synctalk::OnlineMel& o) {
@@ -397,6 +487,9 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("high_freq", &FbankOptions::high_freq)
       .def_readwrite("preemphasis", &FbankOptions::preemphasis)
       .def_readwrite("remove_dc_offset", &FbankOptions::remove_dc_offset)
+      .def_property(
+          "simd", [](const FbankOptions& o) { return std::string(synctalk::SimdLevelName(o.simd)); },
+          [](FbankOptions& o, const std::string& name) { o.simd = synctalk::ParseSimdLevel(name); })
       .def("validate", &FbankOptions::Validate)
       .def("num_frames", &FbankOptions::NumFrames, py::arg("num_samples"))
       .def("padded_length", &FbankOptions::PaddedLength);
@@ -405,7 +498,10 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<const FbankOptions&>(), py::arg("options"))
       .def_property_readonly("options", &FbankProcessor::options)
       .def("num_frames", &FbankProcessor::NumFrames, py::arg("num_samples"))
-      .def("fbank", &Fbank, py::arg("audio"), py::arg("dtype") = "float32",
+      .def_property_readonly("simd",
+                             [](const FbankProcessor& p) { return std::string(synctalk::SimdLevelName(p.simd_level())); })
+      .def_property_readonly("lanes", &FbankProcessor::lanes)
+      .def("fbank", &Fbank, py::arg("audio"), py::arg("dtype") = "float32", py::arg("threads") = 1,
            "Log mel energies, (frames, num_bins), of a 1-D float32/float64 array.")
       .def("stages", &FbankStages, py::arg("audio"))
       .def_property_readonly("window",
@@ -432,6 +528,12 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("num_frames_ready", &synctalk::OnlineFbank::NumFramesReady)
       .def_property_readonly("num_frames_pending", &synctalk::OnlineFbank::NumFramesPending)
       .def_property_readonly("num_samples_received", &synctalk::OnlineFbank::num_samples_received);
+
+  py::class_<FrameFft>(m, "FrameFft")
+      .def(py::init<int, const std::string&>(), py::arg("n"), py::arg("simd") = "auto")
+      .def_property_readonly("simd", &FrameFft::simd)
+      .def("forward", &FrameFft::Forward, py::arg("frames"),
+           "Real FFT of each row of a C-contiguous float64 (count, n) array: (count, n // 2 + 1).");
 
   m.def("rfft", &Rfft, py::arg("x"),
         "Real FFT of a 1-D float64 array with the core's mixed-radix FFT (numpy.fft.rfft layout).");

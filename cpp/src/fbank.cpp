@@ -57,6 +57,11 @@ void FbankOptions::Validate() const {
   if (!(preemphasis >= -1.0 && preemphasis <= 1.0)) {
     Invalid("preemphasis", preemphasis, "must be in [-1, 1]");
   }
+  try {
+    ResolveSimdLevel(simd, nullptr);  // the environment's cap is applied by FbankProcessor
+  } catch (const std::invalid_argument& e) {
+    Invalid("simd", SimdLevelName(simd), e.what());
+  }
 }
 
 KaldiMelBanks::KaldiMelBanks(const FbankOptions& o)
@@ -135,6 +140,11 @@ FbankProcessor::FbankProcessor(const FbankOptions& options)
   window_.resize(n);
   const double step = 2.0 * kPi / (n - 1);
   for (int i = 0; i < n; ++i) window_[i] = std::pow(0.5 - 0.5 * std::cos(step * i), 0.85);
+  // The padded length is a power of two >= 2: always even.
+  const SimdLevel level = ResolveSimdLevelFromEnv(options_.simd);
+  if (level != SimdLevel::kScalar) {
+    lanes_ = std::make_shared<const SpectrumLanes>(fft_, level, BinValue::kPower, banks_.rows());
+  }
 }
 
 FbankWorkspace FbankProcessor::NewWorkspace() const {
@@ -144,6 +154,11 @@ FbankWorkspace FbankProcessor::NewWorkspace() const {
   ws.fft_work.resize(fft_.work_size());
   ws.power.resize(fft_.num_bins());
   ws.energy.resize(options_.num_bins);
+  if (lanes_) {
+    ws.lane_frames.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.PaddedLength());
+    ws.lane_out.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.num_bins);
+    ws.lane_scratch.resize(lanes_->scratch_size());
+  }
   return ws;
 }
 

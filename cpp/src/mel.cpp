@@ -2,6 +2,8 @@
 // and the per-frame stages. See mel.h for the reference chain.
 #include "synctalk/mel.h"
 
+#include "synctalk/lanes.h"
+
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -113,6 +115,11 @@ void MelOptions::Validate() const {
   if (!(max_abs_value > 0.0 && max_abs_value <= kMaxAbsValueLimit)) {
     Invalid("max_abs_value", max_abs_value, "must be in (0, 1e6]");
   }
+  try {
+    ResolveSimdLevel(simd, nullptr);  // the environment's cap is applied by MelProcessor
+  } catch (const std::invalid_argument& e) {
+    Invalid("simd", SimdLevelName(simd), e.what());
+  }
 }
 
 MelFilterbank::MelFilterbank(const MelOptions& o)
@@ -189,6 +196,13 @@ MelProcessor::MelProcessor(const MelOptions& options)
   std::copy(hann.begin(), hann.end(), window_.begin() + offset);
   // wav2lip: min_level = np.exp(min_level_db / 20 * np.log(10)).
   min_level_ = std::exp(options_.min_level_db / 20 * std::log(10.0));
+  // The lanes pack an even length into half as many complex points; an odd
+  // n_fft runs the scalar path.
+  const SimdLevel level = ResolveSimdLevelFromEnv(options_.simd);
+  if (level != SimdLevel::kScalar && options_.n_fft % 2 == 0) {
+    lanes_ = std::make_shared<const SpectrumLanes>(fft_, level, BinValue::kMagnitude,
+                                                   filterbank_.rows());
+  }
 }
 
 MelWorkspace MelProcessor::NewWorkspace() const {
@@ -198,6 +212,11 @@ MelWorkspace MelProcessor::NewWorkspace() const {
   ws.fft_work.resize(fft_.work_size());
   ws.magnitude.resize(fft_.num_bins());
   ws.mel.resize(options_.n_mels);
+  if (lanes_) {
+    ws.lane_frames.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.n_fft);
+    ws.lane_out.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.n_mels);
+    ws.lane_scratch.resize(lanes_->scratch_size());
+  }
   return ws;
 }
 

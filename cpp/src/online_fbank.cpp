@@ -10,8 +10,7 @@ namespace synctalk {
 OnlineFbank::OnlineFbank(const FbankProcessor& processor)
     : processor_(processor),
       num_bins_(processor.options().num_bins),
-      ws_(processor.NewWorkspace()),
-      row_(processor.options().num_bins) {}
+      ws_(processor.NewWorkspace()) {}
 
 void OnlineFbank::AcceptWaveform(const float* samples, int64_t num_samples) {
   if (input_finished_) {
@@ -26,10 +25,15 @@ void OnlineFbank::AcceptWaveform(const float* samples, int64_t num_samples) {
   }
   samples_.insert(samples_.end(), samples, samples + num_samples);
   received_ += num_samples;
-  while (processor_.SamplesNeeded(next_frame_) <= received_) {
-    processor_.ComputeFrame(samples_.data(), next_frame_, row_.data(), ws_, first_);
-    pending_.insert(pending_.end(), row_.begin(), row_.end());
-    ++next_frame_;
+  int64_t end = next_frame_;
+  while (processor_.SamplesNeeded(end) <= received_) ++end;
+  if (end > next_frame_) {
+    // All frames this call completed at once (the SIMD lanes take them in
+    // groups): bitwise the batch path's rows.
+    rows_.resize(static_cast<std::size_t>(end - next_frame_) * num_bins_);
+    processor_.ComputeFrames(samples_.data(), next_frame_, end, rows_.data(), ws_, first_);
+    pending_.insert(pending_.end(), rows_.begin(), rows_.end());
+    next_frame_ = end;
   }
   // Drop samples no future frame reads.
   const int64_t keep_from = processor_.FirstSampleOf(next_frame_);

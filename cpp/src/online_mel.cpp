@@ -7,11 +7,11 @@
 
 namespace synctalk {
 
-OnlineMel::OnlineMel(const MelProcessor& processor)
+OnlineMel::OnlineMel(const MelProcessor& processor, int threads)
     : processor_(processor),
       n_mels_(processor.options().n_mels),
-      ws_(processor.NewWorkspace()),
-      column_(processor.options().n_mels) {}
+      threads_((CheckThreads(threads), threads)),
+      ws_(processor.NewWorkspace()) {}
 
 int64_t OnlineMel::SamplesNeeded(int64_t k) const {
   int64_t last = processor_.LastSampleOf(k);
@@ -50,10 +50,16 @@ void OnlineMel::ComputeReadyFrames(int64_t total_samples) {
   const bool finished = total_samples >= 0;
   const int64_t frames_total = finished ? processor_.NumFrames(total_samples) : -1;
   const int64_t n = finished ? total_samples : received_;
-  while (finished ? next_frame_ < frames_total : SamplesNeeded(next_frame_) <= received_) {
-    processor_.ComputeFrame(samples_.data(), n, next_frame_, column_.data(), 1, ws_, first_);
-    for (int m = 0; m < n_mels_; ++m) pending_.push_back(static_cast<float>(column_[m]));
-    ++next_frame_;
+  int64_t end = next_frame_;
+  while (finished ? end < frames_total : SamplesNeeded(end) <= received_) ++end;
+  if (end > next_frame_) {
+    // All frames that became final at once (the SIMD lanes take them in
+    // groups): frame-major float32 rows, bitwise the batch path's values.
+    rows_.resize(static_cast<std::size_t>(end - next_frame_) * n_mels_);
+    processor_.ComputeFramesParallel(samples_.data(), n, next_frame_, end, rows_.data(), n_mels_,
+                                     1, ws_, threads_, first_);
+    pending_.insert(pending_.end(), rows_.begin(), rows_.end());
+    next_frame_ = end;
   }
   // Drop samples no future frame reads (see docs/NUMERICS.md, streaming).
   const int64_t keep_from = std::max<int64_t>(0, processor_.FirstSampleOf(next_frame_));

@@ -7,6 +7,7 @@
 // exceptions.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -224,12 +225,63 @@ void TestFbank() {
 
 }  // namespace
 
+// Every SIMD level this CPU runs equals the scalar reference bit for bit,
+// for any thread count (the only test of the NEON kernel on aarch64 hosts).
+void TestSimdEqualsScalar() {
+  for (int n : {1, 799, 1601, 40000}) {  // 1 to 201 frames: partial lane groups
+    const std::vector<float> x = Signal(n, 11u + n);
+    synctalk::MelOptions scalar_options;
+    scalar_options.simd = synctalk::SimdLevel::kScalar;
+    const synctalk::MelProcessor scalar(scalar_options);
+    const int64_t frames = scalar.NumFrames(n);
+    std::vector<double> want(static_cast<std::size_t>(frames) * 80);
+    synctalk::MelWorkspace ws = scalar.NewWorkspace();
+    scalar.Compute(x.data(), n, want.data(), ws);
+    synctalk::FbankOptions fbank_scalar_options;
+    fbank_scalar_options.simd = synctalk::SimdLevel::kScalar;
+    const synctalk::FbankProcessor fbank_scalar(fbank_scalar_options);
+    std::vector<float> wave(x);
+    for (float& v : wave) v *= 32768.0f;
+    const int64_t rows = fbank_scalar.NumFrames(n);
+    std::vector<double> fbank_want(static_cast<std::size_t>(rows) * 80);
+    synctalk::FbankWorkspace fws = fbank_scalar.NewWorkspace();
+    if (rows > 0) fbank_scalar.Compute(wave.data(), n, fbank_want.data(), fws);
+    for (synctalk::SimdLevel level : synctalk::AvailableSimdLevels()) {
+      synctalk::MelOptions options;
+      options.simd = level;
+      const synctalk::MelProcessor processor(options);
+      Check(processor.simd_level() == level || std::getenv(synctalk::kSimdEnvVar) != nullptr,
+            std::string("mel runs the requested level ") + synctalk::SimdLevelName(level));
+      for (int threads : {1, 3}) {
+        std::vector<double> got(want.size());
+        synctalk::MelWorkspace w = processor.NewWorkspace();
+        processor.Compute(x.data(), n, got.data(), w, threads);
+        Check(std::memcmp(got.data(), want.data(), want.size() * sizeof(double)) == 0,
+              std::string("mel at ") + synctalk::SimdLevelName(level) + ", " +
+                  std::to_string(threads) + " threads, equals scalar (n=" + std::to_string(n) +
+                  ")");
+      }
+      if (rows == 0) continue;
+      synctalk::FbankOptions fbank_options;
+      fbank_options.simd = level;
+      const synctalk::FbankProcessor fbank(fbank_options);
+      std::vector<double> got(fbank_want.size());
+      synctalk::FbankWorkspace w = fbank.NewWorkspace();
+      fbank.Compute(wave.data(), n, got.data(), w, 2);
+      Check(std::memcmp(got.data(), fbank_want.data(), got.size() * sizeof(double)) == 0,
+            std::string("fbank at ") + synctalk::SimdLevelName(level) + " equals scalar (n=" +
+                std::to_string(n) + ")");
+    }
+  }
+}
+
 int main() {
   TestFftAgainstDirectDft();
   TestStreamingEqualsBatch(synctalk::PadMode::kConstant);
   TestStreamingEqualsBatch(synctalk::PadMode::kReflect);
   TestErrorsAreExceptions();
   TestFbank();
+  TestSimdEqualsScalar();
   if (failures == 0) std::printf("core_selftest: all checks passed\n");
   return failures == 0 ? 0 : 1;
 }

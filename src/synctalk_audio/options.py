@@ -9,9 +9,12 @@ from typing import Literal, TypeVar
 from . import _core
 from .errors import ParameterError
 
-__all__ = ["FbankOptions", "MelOptions", "PadMode"]
+__all__ = ["FbankOptions", "MelOptions", "PadMode", "SimdLevel"]
 
 PadMode = Literal["constant", "reflect"]
+#: A SIMD level of the core (`synctalk_audio.frontends.mel.simd_levels`); every
+#: level gives the same bits, see docs/NUMERICS.md ("SIMD lanes").
+SimdLevel = Literal["auto", "scalar", "sse2", "avx2", "avx512", "neon"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +62,13 @@ class MelOptions:
         Padding of the centred STFT: zeros (librosa >= 0.10, the default) or
         reflection (librosa < 0.10). They differ only in the first and last
         two mel frames.
+    simd : {"auto", "scalar", "sse2", "avx2", "avx512", "neon"}
+        Which SIMD lanes compute the FFT, magnitude and filterbank: the best
+        this CPU supports (``auto``), or one level (`ParameterError` if this
+        CPU lacks it). Every level gives bitwise the same result as
+        ``scalar``, the reference code a port transcribes. The environment
+        variable ``SYNCTALK_AUDIO_SIMD`` caps the level of every processor
+        built while it is set (e.g. ``SYNCTALK_AUDIO_SIMD=scalar``).
 
     Examples
     --------
@@ -81,6 +91,7 @@ class MelOptions:
     min_level_db: float = -100.0
     max_abs_value: float = 4.0
     pad_mode: PadMode = "constant"
+    simd: SimdLevel = "auto"
 
     def __post_init__(self) -> None:
         self.to_core()  # validates every field, raising ParameterError
@@ -118,6 +129,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "min_level_db": (numbers.Real,),
     "max_abs_value": (numbers.Real,),
     "pad_mode": (str,),
+    "simd": (str,),
 }
 
 
@@ -196,6 +208,8 @@ class FbankOptions:
         Pre-emphasis coefficient, -1 to 1 (``x[0]`` uses itself as its predecessor).
     remove_dc_offset : bool
         Subtract each frame's mean first.
+    simd : {"auto", "scalar", "sse2", "avx2", "avx512", "neon"}
+        The SIMD level, as for `MelOptions`; every level gives the same bits.
 
     Examples
     --------
@@ -212,6 +226,7 @@ class FbankOptions:
     high_freq: float = 8000.0
     preemphasis: float = 0.97
     remove_dc_offset: bool = True
+    simd: SimdLevel = "auto"
 
     def __post_init__(self) -> None:
         self.to_core()  # validates every field, raising ParameterError
@@ -241,4 +256,5 @@ _FBANK_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "high_freq": (numbers.Real,),
     "preemphasis": (numbers.Real,),
     "remove_dc_offset": (bool,),
+    "simd": (str,),
 }

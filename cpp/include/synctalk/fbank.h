@@ -22,11 +22,14 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "synctalk/fft.h"
-#include "synctalk/mel.h"  // CheckFinite
+#include "synctalk/lanes.h"
+#include "synctalk/mel.h"  // CheckFinite, kFramesPerThread
 #include "synctalk/options.h"
+#include "synctalk/parallel.h"
 
 namespace synctalk {
 
@@ -47,6 +50,10 @@ class KaldiMelBanks {
   std::vector<float> Dense() const;
   // energy[b] = sum_k weight[b][k] * power[k], in float64.
   void Apply(const double* power, double* energy) const;
+  // The sparse storage, for the SIMD lanes (same taps, same order).
+  SparseRows rows() const {
+    return {num_bins_, first_bin_.data(), num_taps_.data(), tap_at_.data(), weights_.data()};
+  }
 
  private:
   int num_bins_;
@@ -65,6 +72,10 @@ struct FbankWorkspace {
   std::vector<Complex> fft_work;  // RealFft::work_size()
   std::vector<double> power;      // padded / 2 + 1
   std::vector<double> energy;     // num_bins
+  // The SIMD lanes (empty on the scalar path): L frames, L x num_bins sums, scratch.
+  std::vector<double> lane_frames;
+  std::vector<double> lane_out;
+  std::vector<double> lane_scratch;
 };
 
 // Built once from the options: the povey window, the FFT plan and the mel
@@ -79,12 +90,25 @@ class FbankProcessor {
   const KaldiMelBanks& mel_banks() const { return banks_; }
   int64_t NumFrames(int64_t num_samples) const { return options_.NumFrames(num_samples); }
   FbankWorkspace NewWorkspace() const;
+  // The SIMD level in use (kScalar: the per-frame reference code) and the
+  // frames it computes at once. Built as MelProcessor's (options.simd,
+  // capped by SYNCTALK_AUDIO_SIMD).
+  SimdLevel simd_level() const { return lanes_ ? lanes_->level() : SimdLevel::kScalar; }
+  int lanes() const { return lanes_ ? lanes_->lanes() : 1; }
 
   // The whole fbank of `num_samples` samples into `out`, NumFrames(num_samples)
-  // x num_bins row-major (Kaldi's layout: one row per frame). Throws
-  // std::invalid_argument for an empty or non-finite input before writing.
+  // x num_bins row-major (Kaldi's layout: one row per frame), on `threads`
+  // threads; bitwise the same for any thread count and SIMD level. Throws
+  // std::invalid_argument for an empty or non-finite input or a bad thread
+  // count before writing.
   template <typename In, typename Out>
-  void Compute(const In* samples, int64_t num_samples, Out* out, FbankWorkspace& ws) const;
+  void Compute(const In* samples, int64_t num_samples, Out* out, FbankWorkspace& ws,
+               int threads = 1) const;
+  // Frames [begin, end) into out (frame k at out + (k - begin) * num_bins),
+  // through the SIMD lanes if any: what ComputeFrame gives, bit for bit.
+  template <typename In, typename Out>
+  void ComputeFrames(const In* samples, int64_t begin, int64_t end, Out* out, FbankWorkspace& ws,
+                     int64_t first = 0) const;
 
   // --- Stages, in pipeline order (each works in place on ws.frame). -------
   // 1. Frame k: samples [frame_shift k, frame_shift k + frame_length) as
@@ -121,6 +145,7 @@ class FbankProcessor {
   std::vector<double> window_;
   RealFft fft_;
   KaldiMelBanks banks_;
+  std::shared_ptr<const SpectrumLanes> lanes_;  // null: scalar
 };
 
 // --- Template definitions ----------------------------------------------------
@@ -146,13 +171,52 @@ void FbankProcessor::ComputeFrame(const In* samples, int64_t k, Out* row, FbankW
 }
 
 template <typename In, typename Out>
+void FbankProcessor::ComputeFrames(const In* samples, int64_t begin, int64_t end, Out* out,
+                                   FbankWorkspace& ws, int64_t first) const {
+  const int num_bins = options_.num_bins;
+  if (!lanes_) {
+    for (int64_t k = begin; k < end; ++k) {
+      ComputeFrame(samples, k, out + (k - begin) * num_bins, ws, first);
+    }
+    return;
+  }
+  // Groups of L frames, one per lane; stages 1-4 and 8 per frame as above.
+  const int lanes = lanes_->lanes();
+  const int padded = options_.PaddedLength();
+  for (int64_t group = begin; group < end; group += lanes) {
+    const int count = static_cast<int>(std::min<int64_t>(lanes, end - group));
+    for (int l = 0; l < count; ++l) {
+      double* frame = ws.lane_frames.data() + static_cast<std::size_t>(l) * padded;
+      ExtractFrame(samples, group + l, frame, first);
+      RemoveDcOffset(frame);
+      PreEmphasize(frame);
+      ApplyWindow(frame);
+    }
+    // Unused lanes of a last, partial group: zeros (their results are dropped).
+    std::fill(ws.lane_frames.begin() + static_cast<std::size_t>(count) * padded,
+              ws.lane_frames.end(), 0.0);
+    lanes_->Filterbank(ws.lane_frames.data(), ws.lane_out.data(), ws.lane_scratch.data());
+    for (int l = 0; l < count; ++l) {
+      Out* row = out + (group + l - begin) * num_bins;
+      for (int b = 0; b < num_bins; ++b) {
+        row[b] = static_cast<Out>(Log(ws.lane_out[static_cast<std::size_t>(b) * lanes + l]));
+      }
+    }
+  }
+}
+
+template <typename In, typename Out>
 void FbankProcessor::Compute(const In* samples, int64_t num_samples, Out* out,
-                             FbankWorkspace& ws) const {
+                             FbankWorkspace& ws, int threads) const {
+  CheckThreads(threads);
   CheckFinite(samples, num_samples);
   const int64_t num_frames = NumFrames(num_samples);
-  for (int64_t k = 0; k < num_frames; ++k) {
-    ComputeFrame(samples, k, out + k * options_.num_bins, ws);
-  }
+  const int workers = WorkersFor(num_frames, threads, kFramesPerThread);
+  std::vector<FbankWorkspace> extra;
+  for (int w = 1; w < workers; ++w) extra.push_back(NewWorkspace());
+  ParallelRanges(0, num_frames, workers, lanes(), [&](int w, int64_t b, int64_t e) {
+    ComputeFrames(samples, b, e, out + b * options_.num_bins, w == 0 ? ws : extra[w - 1]);
+  });
 }
 
 }  // namespace synctalk

@@ -47,13 +47,20 @@ class ComplexFft {
   // threads at once on different buffers.
   void Forward(Complex* data, Complex* work) const;
 
- private:
   struct Stage {
     std::size_t radix;       // p
     std::size_t length;      // current sub-transform length n' (p * m)
     std::size_t stride;      // s: number of interleaved sub-transforms
     std::size_t twiddle_at;  // offset of this stage's (m x p) twiddles
   };
+  // The plan, read by the SIMD lanes (lanes.h), which run it on several
+  // transforms at once with exactly these twiddles, stages and butterflies.
+  const std::vector<Stage>& stages() const { return stages_; }
+  const std::vector<Complex>& twiddles() const { return twiddles_; }
+  const std::vector<Complex>& radix_roots() const { return radix_roots_; }
+  const std::vector<std::size_t>& root_at() const { return root_at_; }
+
+ private:
   std::size_t n_;
   std::vector<std::size_t> factors_;
   std::vector<Stage> stages_;
@@ -76,6 +83,10 @@ class RealFft {
 
   // in: n reals; out: n/2 + 1 bins; work: work_size() values.
   void Forward(const double* in, Complex* out, Complex* work) const;
+
+  // The plan, for the SIMD lanes (lanes.h).
+  const ComplexFft& half() const { return half_; }
+  const std::vector<Complex>& unpack() const { return unpack_; }
 
  private:
   std::size_t n_;

@@ -56,7 +56,7 @@ class OnlineFbank {
   int64_t next_frame_ = 0;
   bool input_finished_ = false;
   std::deque<float> pending_;
-  std::vector<float> row_;
+  std::vector<float> rows_;
 };
 
 }  // namespace synctalk

@@ -20,8 +20,11 @@ namespace synctalk {
 
 class OnlineMel {
  public:
-  // `processor` must outlive this object; it is shared, read-only.
-  explicit OnlineMel(const MelProcessor& processor);
+  // `processor` must outlive this object; it is shared, read-only. The
+  // frames that become final in one call are computed on up to `threads`
+  // threads (the values do not depend on it); std::invalid_argument unless
+  // 1 <= threads <= kMaxThreads.
+  explicit OnlineMel(const MelProcessor& processor, int threads = 1);
 
   // Appends samples (at the processor's sample rate) and computes every frame
   // that became final. Throws std::invalid_argument on NaN/inf (nothing is
@@ -54,6 +57,7 @@ class OnlineMel {
 
   const MelProcessor& processor_;
   int n_mels_;
+  int threads_;
   MelWorkspace ws_;
   std::vector<float> samples_;  // samples [first_, received_)
   int64_t first_ = 0;
@@ -61,7 +65,7 @@ class OnlineMel {
   int64_t next_frame_ = 0;
   bool input_finished_ = false;
   std::deque<float> pending_;
-  std::vector<double> column_;
+  std::vector<float> rows_;
 };
 
 }  // namespace synctalk

@@ -20,6 +20,24 @@ enum class PadMode {
 PadMode ParsePadMode(const std::string& name);
 const char* PadModeName(PadMode mode);
 
+// Which SIMD lanes compute the FFT, |X| and the filterbank (synctalk/lanes.h):
+// bitwise the scalar reference at every level. kAuto: the best this CPU
+// supports; kScalar: the per-frame reference code only.
+enum class SimdLevel { kAuto, kScalar, kSse2, kAvx2, kAvx512, kNeon };
+
+// The environment variable that caps the level of every processor built
+// while it is set: scalar | sse2 | avx2 | avx512 | neon (auto or empty: no cap).
+constexpr const char* kSimdEnvVar = "SYNCTALK_AUDIO_SIMD";
+
+// Parses "auto", "scalar", "sse2", "avx2", "avx512", "neon"; throws
+// std::invalid_argument otherwise.
+SimdLevel ParseSimdLevel(const std::string& name);
+const char* SimdLevelName(SimdLevel level);
+
+// Worker threads one call may use (Compute(..., threads)): at least 1, at
+// most this.
+constexpr int kMaxThreads = 256;
+
 // Bounds of the options, checked by MelOptions::Validate. Generous (any
 // sensible spectrogram fits) but safe: no overflow to inf, no allocation or
 // run time out of proportion to the input. The Python package reads the
@@ -45,6 +63,7 @@ struct MelOptions {
   double min_level_db = -100.0; // floor of the dB scale, in [-kMaxLevelDb, 0)
   double max_abs_value = 4.0;   // output range [-max_abs_value, max_abs_value], in (0, 1e6]
   PadMode pad_mode = PadMode::kConstant;
+  SimdLevel simd = SimdLevel::kAuto;  // requested SIMD level; any level gives the same bits
 
   // Throws std::invalid_argument naming the first bad parameter, its value and
   // the accepted range (the bounds above).
@@ -77,6 +96,7 @@ struct FbankOptions {
   double high_freq = 8000.0;    // highest filter edge, Hz, in (low_freq, sample_rate / 2]
   double preemphasis = 0.97;    // x[j] -= preemphasis * x[j-1] (x[0] -= preemphasis * x[0]), in [-1, 1]
   bool remove_dc_offset = true; // subtract each frame's mean first
+  SimdLevel simd = SimdLevel::kAuto;  // requested SIMD level; any level gives the same bits
 
   // Throws std::invalid_argument naming the first bad parameter, its value and
   // the accepted range.

@@ -65,7 +65,9 @@ class Pipeline:
     batch_size : int, optional
         Windows per encoder call.
     threads : int, optional
-        Encoder threads (ONNX Runtime intra-op); its default when None.
+        Threads of the encoder (ONNX Runtime intra-op) and of the C++ front
+        end within one clip (mel, fbank; at least 64 frames each); when None,
+        ONNX Runtime's default and every CPU. The features do not depend on it.
     max_duration : float or None
         Longest input file accepted, in seconds (24 h by default; None for no
         limit). Checked from the file's header before it is decoded, so a

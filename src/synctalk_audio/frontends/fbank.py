@@ -16,7 +16,7 @@ import numpy.typing as npt
 from .. import _core
 from ..errors import ParameterError
 from ..options import FbankOptions
-from .mel import as_audio_array
+from .mel import as_audio_array, check_threads
 
 __all__ = ["fbank_processor", "kaldi_fbank", "online_fbank"]
 
@@ -32,7 +32,10 @@ def fbank_processor(options: FbankOptions = DEFAULT_FBANK_OPTIONS) -> _core.Fban
     """
     if not isinstance(options, FbankOptions):
         raise TypeError(f"options must be a FbankOptions, got {type(options).__name__}")
-    return _core.FbankProcessor(options.to_core())
+    try:
+        return _core.FbankProcessor(options.to_core())
+    except ValueError as exc:  # an unknown SYNCTALK_AUDIO_SIMD
+        raise ParameterError(str(exc)) from None
 
 
 def kaldi_fbank(
@@ -40,6 +43,7 @@ def kaldi_fbank(
     *,
     options: FbankOptions | None = None,
     dtype: npt.DTypeLike = np.float32,
+    threads: int = 1,
 ) -> np.ndarray:
     """Kaldi log mel filterbank energies of ``wave``, one row per frame.
 
@@ -52,6 +56,9 @@ def kaldi_fbank(
         The filterbank parameters; WeNet's by default.
     dtype : {numpy.float32, numpy.float64}
         Output dtype; the core computes in float64.
+    threads : int
+        Threads sharing the frames (1 to ``_core.MAX_THREADS``); the result
+        is bitwise the same for any count and any ``options.simd``.
 
     Returns
     -------
@@ -64,7 +71,8 @@ def kaldi_fbank(
     TypeError
         If ``wave`` is not a float32/float64 NumPy array or ``dtype`` is another type.
     ParameterError
-        If ``wave`` is not 1-D, is empty or holds NaN/inf.
+        If ``wave`` is not 1-D, is empty or holds NaN/inf, or ``threads`` is
+        out of range.
 
     Examples
     --------
@@ -78,9 +86,10 @@ def kaldi_fbank(
     out_dtype = np.dtype(dtype)
     if out_dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype must be float32 or float64, got {out_dtype}")
+    check_threads(threads)
     processor = fbank_processor(options if options is not None else DEFAULT_FBANK_OPTIONS)
     try:
-        return processor.fbank(samples, out_dtype.name)
+        return processor.fbank(samples, out_dtype.name, threads)
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
 

@@ -15,21 +15,56 @@ from .. import _core
 from ..errors import ParameterError
 from ..options import MelOptions, PadMode
 
-__all__ = ["melspectrogram", "melspectrogram_many", "mel_processor"]
+__all__ = ["check_threads", "melspectrogram", "melspectrogram_many", "mel_processor", "simd_levels"]
 
 
 DEFAULT_OPTIONS = MelOptions()
+
+
+def simd_levels() -> list[str]:
+    """The SIMD levels of the core this CPU runs, ``"scalar"`` first, the best last.
+
+    ``MelOptions(simd=...)`` and ``FbankOptions(simd=...)`` accept any of
+    them (or ``"auto"``, the last); all give bitwise the same results.
+
+    Examples
+    --------
+    >>> from synctalk_audio.frontends.mel import simd_levels
+    >>> simd_levels()[0]
+    'scalar'
+    """
+    return list(_core.simd_levels())
+
+
+def check_threads(threads: object, name: str = "threads") -> int:
+    """``threads`` as an int in [1, ``_core.MAX_THREADS``]; `ParameterError` otherwise."""
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise ParameterError(f"{name} must be an integer, got {type(threads).__name__}")
+    if not 1 <= threads <= _core.MAX_THREADS:
+        raise ParameterError(f"{name} must be in [1, {_core.MAX_THREADS}], got {threads}")
+    return threads
 
 
 @functools.lru_cache(maxsize=16)
 def mel_processor(options: MelOptions = DEFAULT_OPTIONS) -> _core.MelProcessor:
     """Return the (cached) C++ processor for ``options``.
 
-    The processor holds the window, FFT plan and filterbank; building one
-    takes well under a millisecond, and this cache makes repeated calls free.
-    It is immutable and safe to share between threads.
+    The processor holds the window, FFT plan, filterbank and SIMD lanes;
+    building one takes well under a millisecond, and this cache makes
+    repeated calls free. It is immutable and safe to share between threads.
+    Its ``simd`` attribute names the level in use: ``options.simd`` capped by
+    the environment variable ``SYNCTALK_AUDIO_SIMD`` as it was when the
+    processor was built.
+
+    Raises
+    ------
+    ParameterError
+        If ``SYNCTALK_AUDIO_SIMD`` holds an unknown level.
     """
-    return _core.MelProcessor(options.to_core())
+    try:
+        return _core.MelProcessor(options.to_core())
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def _resolve(options: MelOptions | None, pad_mode: PadMode | None) -> MelOptions:
@@ -80,12 +115,15 @@ def melspectrogram(
     pad_mode: PadMode | None = None,
     options: MelOptions | None = None,
     dtype: npt.DTypeLike = np.float32,
+    threads: int = 1,
 ) -> np.ndarray:
     """Compute SyncTalk_2D's mel spectrogram of 16 kHz mono audio.
 
     Equal to ``utils.melspectrogram`` of SyncTalk_2D (wav2lip's
     ``audio.melspectrogram``) run on librosa, within 1e-6 (float32 output) —
-    see docs/NUMERICS.md. The work runs in C++ with the GIL released.
+    see docs/NUMERICS.md. The work runs in C++ with the GIL released, on the
+    SIMD lanes of ``options.simd`` and on ``threads`` threads; the result is
+    bitwise the same for every SIMD level and thread count.
 
     Parameters
     ----------
@@ -100,6 +138,10 @@ def melspectrogram(
     dtype : {numpy.float32, numpy.float64}
         Output dtype. float32 is what the encoder consumes; float64 keeps
         the core's full precision.
+    threads : int
+        Threads sharing the frames of this clip (the calling one included),
+        1 to ``_core.MAX_THREADS``; short clips use fewer (64 frames at least
+        each).
 
     Returns
     -------
@@ -112,7 +154,8 @@ def melspectrogram(
     TypeError
         If ``wav`` is not a float32/float64 NumPy array.
     ParameterError
-        If ``wav`` is not 1-D, is empty or holds NaN/inf, or an option is bad.
+        If ``wav`` is not 1-D, is empty or holds NaN/inf, an option is bad, or
+        ``threads`` is out of range.
 
     Examples
     --------
@@ -129,9 +172,10 @@ def melspectrogram(
     out_dtype = np.dtype(dtype)
     if out_dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype must be float32 or float64, got {out_dtype}")
+    check_threads(threads)
     processor = mel_processor(_resolve(options, pad_mode))
     try:
-        return processor.melspectrogram(samples, out_dtype.name)
+        return processor.melspectrogram(samples, out_dtype.name, threads)
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
 
@@ -147,7 +191,8 @@ def melspectrogram_many(
     """Compute the mel spectrograms of many clips on several threads.
 
     Each clip is computed by the C++ core with the GIL released, so the
-    threads run truly in parallel. Results are identical to calling
+    threads run truly in parallel; each clip on one thread (for one long
+    clip, use ``melspectrogram(..., threads=N)`` instead). Results are identical to calling
     `melspectrogram` on each clip, and come back in input order.
 
     Parameters

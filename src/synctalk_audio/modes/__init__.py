@@ -7,9 +7,11 @@ one line here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 
+from .. import _core
 from ..encoders.onnx import Encoder
 from ..errors import ParameterError
 from .ave import AveMode
@@ -69,6 +71,24 @@ def get_mode(mode: str | FeatureMode) -> FeatureMode:
     raise ParameterError(f"unknown mode '{mode}': expected one of {', '.join(REGISTRY)}")
 
 
+def front_end_threads(threads: int | None) -> int:
+    """Threads of the C++ front end for an engine's ``threads`` setting.
+
+    The same number as the encoder gets (the front end runs before or
+    between encoder calls, never beside them), or every CPU this process may
+    run on when None (the encoder then takes ONNX Runtime's default). Frames
+    per thread are at least 64, so short inputs and live chunks stay on one
+    thread.
+    """
+    if threads is None:
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        count = len(usable) if usable else (os.cpu_count() or 1)
+        return min(count, _core.MAX_THREADS)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+    return min(threads, _core.MAX_THREADS)
+
+
 def configure(
     mode: str | FeatureMode,
     model: str | os.PathLike[str] | Encoder | None,
@@ -86,12 +106,14 @@ def configure(
 
     ``model`` None means the mode's ``default_model``; ``stream`` True first
     checks that the mode streams (`FeatureMode.check_streamable`);
-    ``options`` are the mode's own (`FeatureMode.options`).
+    ``options`` are the mode's own (`FeatureMode.options`). ``threads`` is
+    given to the encoder and to the front end (`front_end_threads`).
     """
     found = get_mode(mode)
     if stream:
         found.check_streamable()
     settings = found.settings(fps=fps, half_window=half_window, pad_mode=pad_mode, options=options)
+    settings = dataclasses.replace(settings, threads=front_end_threads(threads))
     encoder = found.open_encoder(
         found.default_model if model is None else model, batch_size=batch_size, threads=threads
     )

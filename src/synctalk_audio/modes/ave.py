@@ -107,7 +107,9 @@ class AveMode(FeatureMode):
 
         require_min_samples(samples.shape[0])
         t = time.perf_counter()
-        mel = melspectrogram(samples, options=MelOptions(pad_mode=settings.pad_mode))
+        mel = melspectrogram(
+            samples, options=MelOptions(pad_mode=settings.pad_mode), threads=settings.threads
+        )
         mel_s = time.perf_counter() - t
         t = time.perf_counter()
         starts = window_starts(mel.shape[1], settings.fps)
@@ -157,7 +159,7 @@ class AveRows:
         self.sample_rate = sample_rate
         self.channels = channels
         self.options = MelOptions(pad_mode=settings.pad_mode)
-        self._online = _core.OnlineMel(mel_processor(self.options))
+        self._online = _core.OnlineMel(mel_processor(self.options), settings.threads)
         self._resampler = StreamingResampler(sample_rate, np.float32)
         self._mel = np.zeros((0, self.options.n_mels), np.float32)
         self._mel_first = 0  # mel frame number of self._mel[0]

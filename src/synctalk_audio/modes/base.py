@@ -155,12 +155,17 @@ class ModeSettings:
     options : tuple of (str, str)
         The mode's own options (`FeatureMode.options`), every one with its
         value (given or default), in the mode's order.
+    threads : int
+        Threads the C++ front end (mel, fbank) may use within one clip; the
+        values do not depend on it. `configure` sets it from the engine's
+        ``threads`` (all CPUs when that is None).
     """
 
     fps: float
     half_window: int = DEFAULT_HALF_WINDOW
     pad_mode: PadMode = "constant"
     options: tuple[tuple[str, str], ...] = ()
+    threads: int = 1
 
     def option(self, name: str) -> str:
         """The value of the mode option ``name``."""

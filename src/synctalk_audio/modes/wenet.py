@@ -322,7 +322,7 @@ class WenetMode(FeatureMode):
                 np.zeros(PAD_AFTER, np.float32),
             ]
         )
-        feats = kaldi_fbank(wave)
+        feats = kaldi_fbank(wave, threads=settings.threads)
         fbank_s = time.perf_counter() - t
         t = time.perf_counter()
         count = num_chunks(feats.shape[0])
