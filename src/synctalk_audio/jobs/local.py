@@ -29,19 +29,13 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from ..errors import ParameterError
+from ..limits import usable_cpus
 from .engine import WorkerFactory
 
-__all__ = ["LocalEngine", "WorkerDied", "available_cpus"]
+__all__ = ["LocalEngine", "WorkerDied"]
 
 #: Seconds a stopping worker gets to clean up after SIGTERM before SIGKILL.
 STOP_GRACE_S = 10.0
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 class WorkerDied(RuntimeError):
@@ -149,7 +143,7 @@ class LocalEngine:
             not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
         ):
             raise ParameterError(f"workers must be a positive integer, got {workers!r}")
-        self.workers = available_cpus() if workers is None else workers
+        self.workers = usable_cpus() if workers is None else workers
 
     def run(
         self,

@@ -26,10 +26,9 @@ from typing import Any
 
 from ..encoders.onnx import file_sha256
 from ..errors import ParameterError
-from ..limits import DEFAULT_MAX_DURATION, check_max_duration
+from ..limits import DEFAULT_MAX_DURATION, check_max_duration, usable_cpus
 from ..modes import DEFAULT_HALF_WINDOW, get_mode
 from .engine import engine_class
-from .local import available_cpus
 from .plan import JobItem, plan_job
 from .record import Entry, JobRecord, output_complete
 from .work import ItemResult, WorkSpec
@@ -138,7 +137,7 @@ def worker_sizing(
     >>> worker_sizing(1000, cpus=2), worker_sizing(1, cpus=2), worker_sizing(3, cpus=8)
     ((2, 1), (1, 2), (3, 2))
     """
-    cpus = available_cpus() if cpus is None else cpus
+    cpus = usable_cpus() if cpus is None else cpus
     count = workers if workers is not None else max(1, min(cpus, items))
     each = threads if threads is not None else max(1, cpus // max(1, min(count, items)))
     return count, each

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from .. import _core
 from ..encoders.onnx import Encoder
 from ..errors import ParameterError
+from ..limits import usable_cpus
 from .ave import AveMode
 from .base import (
     DEFAULT_HALF_WINDOW,
@@ -81,9 +82,7 @@ def front_end_threads(threads: int | None) -> int:
     thread.
     """
     if threads is None:
-        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-        count = len(usable) if usable else (os.cpu_count() or 1)
-        return min(count, _core.MAX_THREADS)
+        return min(usable_cpus(), _core.MAX_THREADS)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ParameterError(f"threads must be a positive integer, got {threads!r}")
     return min(threads, _core.MAX_THREADS)
