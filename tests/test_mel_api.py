@@ -401,6 +401,22 @@ def test_melspectrogram_many_equals_sequential():
                 assert np.array_equal(a, b), f"clip {i} (n={lengths[i]}) differs between threads"
 
 
+def test_melspectrogram_many_raises_a_worker_threads_error(monkeypatch):
+    import synctalk_audio.frontends.mel as mel_module
+
+    real = mel_module.melspectrogram
+
+    def failing(wav, **kwargs):
+        if wav.shape[0] == 4000:
+            raise MemoryError("no room for clip 2")
+        return real(wav, **kwargs)
+
+    monkeypatch.setattr(mel_module, "melspectrogram", failing)
+    clips = [clip(n, seed=n) for n in (16000, 8000, 4000, 2000)]
+    with pytest.raises(MemoryError, match="no room for clip 2"):
+        melspectrogram_many(clips, threads=2)
+
+
 def test_shared_processor_hammered_by_a_thread_pool():
     proc = mel_processor(MelOptions())
     clips = [clip(n, seed=n) for n in (3000, 7001, 16000, 250, 12345, 800)]

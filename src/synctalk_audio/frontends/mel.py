@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -224,5 +224,31 @@ def melspectrogram_many(
     resolved = _resolve(options, pad_mode)
     if workers == 1 or len(arrays) <= 1:
         return [melspectrogram(a, options=resolved, dtype=dtype) for a in arrays]
-    with ThreadPoolExecutor(max_workers=min(workers, len(arrays))) as pool:
-        return list(pool.map(lambda a: melspectrogram(a, options=resolved, dtype=dtype), arrays))
+    # Each thread takes the next clip, longest first, until none is left: one
+    # thread start per worker rather than one task per clip, which for short
+    # clips (~0.6 ms of C++ for 5 s) would cost as much as the clip.
+    results: list[np.ndarray | None] = [None] * len(arrays)
+    order = iter(sorted(range(len(arrays)), key=lambda i: -arrays[i].shape[0]))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while True:
+                with lock:
+                    i = next(order, None)
+                if i is None or failures:
+                    return
+                results[i] = melspectrogram(arrays[i], options=resolved, dtype=dtype)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failures.append(exc)
+
+    helpers = [threading.Thread(target=work) for _ in range(min(workers, len(arrays)) - 1)]
+    for thread in helpers:
+        thread.start()
+    work()
+    for thread in helpers:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return [r for r in results if r is not None]
