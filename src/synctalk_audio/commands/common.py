@@ -95,8 +95,9 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
         "-threads",
         type=int,
         default=None,
-        help="threads of the encoder and of the mel/fbank within one input; the output does not"
-        " depend on it (default: ONNX Runtime's own for the encoder, every CPU for the mel)",
+        help="threads of the encoder (wenet: chunks encoded at once) and of the mel/fbank within"
+        " one input; the output does not depend on it (default: ONNX Runtime's own for the"
+        " ave and hubert encoders, every CPU otherwise)",
     )
     # Each mode's own options (FeatureMode.options), offered once each; the
     # mode rejects those that are not its own.

@@ -65,9 +65,11 @@ class Pipeline:
     batch_size : int, optional
         Windows per encoder call.
     threads : int, optional
-        Threads of the encoder (ONNX Runtime intra-op) and of the C++ front
-        end within one clip (mel, fbank; at least 64 frames each); when None,
-        ONNX Runtime's default and every CPU. The features do not depend on it.
+        Threads of the encoder (ONNX Runtime intra-op; for wenet, chunks
+        encoded at once, each on one thread) and of the C++ front end within
+        one clip (mel, fbank; at least 64 frames each); when None, ONNX
+        Runtime's default for the ave and hubert encoders and every CPU
+        otherwise. The features do not depend on it.
     max_duration : float or None
         Longest input file accepted, in seconds (24 h by default; None for no
         limit). Checked from the file's header before it is decoded, so a
