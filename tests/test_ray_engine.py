@@ -612,6 +612,19 @@ def test_the_command_on_the_cluster(
     assert output_files(out) == output_files(local_reference)
 
 
+def test_the_command_uses_the_address(tmp_path: Any) -> None:
+    """--address reaches the engine: nothing there, one line, and nothing written."""
+    address = f"127.0.0.1:{_free_port()}"
+    out = str(tmp_path / "out")
+    done = _command("--engine", "ray", "--address", address, "--audio", DATA, "--output", out)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"synctalk-audio process: error: cannot reach the Ray cluster at {address} (Connection"
+        " refused): start its head node with `ray start --head` or check --address\n"
+    )
+    assert done.stdout == "" and not os.path.exists(out)
+
+
 def test_address_with_the_local_engine_is_refused(tmp_path: Any) -> None:
     out = str(tmp_path / "out")
     done = _command("--address", "127.0.0.1:6379", "--audio", DATA, "--output", out)

@@ -280,6 +280,18 @@ class RayEngine:
         self.connect_timeout = float(connect_timeout)
         self.pool_size: int | None = None
 
+    def check(self) -> None:
+        """Fail now, before a job writes anything, if Ray is missing or ``address`` is silent.
+
+        Raises
+        ------
+        ParameterError
+            If Ray is not installed, or nothing answers at ``address``.
+        """
+        ray = _import_ray()
+        if self.address is not None and not ray.is_initialized():
+            check_reachable(self.address, self.connect_timeout)
+
     def run(
         self,
         items: Sequence[Any],

@@ -359,6 +359,8 @@ def run_job(
     max_duration = check_max_duration(max_duration)
     engine_obj = _make_engine(engine, workers, threads, engine_options)
     items = plan_job(output, inputs, manifest=manifest)
+    if items and hasattr(engine_obj, "check"):
+        engine_obj.check()  # e.g. the Ray cluster answers, before anything is written
     model_path = os.path.abspath(os.fspath(model or feature_mode.default_model))
     encoder = feature_mode.open_encoder(model_path, batch_size=batch_size, threads=1)
     expected = {
