@@ -17,7 +17,17 @@ the whole tree, alternating, ``--repeats`` times:
 - ``loop``: a shell loop running the single-file command once per clip, on
   the first ``--loop-clips`` clips (compared by throughput: audio hours per
   minute);
-- ``ray`` (with ``--engine ray``, if Ray is installed): the same job on Ray.
+- ``ray`` (with ``--engine ray``, needs ``pip install '.[ray]'``): the same
+  job on the Ray engine, a Ray started on this machine for each run (its
+  start and stop included in the wall time), one one-CPU actor per CPU. Its
+  outputs are checked byte for byte against the local engine's
+  (metadata.json: all but its timings), and its throughput is compared with
+  the local engine's (goal: within 25%).
+
+For each job the table also gives the "steady" rate: from the job record's
+per-item times, the audio of the items after the first over the time from
+the first item's end to the last's, i.e. without starting the workers (or
+Ray and its actors) and the model loads.
 
 Last, kill and resume: the job is started, killed with SIGKILL once the
 record shows half the clips finished, and run again; the script checks that
@@ -25,12 +35,14 @@ every output finished before the kill is left untouched (no item redone) and
 that the rerun writes exactly the rest.
 
     python models/make_test_encoder.py
-    python benchmarks/jobs.py --model models/audio_encoder.onnx --clips 1000 --loop-clips 50
+    python benchmarks/jobs.py --model models/audio_encoder.onnx --clips 1000 --loop-clips 50 \
+        [--engine ray]
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import shlex
@@ -94,6 +106,37 @@ def timed(argv: list[str], **kwargs: object) -> float:
 def job(clips: str, out: str, model: str, *extra: str) -> float:
     shutil.rmtree(out, ignore_errors=True)
     return timed(command("--audio", clips, "--model", model, "--output", out, "-q", *extra))
+
+
+def steady_rate(out: str) -> float:
+    """Hours of audio per minute from the first item's end to the last's (job record times)."""
+    with open(os.path.join(out, RECORD_NAME), encoding="utf-8") as f:
+        entries = [json.loads(line) for line in f]
+    done = sorted(
+        (e["timings"]["finished"], e["duration_s"]) for e in entries if e["status"] == "done"
+    )
+    span = done[-1][0] - done[0][0]
+    audio = sum(seconds for _, seconds in done[1:])
+    return (audio / 3600) / (span / 60) if span > 0 else float("nan")
+
+
+def same_outputs(a: str, b: str) -> bool:
+    """Whether two job outputs hold the same files, byte for byte (metadata.json: but timings)."""
+    cmp = filecmp.dircmp(a, b, ignore=[RECORD_NAME])
+    if cmp.left_only or cmp.right_only or cmp.funny_files:
+        return False
+    files = [f for f in cmp.common_files if f != "metadata.json"]
+    _, mismatch, errors = filecmp.cmpfiles(a, b, files, shallow=False)
+    if mismatch or errors:
+        return False
+    if "metadata.json" in cmp.common_files:
+        meta = []
+        for folder in (a, b):
+            with open(os.path.join(folder, "metadata.json"), encoding="utf-8") as f:
+                meta.append({k: v for k, v in json.load(f).items() if k != "timings"})
+        if meta[0] != meta[1]:
+            return False
+    return all(same_outputs(os.path.join(a, d), os.path.join(b, d)) for d in cmp.common_dirs)
 
 
 def shell_loop(files: list[str], out: str, model: str) -> float:
@@ -186,11 +229,19 @@ def main() -> None:
     for engine in args.engine:
         runs[f"{engine} (default)"] = (["--engine", engine], seconds)
     walls: dict[str, list[float]] = {name: [] for name in [*runs, "shell loop"]}
+    steady: dict[str, list[float]] = {name: [] for name in runs}
     out = os.path.join(work, "out")
+    reference = os.path.join(work, "reference")
+    shutil.rmtree(reference, ignore_errors=True)
     for _ in range(args.repeats):
         for name, (extra, _s) in runs.items():
             walls[name].append(job(clips, out, model, *extra))
+            steady[name].append(steady_rate(out))
             print(f"  {name}: {walls[name][-1]:.1f} s", flush=True)
+            if not os.path.isdir(reference):
+                shutil.copytree(out, reference)
+            elif name.startswith(tuple(args.engine)) and not same_outputs(reference, out):
+                raise SystemExit(f"{name}: the outputs differ from the local engine's")
         walls["shell loop"].append(shell_loop(files, out, model))
         print(f"  shell loop ({len(files)} clips): {walls['shell loop'][-1]:.1f} s", flush=True)
 
@@ -200,16 +251,22 @@ def main() -> None:
 
     base = rate("local 1w")
     print()
-    print("| run | clips | wall (median) | h of audio per min | local 2w is |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| run | clips | wall (median) | h of audio per min | steady | local 2w is |")
+    print("| --- | --- | --- | --- | --- | --- |")
     best = rate("local 2w (default)")
     for name in walls:
         count = len(files) if name == "shell loop" else args.clips
+        calm = f"{np.median(steady[name]):.3f}" if name in steady else "-"
         print(f"| {name} | {count} | {np.median(walls[name]):.1f} s | {rate(name):.3f} |"
-              f" {best / rate(name):.2f}x |")  # fmt: skip
+              f" {calm} | {best / rate(name):.2f}x |")  # fmt: skip
     print(f"\nlocal 2w vs 1w: {best / base:.2f}x (goal >= 1.8x); vs 1w 1t:"
           f" {best / rate('local 1w 1t'):.2f}x; vs the shell loop: {best / rate('shell loop'):.2f}x"
           " (goal >= 3x)")  # fmt: skip
+    for engine in args.engine:
+        name = f"{engine} (default)"
+        print(f"{name} vs local 2w: {rate(name) / best:.2f}x of its throughput (goal >= 0.75x),"
+              f" steady {np.median(steady[name]) / np.median(steady['local 2w (default)']):.2f}x;"
+              " outputs byte-identical to the local engine's")  # fmt: skip
     if not args.no_kill:
         facts = kill_and_resume(clips, out, model, args.clips)
         print("\nkill at 50% (SIGKILL) and resume:", json.dumps(facts))

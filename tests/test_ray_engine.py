@@ -8,6 +8,7 @@ written atomically, and its SHA-256 as the result.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -28,7 +29,13 @@ from ray.cluster_utils import Cluster
 
 from synctalk_audio.errors import ParameterError
 from synctalk_audio.jobs.engine import engine_class
-from synctalk_audio.jobs.ray_engine import NEED_RAY, RayEngine, RayEngineError, report_rows
+from synctalk_audio.jobs.ray_engine import (
+    NEED_RAY,
+    ItemLost,
+    RayEngine,
+    RayEngineError,
+    report_rows,
+)
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -52,12 +59,12 @@ class LocalCluster:
         # The worker processes import this directory's ray_workers module.
         saved = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, saved]))
-        # Ray writes the head's address to RAY_TMPDIR/ray/ray_current_cluster
-        # (default /tmp/ray, which a fresh machine does not have): keep it in
-        # this cluster's own directory, away from any other Ray on the machine.
-        saved_tmp = os.environ.get("RAY_TMPDIR")
+        # Ray notes the latest cluster's address in RAY_TMPDIR/ray (default
+        # /tmp/ray), failing if that directory is missing, and other Ray users
+        # of this machine share it: ours goes in our own directory.
+        self.saved_tmpdir = os.environ.get("RAY_TMPDIR")
         os.environ["RAY_TMPDIR"] = self.temp_dir
-        os.makedirs(os.path.join(self.temp_dir, "ray"), exist_ok=True)
+        os.mkdir(os.path.join(self.temp_dir, "ray"))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -68,11 +75,10 @@ class LocalCluster:
                 )
                 self.cluster.add_node(**node)
         finally:
-            for name, value in (("PYTHONPATH", saved), ("RAY_TMPDIR", saved_tmp)):
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            if saved is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = saved
         self.address: str = self.cluster.address
         self.pids: set[int] = set()
         for n in self.cluster.list_all_nodes():
@@ -97,6 +103,10 @@ class LocalCluster:
             for pid in left:
                 os.kill(pid, signal.SIGKILL)
             shutil.rmtree(self.temp_dir, ignore_errors=True)
+            if self.saved_tmpdir is None:
+                os.environ.pop("RAY_TMPDIR", None)
+            else:
+                os.environ["RAY_TMPDIR"] = self.saved_tmpdir
         assert not left, f"processes left running after the cluster stopped: {left}"
 
 
@@ -164,7 +174,8 @@ def test_results_equal_sequential_each_index_once(cluster: LocalCluster, tmp_pat
     got = Recorder()
     engine = engine_class("ray")(address=cluster.address, workers=2)
     assert isinstance(engine, RayEngine) and engine.name == "ray"
-    engine.run(items, rw.FileWorker(str(out)), got)
+    # A pause per item, so one actor cannot finish all before the other starts.
+    engine.run(items, rw.FileWorker(str(out), pause=0.2), got)
     assert got.calls == Counter(range(len(items)))
     assert [got.results[i][:2] for i in range(len(items))] == sequential(items, str(ref))
     # Both nodes' actors worked (two processes), and the files are the same bytes.
@@ -215,33 +226,32 @@ def test_worker_killed_mid_job(cluster: LocalCluster, tmp_path: Any) -> None:
 
 
 def test_item_that_kills_its_worker_every_time(cluster: LocalCluster, tmp_path: Any) -> None:
-    """A crash on one input: retried, then reported by index; the other items all finish."""
+    """A crash on one input: retried, then an ItemLost for it; the other items all finish."""
     items = rw.items(8)
     got = Recorder()
     engine = RayEngine(address=cluster.address, workers=2, max_retries=1)
-    with pytest.raises(RayEngineError) as caught:
-        engine.run(items, rw.FileWorker(str(tmp_path), die_on=items[3].name), got)
-    message = str(caught.value)
-    assert "\n" not in message
-    assert message.startswith(
-        "1 of 8 items got no result from Ray (items 3); their worker processes died on every"
-        " attempt"
+    engine.run(items, rw.FileWorker(str(tmp_path), die_on=items[3].name), got)
+    assert got.calls == Counter(range(8))
+    lost = got.results[3]
+    assert isinstance(lost, ItemLost)
+    assert str(lost) == (
+        "lost by Ray: its worker process died on every attempt (killed, out of memory, or a"
+        " crash on this input)"
     )
-    assert "run the job again" in message
-    assert got.calls == Counter(i for i in range(8) if i != 3)
+    assert not any(isinstance(got.results[i], ItemLost) for i in range(8) if i != 3)
     check_outputs(str(tmp_path), [item for i, item in enumerate(items) if i != 3])
+    assert engine.pool_size == 2
     assert not ray.is_initialized()
 
 
 def test_worker_that_cannot_start(cluster: LocalCluster) -> None:
-    with pytest.raises(RayEngineError) as caught:
-        RayEngine(address=cluster.address, workers=2).run(
-            rw.items(3), rw.BrokenFactory(), Recorder()
-        )
-    message = str(caught.value)
-    assert message.startswith("3 of 3 items got no result from Ray (items 0, 1, 2)")
-    assert "; item 0: the worker could not start on " in message
-    assert "FileNotFoundError: no model at /models/ave.onnx" in message
+    got = Recorder()
+    RayEngine(address=cluster.address, workers=2).run(rw.items(3), rw.BrokenFactory(), got)
+    assert got.calls == Counter(range(3))
+    for lost in got.results.values():
+        assert isinstance(lost, ItemLost)
+        assert str(lost).startswith("the worker could not start on ")
+        assert str(lost).endswith("FileNotFoundError: no model at /models/ave.onnx")
 
 
 class Stop(Exception):
@@ -346,18 +356,281 @@ def test_report_rows_error_then_success_is_reported() -> None:
     assert got.results == {0: 5, 1: 6}
 
 
-def test_report_rows_missing_items_raise_after_the_others() -> None:
+def test_report_rows_missing_items_get_item_lost_after_the_others() -> None:
     got = Recorder()
     rows = [_row(0, 1), _row(2, error="ValueError: bad"), *(_row(i, i) for i in range(4, 20))]
-    with pytest.raises(RayEngineError) as caught:
-        report_rows(rows, 20, got, lambda b: b[0])
-    assert set(got.results) == {0, *range(4, 20)}
-    assert str(caught.value) == (
-        "3 of 20 items got no result from Ray (items 1, 2, 3); item 2: ValueError: bad;"
-        " the other items finished, run the job again to redo these"
-    )
+    report_rows(rows, 20, got, lambda b: b[0])
+    assert got.calls == Counter(range(20))
+    assert {i: r for i, r in got.results.items() if not isinstance(r, ItemLost)} == {
+        0: 1, **{i: i for i in range(4, 20)}
+    }  # fmt: skip
+    assert str(got.results[2]) == "ValueError: bad"
+    for index in (1, 3):
+        assert str(got.results[index]).startswith("lost by Ray: its worker process died")
 
 
 def test_report_rows_index_out_of_range() -> None:
     with pytest.raises(RayEngineError, match="item 5 of 3"):
         _report([_row(5, 1)], 3)
+
+
+# -- The job layer on the Ray engine: run_job(..., engine="ray") and the command ----------
+
+ROOT = os.path.dirname(TESTS)
+DATA = os.path.join(TESTS, "data")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from tiny_models import make_tiny_encoder
+
+    return make_tiny_encoder(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
+
+
+@pytest.fixture(scope="module")
+def speech_clips(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """12 clips of 2-5 s of speech (the test speech tiled, seeded cuts), 16-bit WAV."""
+    import numpy as np
+    import soundfile as sf
+
+    from synctalk_audio import load_audio
+
+    names = ["speech_16k.flac", "speech_44k1_stereo_s24.wav", "speech_24k.mp3", "speech_8k_u8.wav"]
+    source = np.tile(np.concatenate([load_audio(os.path.join(DATA, n)) for n in names]), 4)
+    rng = np.random.default_rng(10)
+    folder = tmp_path_factory.mktemp("clips")
+    for i in range(12):
+        length = int(rng.uniform(2.0, 5.0) * 16000)
+        start = int(rng.integers(0, source.size - length))
+        sf.write(folder / f"clip{i:02d}.wav", source[start : start + length], 16000,
+                 subtype="PCM_16")  # fmt: skip
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def local_reference(speech_clips: str, tiny: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The clips' job output from the local engine (2 workers, 1 encoder thread each)."""
+    from synctalk_audio.jobs import run_job
+
+    out = str(tmp_path_factory.mktemp("local") / "out")
+    summary = run_job(out, [speech_clips], model=tiny, engine="local", workers=2, threads=1)
+    assert summary.ok and len(summary.done) == 12
+    return out
+
+
+#: metadata.json keys that may differ between two runs: wall-clock measurements.
+RUN_DEPENDENT = ("timings",)
+
+
+def output_files(folder: str) -> dict[str, bytes]:
+    """Every file under ``folder`` but the job record, by relative path; metadata.json
+    parsed, without its `RUN_DEPENDENT` keys."""
+    import json
+
+    from synctalk_audio.jobs.plan import RECORD_NAME
+
+    found: dict[str, bytes] = {}
+    for top, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(top, name)
+            rel = os.path.relpath(path, folder)
+            if rel == RECORD_NAME:
+                continue
+            with open(path, "rb") as f:
+                data = f.read()
+            if name == "metadata.json":
+                meta = json.loads(data)
+                for key in RUN_DEPENDENT:
+                    del meta[key]
+                data = json.dumps(meta, sort_keys=True).encode()
+            found[rel] = data
+    return found
+
+
+def job_record(folder: str) -> dict[str, dict[str, Any]]:
+    """The job record's entries by output key; each key must appear once."""
+    import json
+
+    from synctalk_audio.jobs.plan import RECORD_NAME
+
+    with open(os.path.join(folder, RECORD_NAME), encoding="utf-8") as f:
+        entries = [json.loads(line) for line in f]
+    keys = [e["output"] for e in entries]
+    assert len(keys) == len(set(keys)), keys
+    return {e["output"]: e for e in entries}
+
+
+#: Record fields that are facts of the item (not of the run or the engine).
+ITEM_FACTS = ("status", "input", "size", "sha256", "settings", "model_sha256", "error", "frames")
+
+
+def test_run_job_on_ray_equals_the_local_engine(
+    cluster: LocalCluster, speech_clips: str, tiny: str, local_reference: str, tmp_path: Any
+) -> None:
+    from synctalk_audio.jobs import run_job
+
+    out = str(tmp_path / "out")
+    options = {"address": cluster.address}
+    summary = run_job(out, [speech_clips], model=tiny, engine="ray", engine_options=options)
+    assert summary.ok and summary.engine == "ray"
+    assert len(summary.done) == 12 and summary.skipped == 0
+    # One actor per cluster CPU (two nodes of one), each encoder on its actor's one CPU.
+    assert (summary.workers, summary.threads) == (2, 1)
+    got, want = output_files(out), output_files(local_reference)
+    assert sorted(got) == sorted(want)
+    assert sum(name.endswith("metadata.json") for name in got) == 12
+    for name in want:
+        assert got[name] == want[name], name
+    record, reference = job_record(out), job_record(local_reference)
+    assert sorted(record) == sorted(reference)
+    for key, entry in record.items():
+        assert {f: entry[f] for f in ITEM_FACTS} == {f: reference[key][f] for f in ITEM_FACTS}
+        assert entry["status"] == "done"
+    assert not ray.is_initialized()
+
+    # A rerun skips everything (and starts no Ray); --force redoes everything.
+    again = run_job(out, [speech_clips], model=tiny, engine="ray", engine_options=options)
+    assert (again.skipped, len(again.done), again.failed) == (12, 0, [])
+    assert output_files(out) == got
+    forced = run_job(
+        out, [speech_clips], model=tiny, engine="ray", engine_options=options, force=True
+    )
+    assert (forced.skipped, len(forced.done), forced.failed) == (0, 12, [])
+    assert output_files(out) == want
+    assert all(e["status"] == "done" for e in job_record(out).values())
+
+
+def test_ray_threads_are_the_cpus_reserved_per_actor() -> None:
+    from synctalk_audio.jobs import worker_sizing
+    from synctalk_audio.jobs.run import _make_engine
+
+    engine = _make_engine("ray", None, None, {"address": "head:6379"})
+    assert (engine.cpus_per_worker, engine.address) == (1.0, "head:6379")
+    assert worker_sizing(1000, cpus_per_worker=engine.cpus_per_worker) == (None, 1)
+    engine = _make_engine("ray", 8, 2, None)  # --threads 2: two CPUs reserved per actor
+    assert (engine.workers, engine.cpus_per_worker) == (8, 2.0)
+    assert worker_sizing(1000, workers=8, threads=2, cpus_per_worker=2.0) == (8, 2)
+    engine = _make_engine("ray", None, None, {"cpus_per_worker": 4})
+    assert worker_sizing(10, cpus_per_worker=engine.cpus_per_worker) == (None, 4)
+    with pytest.raises(ParameterError, match="the local engine has no option 'address'"):
+        _make_engine("local", None, None, {"address": "head:6379"})
+    with pytest.raises(ParameterError, match="bad Ray address 'head'"):
+        _make_engine("ray", None, None, {"address": "head"})
+
+
+def _staging_pids(folder: str) -> list[tuple[int, str]]:
+    """(PID, name) of each ``.NAME.tmp-PID-XXXX`` staging directory in ``folder``."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        if ".tmp-" in name:
+            with contextlib.suppress(ValueError, IndexError):
+                found.append((int(name.split(".tmp-", 1)[1].split("-", 1)[0]), name))
+    return found
+
+
+def test_actor_killed_in_the_middle_of_a_real_job(
+    cluster: LocalCluster, speech_clips: str, tiny: str, local_reference: str, tmp_path: Any
+) -> None:
+    """SIGKILL an actor while it writes an item: the job completes, each item once, all valid."""
+    import threading
+
+    from synctalk_audio.jobs import run_job
+    from synctalk_audio.jobs.run import JobProgress
+    from synctalk_audio.outputs.validate import compare_outputs
+
+    out = str(tmp_path / "out")
+    killed: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def kill_a_writer() -> None:
+        """Watch for an item being written and SIGKILL the actor writing it (once)."""
+        while not stop.is_set() and not killed:
+            for pid, name in _staging_pids(out):
+                if pid in _descendants(cluster.pids):  # an actor of the test's cluster only
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append((pid, name))
+                    return
+            time.sleep(0.002)
+
+    progress: list[JobProgress] = []
+    watcher = threading.Thread(target=kill_a_writer)
+    watcher.start()
+    try:
+        summary = run_job(
+            out,
+            [speech_clips],
+            model=tiny,
+            engine="ray",
+            engine_options={"address": cluster.address},
+            progress=progress.append,
+        )
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed, "no item was being written while the job ran"
+    pid, staging = killed[0]
+    assert not _alive(pid)
+    # Every item reported exactly once (a second report would count past the total).
+    assert [p.done for p in progress] == list(range(13)) and progress[-1].total == 12
+    assert summary.ok and len(summary.done) == 12
+    assert len({item.key for item in summary.done}) == 12
+    record = job_record(out)
+    assert len(record) == 12 and all(e["status"] == "done" for e in record.values())
+    # The killed write left nothing: its staging directory was removed by the retry.
+    assert not os.path.exists(os.path.join(out, staging))
+    assert [n for _, dirs, files in os.walk(out) for n in dirs + files if ".tmp-" in n] == []
+    for key in record:
+        report = compare_outputs(os.path.join(local_reference, key), os.path.join(out, key))
+        assert report["invalid"] == [] and "problem" not in report, key
+        assert report["aud_ave_max_abs"] == 0.0 and report["frames_max_abs"] == 0.0, key
+    assert output_files(out) == output_files(local_reference)
+
+
+def _command(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "synctalk_audio.cli", "process", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+def test_the_command_on_the_cluster(
+    cluster: LocalCluster, speech_clips: str, tiny: str, local_reference: str, tmp_path: Any
+) -> None:
+    out = str(tmp_path / "out")
+    done = _command("--engine", "ray", "--address", cluster.address, "--audio", speech_clips,
+                    "--output", out, "--model", tiny)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"job: 12 items -> {out}: 12 written, 0 unchanged (skipped),")
+    assert done.stdout.endswith(" (2 worker(s) x 1 encoder thread(s), engine ray)\n")
+    assert output_files(out) == output_files(local_reference)
+
+
+def test_the_command_uses_the_address(tmp_path: Any) -> None:
+    """--address reaches the engine: nothing there, one line, and nothing written."""
+    address = f"127.0.0.1:{_free_port()}"
+    out = str(tmp_path / "out")
+    done = _command("--engine", "ray", "--address", address, "--audio", DATA, "--output", out)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"synctalk-audio process: error: cannot reach the Ray cluster at {address} (Connection"
+        " refused): start its head node with `ray start --head` or check --address\n"
+    )
+    assert done.stdout == "" and not os.path.exists(out)
+
+
+def test_address_with_the_local_engine_is_refused(tmp_path: Any) -> None:
+    out = str(tmp_path / "out")
+    done = _command("--address", "127.0.0.1:6379", "--audio", DATA, "--output", out)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "synctalk-audio process: error: --address is an option of --engine ray, not of"
+        " --engine local: add --engine ray or leave out --address\n"
+    )
+    assert done.stdout == "" and not os.path.exists(out)

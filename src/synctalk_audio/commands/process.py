@@ -96,8 +96,17 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         "-engine",
         default="local",
         choices=list(ENGINES),
-        help="where a job's items run: local = worker processes on this machine"
+        help="where a job's items run: local = worker processes on this machine, ray = a Ray"
+        " cluster's actors (pip install 'synctalk-audio[ray]'; docs/SCALING.md)"
         " (default: %(default)s)",
+    )
+    p.add_argument(
+        "--address",
+        "-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --engine ray: the Ray head node's HOST:PORT (as `ray start --head` prints);"
+        " default: RAY_ADDRESS, else a Ray started on this machine for the job",
     )
     p.add_argument(
         "--workers",
@@ -106,7 +115,8 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="a job's workers, each holding the model once (default: one per CPU, at most one"
-        " per item; --threads is then shared out among them)",
+        " per item; --threads is then shared out among them; with --engine ray, one actor per"
+        " cluster CPU, each with --threads CPUs, default 1)",
     )
     p.add_argument(
         "--force",
@@ -122,6 +132,7 @@ def is_job(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    engine_options_of(args)  # an option of another engine: say so before anything else
     if not args.audio and args.manifest is None:
         raise ParameterError(
             "no input: give --audio FILE (repeat it, or give a directory, for a job) or"
@@ -282,8 +293,22 @@ def engine_options_of(args: argparse.Namespace) -> dict[str, Any]:
     An engine class may name, in its ``options`` attribute, constructor
     keywords that the command offers as options of the same name (e.g.
     ``address`` for ``--address``); those given are passed on.
+
+    Raises
+    ------
+    ParameterError
+        If an option of another engine is given (``--address`` with the
+        local engine).
     """
-    from ..jobs.engine import engine_class
+    from ..jobs.engine import ENGINES, engine_class
 
     names: tuple[str, ...] = getattr(engine_class(args.engine), "options", ())
+    for other in ENGINES:
+        for name in getattr(engine_class(other), "options", ()):
+            if name not in names and getattr(args, name, None) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise ParameterError(
+                    f"{flag} is an option of --engine {other}, not of --engine {args.engine}:"
+                    f" add --engine {other} or leave out {flag}"
+                )
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}

@@ -8,7 +8,9 @@ it must not raise (errors are part of the result). The engine calls
 ``on_result(index, result)`` in the calling thread, in completion order,
 exactly once per item, so the caller can keep its progress and job record
 there. A new engine is one module with a class following `Engine` and one
-line in `ENGINES`.
+line in `ENGINES`. An engine may also have a ``check()`` method, which a job
+calls before it writes anything: it raises `ParameterError` if the engine
+cannot run (its dependency is missing, its cluster does not answer).
 """
 
 from __future__ import annotations

@@ -8,9 +8,11 @@ the shared output path themselves. The results stream back to the driver in
 completion order and are passed to ``on_result`` there.
 
 A killed actor is restarted by Ray and its unfinished items are run again on
-the new one; the driver reports each item once even if Ray delivers it twice,
-and raises `RayEngineError` if items are still without a result when the
-pipeline ends.
+the new one; the driver reports each item once even if Ray delivers it twice.
+An item still without a result when the pipeline ends (its worker died on
+every attempt, or could not start) is reported with an `ItemLost` in place of
+its result, as the local engine reports a dead worker's item, so a job
+records it as failed with its reason and goes on.
 
 Ray is an optional dependency (``pip install 'synctalk-audio[ray]'``); it is
 imported only when a `RayEngine` runs.
@@ -30,20 +32,25 @@ import numpy as np
 from ..errors import ParameterError
 from .engine import WorkerFactory
 
-__all__ = ["RayEngine", "RayEngineError"]
+__all__ = ["ItemLost", "RayEngine", "RayEngineError"]
 
 #: The one-line message when Ray is not installed.
 NEED_RAY = "the ray engine needs Ray: pip install 'synctalk-audio[ray]'"
 
-#: How many indices an error message lists before "...".
-_SHOWN = 10
-
 
 class RayEngineError(RuntimeError):
-    """A Ray job ended with items that have no result (workers lost, Ray failed).
+    """Ray itself failed during a job (the cluster was lost, Ray gave a bad result).
 
     The items that did finish were reported before this is raised, so a job
     record kept by ``on_result`` is complete for them; a rerun does the rest.
+    """
+
+
+class ItemLost(RuntimeError):
+    """The result of an item Ray could not produce (handed to ``on_result`` in its place).
+
+    Its message says why: the worker's error, or that its worker processes
+    died on every attempt.
     """
 
 
@@ -133,6 +140,7 @@ class _ActorWorker:
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         from ray import cloudpickle
 
+        dumps: Callable[[Any], bytes] = cloudpickle.dumps  # untyped in Ray
         results: list[bytes] = []
         errors: list[str] = []
         for payload in batch["item"]:
@@ -141,7 +149,7 @@ class _ActorWorker:
                 errors.append(self._broken)
                 continue
             try:
-                results.append(cloudpickle.dumps(self._work(cloudpickle.loads(payload))))
+                results.append(dumps(self._work(cloudpickle.loads(payload))))
                 errors.append("")
             except Exception as exc:  # the worker broke its "never raises" promise
                 results.append(b"")
@@ -153,20 +161,13 @@ class _ActorWorker:
         }
 
 
-def _indices(indices: Iterable[int]) -> str:
-    """``"3, 7, 9"``, at most `_SHOWN` of them, then ``", ..."``."""
-    ordered = sorted(indices)
-    shown = ", ".join(str(i) for i in ordered[:_SHOWN])
-    return shown + (", ..." if len(ordered) > _SHOWN else "")
-
-
 def report_rows(
     rows: Iterable[Mapping[str, Any]],
     count: int,
     on_result: Callable[[int, Any], None],
     loads: Callable[[bytes], Any],
 ) -> None:
-    """Pass each row's result to ``on_result`` once per index; check none is missing.
+    """Pass each row's result to ``on_result`` once per index; an `ItemLost` for the rest.
 
     Parameters
     ----------
@@ -176,15 +177,16 @@ def report_rows(
     count : int
         The number of items; indices are ``0 .. count - 1``.
     on_result : callable
-        Called as ``on_result(index, result)`` for the first row of each index.
+        Called as ``on_result(index, result)`` for the first row of each index;
+        when the rows end, as ``on_result(index, ItemLost(reason))`` for each
+        index that had none (its worker raised, or Ray gave up on it).
     loads : callable
         Turns a row's ``result`` bytes back into the worker's result.
 
     Raises
     ------
     RayEngineError
-        When the rows end and some index had no result (its worker raised,
-        or Ray gave up on it), or an index is out of range.
+        If a row's index is out of range.
     """
     done = np.zeros(count, dtype=bool)
     failed: dict[int, str] = {}
@@ -201,18 +203,14 @@ def report_rows(
         done[index] = True
         failed.pop(index, None)
         on_result(index, loads(row["result"]))
-    missing = np.flatnonzero(~done).tolist()
-    if missing:
-        detail = (
-            "; their worker processes died on every attempt (killed, out of memory,"
-            " or a crash on that input)"
-        )
-        if failed:
-            first = min(failed)
-            detail = f"; item {first}: {failed[first]}"
-        raise RayEngineError(
-            f"{len(missing)} of {count} items got no result from Ray (items {_indices(missing)})"
-            f"{detail}; the other items finished, run the job again to redo these"
+    for index in np.flatnonzero(~done).tolist():
+        on_result(
+            index,
+            ItemLost(
+                failed.get(index)
+                or "lost by Ray: its worker process died on every attempt (killed, out of"
+                " memory, or a crash on this input)"
+            ),
         )
 
 
@@ -228,12 +226,14 @@ class RayEngine:
         If this process is already connected to Ray (``ray.init`` was called),
         that connection is used and kept.
     workers : int or None
-        Actors in the pool, each with its own worker (model session). None:
-        as many as the cluster's CPUs allow at ``cpus_per_worker`` each.
+        Actors in the pool, each with its own worker (model session), at most
+        one per item. None: as many as the cluster's CPUs allow at
+        ``cpus_per_worker`` each. After `run`, ``pool_size`` is the number used.
     cpus_per_worker : float
         CPUs Ray reserves for each actor. Ray exports the count to the actor
         as ``OMP_NUM_THREADS``; ONNX Runtime does not read it, so the worker
-        factory should be given it as its encoder's thread count.
+        factory must be given it as its encoder's thread count (`run_job`
+        does, by `worker_sizing`).
     max_retries : int
         How many times an item is run again after its actor died (a killed
         process, a lost node) before the job gives up on it; dead actors are
@@ -250,6 +250,8 @@ class RayEngine:
     """
 
     name = "ray"
+    #: Constructor keywords the command offers as options of the same name.
+    options: tuple[str, ...] = ("address",)
 
     def __init__(
         self,
@@ -276,6 +278,19 @@ class RayEngine:
         self.max_retries = max_retries
         self.quiet = quiet
         self.connect_timeout = float(connect_timeout)
+        self.pool_size: int | None = None
+
+    def check(self) -> None:
+        """Fail now, before a job writes anything, if Ray is missing or ``address`` is silent.
+
+        Raises
+        ------
+        ParameterError
+            If Ray is not installed, or nothing answers at ``address``.
+        """
+        ray = _import_ray()
+        if self.address is not None and not ray.is_initialized():
+            check_reachable(self.address, self.connect_timeout)
 
     def run(
         self,
@@ -285,12 +300,14 @@ class RayEngine:
     ) -> None:
         """Process every item on Ray; ``on_result(i, result)`` once per item, in this thread.
 
+        An item Ray could not produce gets an `ItemLost` as its result.
+
         Raises
         ------
         ParameterError
             If Ray is not installed or the cluster cannot be reached.
         RayEngineError
-            If items are left without a result (the others were reported).
+            If Ray itself fails (the items finished before were reported).
         """
         ray = _import_ray()
         if not items:
@@ -379,6 +396,8 @@ class RayEngine:
         if workers is None:
             cpus = float(ray.cluster_resources().get("CPU", 1.0))
             workers = max(1, int(cpus // self.cpus_per_worker))
+        workers = min(workers, len(items))
+        self.pool_size = workers
         dumps = ray.cloudpickle.dumps
         rows = [{"index": i, "item": dumps(item)} for i, item in enumerate(items)]
         with warnings.catch_warnings():

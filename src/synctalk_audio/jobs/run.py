@@ -6,19 +6,25 @@ engine (`jobs.engine.ENGINES`: ``local`` worker processes, or ``ray``) with
 a `WorkSpec` as the worker factory, and records each result as it arrives.
 Nothing here depends on the mode or the engine chosen.
 
-Worker sizing (``workers`` and ``threads`` left to the job): one worker per
+Worker sizing (`worker_sizing`, for every engine): a worker's encoder runs
+on as many threads as it has CPUs. On this machine (the local engine,
+``workers`` and ``threads`` left to the job) that is one worker per
 available CPU, at most one per item to do, and the CPUs shared out as
 encoder threads: ``threads = max(1, cpus // workers)``. Many short clips
 (the usual dataset) give one single-threaded worker per core, so decoding,
 the front end, the encoder and writing of different clips overlap and no
 encoder thread waits for another; a single long file gets one worker with
-an encoder thread per core. Items are handed out longest first (by file
-size), so a long file does not start last and leave a core idle at the end.
+an encoder thread per core. An engine that reserves CPUs per worker on a
+cluster (Ray: ``cpus_per_worker``, 1 by default, or ``threads`` when given)
+chooses the number of workers itself, and each worker gets that many
+encoder threads. Items are handed out longest first (by file size), so a
+long file does not start last and leave a core idle at the end.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -99,7 +105,8 @@ class JobSummary:
     wall_s : float
         Wall seconds of the work.
     workers, threads : int
-        Workers asked of the engine, and encoder threads of each.
+        Workers the engine used (asked of it, or those it chose: Ray's actor
+        pool; 0 if it did not run), and encoder threads of each.
     engine : str
         The engine's name.
     """
@@ -128,15 +135,39 @@ class JobSummary:
 
 
 def worker_sizing(
-    items: int, *, workers: int | None = None, threads: int | None = None, cpus: int | None = None
-) -> tuple[int, int]:
+    items: int,
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    cpus: int | None = None,
+    cpus_per_worker: float | None = None,
+) -> tuple[int | None, int]:
     """(workers, encoder threads per worker) for ``items`` items (the module docstring's rule).
+
+    Parameters
+    ----------
+    items : int
+        Items to do.
+    workers, threads : int, optional
+        The counts asked for; the rule fills in those left None.
+    cpus : int, optional
+        CPUs of this machine to share out (those available to this process
+        when None).
+    cpus_per_worker : float, optional
+        CPUs an engine reserves for each of its workers on a cluster (Ray);
+        the engine then decides the number of workers when ``workers`` is
+        None (so the first value returned is None), and each worker's encoder
+        threads are its CPUs.
 
     Examples
     --------
     >>> worker_sizing(1000, cpus=2), worker_sizing(1, cpus=2), worker_sizing(3, cpus=8)
     ((2, 1), (1, 2), (3, 2))
+    >>> worker_sizing(1000, cpus_per_worker=1.0), worker_sizing(1000, cpus_per_worker=2.0)
+    ((None, 1), (None, 2))
     """
+    if cpus_per_worker is not None:
+        return workers, threads if threads is not None else max(1, int(cpus_per_worker))
     cpus = usable_cpus() if cpus is None else cpus
     count = workers if workers is not None else max(1, min(cpus, items))
     each = threads if threads is not None else max(1, cpus // max(1, min(count, items)))
@@ -272,6 +303,8 @@ def run_job(
         Encoder batch size.
     threads : int, optional
         Encoder threads per worker; shared out by `worker_sizing` when None.
+        With ``ray``, also the CPUs Ray reserves per actor (unless
+        ``engine_options`` give ``cpus_per_worker``).
     max_duration : float or None
         Longest input accepted, seconds (None: no limit).
     frames : bool
@@ -285,8 +318,9 @@ def run_job(
     workers : int, optional
         Workers (processes, actors); `worker_sizing` decides when None.
     engine_options : Mapping, optional
-        Further keyword arguments of the engine's constructor (``address``
-        for ``ray``).
+        Further keyword arguments of the engine's constructor (for ``ray``:
+        ``address``, ``cpus_per_worker``, ``max_retries``, ...; see
+        `jobs.ray_engine.RayEngine`).
     progress : callable, optional
         Called with a `JobProgress` when the work starts and after each item.
 
@@ -322,8 +356,10 @@ def run_job(
         fps=fps, half_window=half_window, pad_mode=pad_mode, options=options
     )
     max_duration = check_max_duration(max_duration)
-    engine_cls = engine_class(engine)
+    engine_obj = _make_engine(engine, workers, threads, engine_options)
     items = plan_job(output, inputs, manifest=manifest)
+    if items and hasattr(engine_obj, "check"):
+        engine_obj.check()  # e.g. the Ray cluster answers, before anything is written
     model_path = os.path.abspath(os.fspath(model or feature_mode.default_model))
     encoder = feature_mode.open_encoder(model_path, batch_size=batch_size, threads=1)
     expected = {
@@ -358,7 +394,14 @@ def run_job(
             {**previous[i.key], "status": "done", "sha256": file_sha256(i.input)} for i in adopted
         )
         todo.sort(key=lambda i: -_size(i.input))
-        count, each = worker_sizing(len(todo), workers=workers, threads=threads)
+        count, each = worker_sizing(
+            len(todo),
+            workers=workers,
+            threads=threads,
+            cpus_per_worker=getattr(engine_obj, "cpus_per_worker", None),
+        )
+        if count is not None:
+            engine_obj.workers = count
         spec = WorkSpec(
             model=model_path,
             mode=feature_mode.name,
@@ -440,8 +483,9 @@ def run_job(
 
         report()
         if todo:
-            engine_obj = engine_cls(workers=count, **dict(engine_options or {}))
             engine_obj.run(todo, spec, on_result)
+        if count is None:
+            count = getattr(engine_obj, "pool_size", None) or 0
         wall_s = time.perf_counter() - clock
         record.compact()
     return JobSummary(
@@ -457,6 +501,30 @@ def run_job(
         threads=each,
         engine=engine,
     )
+
+
+def _make_engine(
+    name: str, workers: int | None, threads: int | None, options: Mapping[str, Any] | None
+) -> Any:
+    """The engine ``name`` built with ``options``, before any work (bad options fail here).
+
+    An engine that reserves CPUs per worker (it has ``cpus_per_worker``)
+    reserves ``threads`` CPUs per worker when ``threads`` is given and the
+    options do not say otherwise. The number of workers is set on it once
+    the items to do are known (`worker_sizing`).
+    """
+    cls = engine_class(name)
+    kwargs = dict(options or {})
+    accepted = [p for p in inspect.signature(cls).parameters if p != "workers"]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ParameterError(
+            f"the {name} engine has no option {', '.join(map(repr, unknown))}: its options are"
+            f" {', '.join(accepted) or 'none'} (workers is run_job's own argument)"
+        )
+    if threads is not None and "cpus_per_worker" in accepted:
+        kwargs.setdefault("cpus_per_worker", float(threads))
+    return cls(workers=workers, **kwargs)
 
 
 def _size(path: str) -> int:
