@@ -65,6 +65,7 @@ class LocalCluster:
         self.saved_tmpdir = os.environ.get("RAY_TMPDIR")
         os.environ["RAY_TMPDIR"] = self.temp_dir
         os.mkdir(os.path.join(self.temp_dir, "ray"))
+        self.pids: set[int] = set()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -73,14 +74,30 @@ class LocalCluster:
                     head_node_args={**node, "include_dashboard": False},
                     shutdown_at_exit=False,
                 )
+                self._note_pids()
                 self.cluster.add_node(**node)
+                self._note_pids()
+        except BaseException:
+            # A node that failed to start must not leave the head running.
+            with contextlib.suppress(Exception):
+                self.cluster.shutdown()
+            for pid in self.pids | _descendants(self.pids):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            if self.saved_tmpdir is None:
+                os.environ.pop("RAY_TMPDIR", None)
+            else:
+                os.environ["RAY_TMPDIR"] = self.saved_tmpdir
+            raise
         finally:
             if saved is None:
                 del os.environ["PYTHONPATH"]
             else:
                 os.environ["PYTHONPATH"] = saved
         self.address: str = self.cluster.address
-        self.pids: set[int] = set()
+
+    def _note_pids(self) -> None:
         for n in self.cluster.list_all_nodes():
             for infos in n.all_processes.values():
                 self.pids.update(info.process.pid for info in infos)
