@@ -1,9 +1,10 @@
 """The Ray engine: a job's items as a Ray Data pipeline over an actor pool.
 
-The items become a dataset of ``(index, item)`` rows, one row per block. A
-pool of actors, each holding one worker built by ``make_worker()`` (so one
-encoder session per actor), maps the rows one at a time (``batch_size=1``, so
-a lost actor costs the item it was on); the workers write their outputs to
+The items become a dataset of ``(index, item)`` rows, up to
+`MAX_ITEMS_PER_BLOCK` rows per block. A pool of actors, each holding one
+worker built by ``make_worker()`` (so one encoder session per actor), maps
+the rows one at a time (``batch_size=1``); a lost actor costs the block it
+was on, whose items run again; the workers write their outputs to
 the shared output path themselves. The results stream back to the driver in
 completion order and are passed to ``on_result`` there.
 
@@ -116,6 +117,23 @@ def check_reachable(address: str, timeout: float) -> None:
             f"cannot reach the Ray cluster at {address} ({reason}): start its head node with"
             " `ray start --head` or check --address"
         ) from exc
+
+
+#: Most items in one Ray Data block (one task of an actor). Ray's cost per
+#: block (scheduling, the object store, the driver's executor) is several
+#: milliseconds of the two cores a small machine has; eight items per block
+#: cut it eightfold, and a lost actor redoes at most the block it was on.
+MAX_ITEMS_PER_BLOCK = 8
+
+
+def _blocks(items: int, workers: int) -> int:
+    """Blocks for ``items`` items: at least four per actor while items last, at most 8 items each.
+
+    >>> _blocks(1000, 2), _blocks(30, 2), _blocks(5, 2)
+    (125, 10, 5)
+    """
+    per_block = max(1, min(MAX_ITEMS_PER_BLOCK, items // (4 * max(1, workers))))
+    return max(1, -(-items // per_block))
 
 
 class _ActorWorker:
@@ -405,7 +423,9 @@ class RayEngine:
             # deprecated (to be removed in 2.64, hence the extra's upper bound)
             # yet offers no other way to bound the retries of an actor pool.
             warnings.simplefilter("ignore", DeprecationWarning)
-            dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+            dataset = ray.data.from_items(
+                rows, override_num_blocks=_blocks(len(rows), workers)
+            ).map_batches(
                 _ActorWorker,
                 fn_constructor_args=(dumps(make_worker),),
                 batch_size=1,
