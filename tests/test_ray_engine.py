@@ -651,3 +651,13 @@ def test_address_with_the_local_engine_is_refused(tmp_path: Any) -> None:
         " --engine local: add --engine ray or leave out --address\n"
     )
     assert done.stdout == "" and not os.path.exists(out)
+
+
+def test_blocks_hold_at_most_eight_items_and_feed_every_actor():
+    from synctalk_audio.jobs.ray_engine import MAX_ITEMS_PER_BLOCK, _blocks
+
+    assert MAX_ITEMS_PER_BLOCK == 8
+    for items, workers in [(1, 1), (5, 2), (12, 2), (30, 2), (1000, 2), (1001, 3), (10**5, 64)]:
+        blocks = _blocks(items, workers)
+        assert -(-items // blocks) <= MAX_ITEMS_PER_BLOCK  # the largest block
+        assert blocks >= min(items, 4 * workers)  # work for every actor while items last
