@@ -572,6 +572,12 @@ def test_command_bad_input_is_one_line_and_writes_nothing(tiny, clips, tmp_path)
         (["--audio", str(clips), "--workers", "0"], "workers must be a positive integer, got 0"),
         ([], "no input: give --audio FILE (repeat it, or give a directory, for a job) or"
              " --manifest FILE"),
+        (["--audio", str(clips / "z.mp3"), "--engine", "ray", "--workers", "2"],
+         "--engine and --workers only apply to jobs (several --audio, a directory or"
+         " --manifest); one file is processed here: leave them out"),
+        (["--audio", str(clips / "z.mp3"), "--force"],
+         "--force only applies to jobs (several --audio, a directory or --manifest); one file is"
+         " processed here: leave it out"),
     ):  # fmt: skip
         done = command("process", *args, "--model", tiny, "--output", str(out))
         assert done.returncode == 2, done.stderr

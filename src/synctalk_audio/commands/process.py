@@ -140,6 +140,22 @@ def run(args: argparse.Namespace) -> int:
         )
     if is_job(args):
         return run_many(args)
+    job_only = [
+        flag
+        for flag, given in (
+            ("--engine", args.engine != "local"),
+            ("--workers", args.workers is not None),
+            ("--force", args.force),
+        )
+        if given
+    ]
+    if job_only:
+        one = len(job_only) == 1
+        raise ParameterError(
+            f"{' and '.join(job_only)} only appl{'ies' if one else 'y'} to jobs (several --audio,"
+            f" a directory or --manifest); one file is processed here: leave"
+            f" {'it' if one else 'them'} out"
+        )
     return run_one(args, args.audio[0])
 
 
