@@ -145,3 +145,14 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):  # not on Linux
         return os.cpu_count() or 1
+
+
+def check_count(value: object, name: str) -> int:
+    """``value`` if it is an integer >= 1 (threads, workers, sizes); else `ParameterError`.
+
+    >>> check_count(2, "threads")
+    2
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    return value

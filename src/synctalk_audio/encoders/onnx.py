@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import ModelError, ParameterError
+from ..limits import check_count
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -143,8 +144,8 @@ def open_session(path: str, *, threads: int | None, missing_hint: str, prepack: 
         raise FileNotFoundError(f"encoder model not found: {path}. {missing_hint}")
     if os.path.isdir(path):
         raise ModelError(f"encoder model path is a directory, not an ONNX file: {path}")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+    if threads is not None:
+        check_count(threads, "threads")
     options = ort.SessionOptions()
     # Fatal only: every error reaches the caller as an exception (ModelError),
     # so ONNX Runtime's own log line on stderr would only repeat it.
@@ -207,8 +208,8 @@ class OnnxEncoder:
         threads: int | None = None,
     ) -> None:
         path = os.fspath(model_path)
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size is not None:
+            check_count(batch_size, "batch_size")
         self._session = open_session(
             path,
             threads=threads,

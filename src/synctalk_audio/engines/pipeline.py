@@ -20,7 +20,7 @@ import numpy as np
 from ..encoders.onnx import Encoder
 from ..errors import ParameterError
 from ..frontends.audio import AudioSource
-from ..limits import DEFAULT_MAX_DURATION, check_max_duration, usable_cpus
+from ..limits import DEFAULT_MAX_DURATION, check_count, check_max_duration, usable_cpus
 from ..modes import DEFAULT_HALF_WINDOW, FeatureMode, configure, get_mode
 from ..modes.ave import DEFAULT_MODEL
 from ..modes.base import check_pad_mode
@@ -323,9 +323,7 @@ class Pipeline:
             Inputs in flight at once; the number of CPUs by default.
         """
         items: Sequence[Any] = list(sources)
-        count = workers if workers is not None else usable_cpus()
-        if count < 1:
-            raise ParameterError(f"workers must be >= 1, got {count}")
+        count = check_count(workers, "workers") if workers is not None else usable_cpus()
         if count == 1 or len(items) <= 1:
             return [self.process(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(count, len(items))) as pool:

@@ -22,7 +22,7 @@ import soundfile as sf
 import soxr
 
 from ..errors import AudioLoadError, ParameterError
-from ..limits import check_duration, check_sample_rate
+from ..limits import check_count, check_duration, check_sample_rate
 
 __all__ = [
     "AudioBlocks",
@@ -514,9 +514,7 @@ class AudioBlocks:
         block_frames: int = BLOCK_FRAMES,
         max_duration: float | None = None,
     ):
-        if not isinstance(block_frames, int) or block_frames < 1:
-            raise ParameterError(f"block_frames must be a positive integer, got {block_frames!r}")
-        self.block_frames = block_frames
+        self.block_frames = check_count(block_frames, "block_frames")
         self.source = source
         self.name = _describe(source)
         try:

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from .. import _core
 from ..errors import ParameterError
-from ..limits import usable_cpus
+from ..limits import check_count, usable_cpus
 from ..options import MelOptions, PadMode
 
 __all__ = ["check_threads", "melspectrogram", "melspectrogram_many", "mel_processor", "simd_levels"]
@@ -217,9 +217,7 @@ def melspectrogram_many(
     >>> [m.shape for m in melspectrogram_many(clips, threads=2)]
     [(80, 21), (80, 81)]
     """
-    workers = threads if threads is not None else usable_cpus()
-    if workers < 1:
-        raise ParameterError(f"threads must be >= 1, got {workers}")
+    workers = check_count(threads, "threads") if threads is not None else usable_cpus()
     arrays = [as_audio_array(w, name=f"wavs[{i}]") for i, w in enumerate(wavs)]
     resolved = _resolve(options, pad_mode)
     if workers == 1 or len(arrays) <= 1:

@@ -28,8 +28,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from ..errors import ParameterError
-from ..limits import usable_cpus
+from ..limits import check_count, usable_cpus
 from .engine import WorkerFactory
 
 __all__ = ["LocalEngine", "WorkerDied"]
@@ -139,10 +138,8 @@ class LocalEngine:
     name = "local"
 
     def __init__(self, workers: int | None = None) -> None:
-        if workers is not None and (
-            not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
-        ):
-            raise ParameterError(f"workers must be a positive integer, got {workers!r}")
+        if workers is not None:
+            check_count(workers, "workers")
         self.workers = usable_cpus() if workers is None else workers
 
     def run(

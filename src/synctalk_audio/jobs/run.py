@@ -32,7 +32,7 @@ from typing import Any
 
 from ..encoders.onnx import file_sha256
 from ..errors import ParameterError
-from ..limits import DEFAULT_MAX_DURATION, check_max_duration, usable_cpus
+from ..limits import DEFAULT_MAX_DURATION, check_count, check_max_duration, usable_cpus
 from ..modes import DEFAULT_HALF_WINDOW, get_mode
 from .engine import engine_class
 from .plan import JobItem, plan_job
@@ -186,8 +186,8 @@ def _header_duration(path: str) -> float:
 
 
 def _check_count(value: int | None, name: str) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    if value is not None:
+        check_count(value, name)
 
 
 def _prepare_output(output: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from .. import _core
 from ..encoders.onnx import Encoder
 from ..errors import ParameterError
-from ..limits import usable_cpus
+from ..limits import check_count, usable_cpus
 from .ave import AveMode
 from .base import (
     DEFAULT_HALF_WINDOW,
@@ -83,9 +83,7 @@ def front_end_threads(threads: int | None) -> int:
     """
     if threads is None:
         return min(usable_cpus(), _core.MAX_THREADS)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ParameterError(f"threads must be a positive integer, got {threads!r}")
-    return min(threads, _core.MAX_THREADS)
+    return min(check_count(threads, "threads"), _core.MAX_THREADS)
 
 
 def configure(

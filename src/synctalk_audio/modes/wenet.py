@@ -43,7 +43,7 @@ from ..frontends.audio import (
     load_first_channel_with_info,
 )
 from ..frontends.fbank import kaldi_fbank, online_fbank
-from ..limits import usable_cpus
+from ..limits import check_count, usable_cpus
 from ..options import FbankOptions
 from .base import BatchResult, FeatureMode, ModeSettings, Progress
 
@@ -170,8 +170,8 @@ class WenetEncoder:
 
     def __init__(self, model_path: str | os.PathLike[str], *, threads: int | None = None) -> None:
         path = os.fspath(model_path)
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+        if threads is not None:
+            check_count(threads, "threads")
         # One ONNX Runtime thread per run: the chunks are independent (zero
         # caches), so running `threads` of them at once uses the cores far
         # better than splitting one small chunk's operators over them, and
