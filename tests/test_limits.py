@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import resource
 import struct
 import subprocess
@@ -429,3 +430,19 @@ def test_options_at_the_bounds_give_finite_output(options):
     assert mel.shape[0] == opts.n_mels
     assert np.isfinite(mel).all()
     assert np.abs(mel).max() <= opts.max_abs_value
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2", None])
+def test_counts_are_positive_integers_everywhere(bad):
+    from synctalk_audio import melspectrogram_many
+    from synctalk_audio.jobs.local import LocalEngine
+    from synctalk_audio.limits import check_count
+
+    message = f"must be a positive integer, got {bad!r}"
+    with pytest.raises(ParameterError, match=re.escape(f"threads {message}")):
+        check_count(bad, "threads")
+    if bad is not None:  # None means "the default" for these
+        with pytest.raises(ParameterError, match=re.escape(f"threads {message}")):
+            melspectrogram_many([np.zeros(400, np.float32)] * 2, threads=bad)
+        with pytest.raises(ParameterError, match=re.escape(f"workers {message}")):
+            LocalEngine(workers=bad)
