@@ -237,8 +237,11 @@ def _children(pid: int) -> list[int]:
     """The PIDs of the processes ``pid`` started (Linux: /proc/PID/task/*/children)."""
     found = []
     for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
-            found += [int(p) for p in f.read().split()]
+        try:  # a thread may end meanwhile
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                found += [int(p) for p in f.read().split()]
+        except OSError:
+            continue
     return found
 
 
