@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import pytest
+from procs import children, running, states
 from tiny_models import make_tiny_encoder
 
 from synctalk_audio.errors import ParameterError
@@ -233,40 +234,6 @@ def _many(tmp_path, count: int):
     return folder
 
 
-def _children(pid: int) -> list[int]:
-    """The PIDs of the processes ``pid`` started (Linux: /proc/PID/task/*/children)."""
-    found = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:  # a thread may end meanwhile
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
-                found += [int(p) for p in f.read().split()]
-        except OSError:
-            continue
-    return found
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is alive and not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _states(pids: list[int]) -> dict[int, str]:
-    out = {}
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-            with open(f"/proc/{pid}/wchan", encoding="ascii") as f:
-                out[pid] = f"{state} {f.read()}"
-        except OSError:
-            out[pid] = "gone"
-    return out
-
-
 def _wait_for_done(record: str, count: int, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -288,7 +255,7 @@ def test_killed_job_resumes_without_redoing_finished_items(how, tiny, tmp_path):
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT, start_new_session=True)  # fmt: skip
     _wait_for_done(str(out / RECORD_NAME), 5, proc)
-    workers = _children(proc.pid)
+    workers = children(proc.pid)
     if how == "SIGKILL":
         os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers follow it
     else:
@@ -305,8 +272,8 @@ def test_killed_job_resumes_without_redoing_finished_items(how, tiny, tmp_path):
         assert proc.returncode == -signal.SIGKILL
     # The workers clean up after the driver, then exit.
     deadline = time.monotonic() + 120
-    while any(_running(pid) for pid in workers):
-        assert time.monotonic() < deadline, f"workers still running: {_states(workers)}"
+    while any(running(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers still running: {states(workers)}"
         time.sleep(0.05)
     staging = [n for n in os.listdir(out) if n.startswith(".") and ".tmp-" in n]
     assert not staging, staging

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import ray
 import ray_workers as rw
+from procs import descendants, running
 from ray.cluster_utils import Cluster
 
 from synctalk_audio.errors import ParameterError
@@ -38,15 +39,6 @@ from synctalk_audio.jobs.ray_engine import (
 )
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a running (not zombie) process."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
 
 
 class LocalCluster:
@@ -81,7 +73,7 @@ class LocalCluster:
             # A node that failed to start must not leave the head running.
             with contextlib.suppress(Exception):
                 self.cluster.shutdown()
-            for pid in self.pids | _descendants(self.pids):
+            for pid in self.pids | descendants(self.pids):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
             shutil.rmtree(self.temp_dir, ignore_errors=True)
@@ -107,16 +99,16 @@ class LocalCluster:
 
         Processes left anyway are killed (by PID) before the check fails.
         """
-        ours = self.pids | _descendants(self.pids)
+        ours = self.pids | descendants(self.pids)
         try:
             if ray.is_initialized():  # an engine that did not disconnect
                 ray.shutdown()
             self.cluster.shutdown()
         finally:
             deadline = time.monotonic() + 30
-            while any(_alive(p) for p in ours) and time.monotonic() < deadline:
+            while any(running(p) for p in ours) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            left = sorted(p for p in ours if _alive(p))
+            left = sorted(p for p in ours if running(p))
             for pid in left:
                 os.kill(pid, signal.SIGKILL)
             shutil.rmtree(self.temp_dir, ignore_errors=True)
@@ -125,27 +117,6 @@ class LocalCluster:
             else:
                 os.environ["RAY_TMPDIR"] = self.saved_tmpdir
         assert not left, f"processes left running after the cluster stopped: {left}"
-
-
-def _descendants(pids: set[int]) -> set[int]:
-    """The PIDs of all running descendants of ``pids``."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", encoding="ascii") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found: set[int] = set()
-    todo = list(pids)
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +199,7 @@ def test_worker_killed_mid_job(cluster: LocalCluster, tmp_path: Any) -> None:
     )
     assert killed, "no item was in progress when results came in"
     pid, temp = killed[0]
-    assert not _alive(pid)
+    assert not running(pid)
     # The kill interrupted a write: its temporary file is still there, half
     # written, and the item's real file was written whole by a later attempt.
     assert os.path.getsize(tmp_path / temp) == rw.SIZE // 2
@@ -567,7 +538,7 @@ def test_actor_killed_in_the_middle_of_a_real_job(
         """Watch for an item being written and SIGKILL the actor writing it (once)."""
         while not stop.is_set() and not killed:
             for pid, name in _staging_pids(out):
-                if pid in _descendants(cluster.pids):  # an actor of the test's cluster only
+                if pid in descendants(cluster.pids):  # an actor of the test's cluster only
                     os.kill(pid, signal.SIGKILL)
                     killed.append((pid, name))
                     return
@@ -590,7 +561,7 @@ def test_actor_killed_in_the_middle_of_a_real_job(
         watcher.join()
     assert killed, "no item was being written while the job ran"
     pid, staging = killed[0]
-    assert not _alive(pid)
+    assert not running(pid)
     # Every item reported exactly once (a second report would count past the total).
     assert [p.done for p in progress] == list(range(13)) and progress[-1].total == 12
     assert summary.ok and len(summary.done) == 12
