@@ -357,6 +357,19 @@ def test_report_rows_missing_items_get_item_lost_after_the_others() -> None:
         assert str(got.results[index]).startswith("lost by Ray: its worker process died")
 
 
+def test_report_rows_stops_reading_once_every_item_has_its_result() -> None:
+    # After the last result Ray may tear down an actor still starting and
+    # raise for it (seen on a fresh machine): the job must not fail for that.
+    def rows() -> Iterator[dict[str, Any]]:
+        yield _row(1, 10)
+        yield _row(0, 20)
+        raise RuntimeError("the actor died unexpectedly before finishing this task")
+
+    got = Recorder()
+    report_rows(rows(), 2, got, lambda b: b[0])
+    assert got.results == {0: 20, 1: 10}
+
+
 def test_report_rows_index_out_of_range() -> None:
     with pytest.raises(RayEngineError, match="item 5 of 3"):
         _report([_row(5, 1)], 3)

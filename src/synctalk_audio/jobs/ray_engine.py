@@ -201,13 +201,18 @@ def report_rows(
     loads : callable
         Turns a row's ``result`` bytes back into the worker's result.
 
+    Stops reading ``rows`` as soon as every index has a result.
+
     Raises
     ------
     RayEngineError
         If a row's index is out of range.
     """
     done = np.zeros(count, dtype=bool)
+    remaining = count
     failed: dict[int, str] = {}
+    if remaining == 0:
+        return
     for row in rows:
         index = int(row["index"])
         if not 0 <= index < count:
@@ -221,6 +226,12 @@ def report_rows(
         done[index] = True
         failed.pop(index, None)
         on_result(index, loads(row["result"]))
+        remaining -= 1
+        if remaining == 0:
+            # Every item has its result: stop reading. What Ray does after
+            # this (tearing down the pool, cancelling an actor still starting)
+            # is no concern of the job's, and may surface as an error.
+            return
     for index in np.flatnonzero(~done).tolist():
         on_result(
             index,
@@ -344,7 +355,10 @@ class RayEngine:
             finally:
                 close = getattr(rows, "close", None)
                 if close is not None:
-                    close()  # stops the pipeline if on_result raised
+                    # Stops the pipeline if on_result raised, or after the last
+                    # result; Ray's errors while stopping change no result.
+                    with contextlib.suppress(ray.exceptions.RayError):
+                        close()
 
     @contextlib.contextmanager
     def _connected(self, ray: Any) -> Iterator[None]:
