@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ from model_fixture import test_encoder  # noqa: F401  (fixture)
 from synctalk_audio import cli
 from synctalk_audio.errors import ParameterError
 from synctalk_audio.outputs import directory as output_module
-from synctalk_audio.outputs.directory import atomic_output_dir, check_output_dir
+from synctalk_audio.outputs.directory import atomic_file, atomic_output_dir, check_output_dir
 from synctalk_audio.outputs.files import write_metadata
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -504,6 +505,88 @@ def test_a_signal_between_the_renames_waits(tmp_path, monkeypatch):
         signal.signal(signal.SIGTERM, previous)
     assert json.loads((out / "metadata.json").read_text())["run"] == 2
     assert os.listdir(tmp_path) == ["out"]
+
+
+def _stop_right_after(monkeypatch, module, name, when=lambda *a: True):
+    """Patch ``module.name`` to send this process SIGTERM as soon as it returns."""
+    real = getattr(module, name)
+
+    def patched(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if when(*args):
+            os.kill(os.getpid(), signal.SIGTERM)
+        return result
+
+    monkeypatch.setattr(module, name, patched)
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param((os, "mkdir", lambda path, *a: ".tmp-" in str(path)), id="staging-mkdir"),
+        pytest.param((os, "open", lambda path, *a: str(path).endswith(".lock")), id="lock-open"),
+        pytest.param((fcntl, "flock", lambda *a: True), id="lock-flock"),
+    ],
+)
+def test_a_signal_while_starting_to_write_leaves_nothing(tmp_path, monkeypatch, call):
+    """SIGTERM just after the staging directory or the lock file is made: both are removed.
+
+    A worker of a job that is stopped gets SIGTERM at any moment, also the
+    moment it starts an item; nothing of that item may be left behind.
+    """
+    out = tmp_path / "out"
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        _stop_right_after(monkeypatch, *call)
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_output_dir(str(out)) as staging:
+                write_metadata(staging, {"run": 1})
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_signal_just_after_a_staging_file_is_made_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "record.jsonl"
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        _stop_right_after(monkeypatch, os, "open", lambda path, *a: str(path).endswith(".tmp"))
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_file(str(target)) as staging, open(staging, "w") as f:
+                f.write("x")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_held_sigterm_is_not_lost_behind_an_ignored_sigint(tmp_path, monkeypatch):
+    """A job's worker ignores SIGINT; a SIGTERM held after one must still stop it."""
+    out = tmp_path / "out"
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _stop),
+    }
+    real = os.mkdir
+
+    def mkdir(path, *args, **kwargs):
+        real(path, *args, **kwargs)
+        if ".tmp-" in str(path):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C reaches the whole group...
+            os.kill(os.getpid(), signal.SIGTERM)  # ...then the driver stops its workers
+
+    try:
+        monkeypatch.setattr(os, "mkdir", mkdir)
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_output_dir(str(out)) as staging:
+                write_metadata(staging, {"run": 1})
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    assert os.listdir(tmp_path) == []
 
 
 # ---------------------------------------------------------------------------

@@ -316,6 +316,23 @@ def _output_lock(final: str, stem: str) -> Iterator[None]:
         yield
         return
     path = os.path.join(os.path.dirname(final), f".{stem}.lock")
+    fd: int | None = None
+    try:
+        # Taken with signals held, so that a stop cannot fall between creating
+        # the lock file and the ``finally`` that deletes it.
+        with _signals_held() as held:
+            fd = _take_lock(path, final)
+        _deliver(held)
+        yield
+    finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            os.close(fd)
+
+
+def _take_lock(path: str, final: str) -> int:
+    """Open and lock ``path``; the descriptor (see `_output_lock`)."""
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
@@ -338,13 +355,7 @@ def _output_lock(final: str, stem: str) -> Iterator[None]:
             os.close(fd)
             raise
         if same:
-            break
-        os.close(fd)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+            return fd
         os.close(fd)
 
 
@@ -377,9 +388,14 @@ def _restore(previous: dict[int, Any]) -> None:
 
 
 def _deliver(received: list[int]) -> None:
-    """Raise the first held signal again, now that its handler is back."""
-    if received:
-        signal.raise_signal(received[0])
+    """Raise the held signals again, in order, now that their handlers are back.
+
+    Each distinct signal once; the first whose handler raises ends it. All of
+    them, not only the first: a process that ignores SIGINT must still stop
+    on a SIGTERM that came after it.
+    """
+    for signum in dict.fromkeys(received):
+        signal.raise_signal(signum)
 
 
 def _rmtree(path: str) -> list[str]:
@@ -449,8 +465,13 @@ def atomic_output_dir(
     with _output_lock(final, stem):
         _check_replaceable(final, overwrite=overwrite, inputs=inputs)
         _remove_stale(parent, stem)
-        staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-{pid}-", dir=parent)
+        staging: str | None = None
         try:
+            # Made with signals held, so that a stop cannot fall between the
+            # mkdir and the ``except`` below that removes it.
+            with _signals_held() as held:
+                staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-{pid}-", dir=parent)
+            _deliver(held)
             yield staging
             os.chmod(staging, 0o755)
             old = None
@@ -461,7 +482,8 @@ def atomic_output_dir(
                 else:
                     os.rename(staging, final)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
             raise
         failures: list[str] = []
         try:
@@ -484,15 +506,19 @@ def atomic_file(path: str) -> Iterator[str]:
     removed and ``path`` is left as it was. The new file gets mode 0644.
     """
     final = os.path.abspath(path)
-    fd, staging = tempfile.mkstemp(
-        prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final)
-    )
-    os.close(fd)
+    staging: str | None = None
     try:
+        with _signals_held() as held:  # no stop between creating the file and ``try``
+            fd, staging = tempfile.mkstemp(
+                prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final)
+            )
+            os.close(fd)
+        _deliver(held)
         yield staging
         os.chmod(staging, 0o644)
         os.replace(staging, final)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(staging)
+        if staging is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(staging)
         raise
