@@ -507,13 +507,16 @@ def test_a_signal_between_the_renames_waits(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["out"]
 
 
-def _stop_right_after(monkeypatch, module, name, when=lambda *a: True):
-    """Patch ``module.name`` to send this process SIGTERM as soon as it returns."""
+def _stop_right_after(monkeypatch, module, name, when=lambda *a: True, before=False):
+    """Patch ``module.name`` to send this process SIGTERM as soon as it returns (or before)."""
     real = getattr(module, name)
 
     def patched(*args, **kwargs):
+        stop = when(*args)
+        if stop and before:
+            os.kill(os.getpid(), signal.SIGTERM)
         result = real(*args, **kwargs)
-        if when(*args):
+        if stop and not before:
             os.kill(os.getpid(), signal.SIGTERM)
         return result
 
@@ -560,6 +563,34 @@ def test_a_signal_just_after_a_staging_file_is_made_leaves_nothing(tmp_path, mon
                 f.write("x")
     finally:
         signal.signal(signal.SIGTERM, previous)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("during", ["staging", "lock"])
+def test_a_second_signal_during_cleanup_does_not_cut_it_short(tmp_path, monkeypatch, during):
+    """A second SIGTERM while a stopped run removes its staging or lock: both still go.
+
+    A job's worker gets one SIGTERM per thread of its driver when that dies.
+    """
+    out = tmp_path / "out"
+    previous = signal.signal(signal.SIGTERM, _stop)
+    started = []
+
+    def once(path, *args):
+        if started or (during == "lock") != str(path).endswith(".lock"):
+            return False
+        started.append(path)
+        return True
+
+    try:
+        _stop_right_after(monkeypatch, os, "unlink", once, before=True)
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_output_dir(str(out)) as staging:
+                write_metadata(staging, {"run": 1})
+                raise KeyboardInterrupt  # the first stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert started
     assert os.listdir(tmp_path) == []
 
 

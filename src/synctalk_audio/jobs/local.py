@@ -12,7 +12,8 @@ whole process group, and only the driver decides); when the driver stops,
 for whatever reason, it sends each worker SIGTERM, which a worker turns into
 KeyboardInterrupt, so an output being written is cleaned up
 (`synctalk_audio.outputs.directory.atomic_output_dir`). On Linux a worker
-also gets SIGTERM when the driver dies (even by SIGKILL). A worker that dies
+also gets SIGTERM when the driver dies (even by SIGKILL), once for each of
+the driver's threads; the clean-up holds back the later ones. A worker that dies
 while it holds an item (killed, out of memory, a crash in native code) gives
 that item a `WorkerDied` result, and a new worker takes its place.
 """

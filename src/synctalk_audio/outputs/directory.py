@@ -41,8 +41,10 @@ __all__ = [
     "check_output_dir",
 ]
 
-#: Signals that stop a run the way Ctrl-C does. They are held back while an
-#: output is being renamed into place, so none can fall between the renames.
+#: Signals that stop a run the way Ctrl-C does. They are held back while a
+#: staging path or lock file is made, while an output is renamed into place and
+#: while a stopped run cleans up, so none can leave a half-done step behind (a
+#: job's worker can get several: one per thread of its driver, when that dies).
 STOP_SIGNALS: tuple[int, ...] = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
@@ -326,9 +328,11 @@ def _output_lock(final: str, stem: str) -> Iterator[None]:
         yield
     finally:
         if fd is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-            os.close(fd)
+            with _signals_held() as held:  # a second stop does not cut this short
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                os.close(fd)
+            _deliver(held)
 
 
 def _take_lock(path: str, final: str) -> int:
@@ -483,7 +487,9 @@ def atomic_output_dir(
                     os.rename(staging, final)
         except BaseException:
             if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
+                with _signals_held() as held:  # a second stop does not cut this short
+                    shutil.rmtree(staging, ignore_errors=True)
+                _deliver(held)
             raise
         failures: list[str] = []
         try:
@@ -519,6 +525,7 @@ def atomic_file(path: str) -> Iterator[str]:
         os.replace(staging, final)
     except BaseException:
         if staging is not None:
-            with contextlib.suppress(OSError):
+            with _signals_held() as held, contextlib.suppress(OSError):
                 os.unlink(staging)
+            _deliver(held)
         raise
