@@ -206,6 +206,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--engine", action="append", default=[], choices=["ray"],
                         help="also run this engine (ray: needs pip install '.[ray]')")  # fmt: skip
+    parser.add_argument("--runs", default="2w,1w,1w1t,loop",
+                        help="local runs, of 2w,1w,1w1t,loop (2w is always made)")  # fmt: skip
     parser.add_argument("--work", default=None, help="working directory (a temporary one)")
     parser.add_argument("--no-kill", action="store_true", help="skip kill and resume")
     args = parser.parse_args()
@@ -221,14 +223,16 @@ def main() -> None:
     print(f"{args.clips} clips, {seconds / 3600:.3f} h of audio ({seconds / args.clips:.1f} s"
           f" average) in {clips}; {os.cpu_count()} CPUs")  # fmt: skip
 
-    runs: dict[str, tuple[list[str], float]] = {
-        "local 2w (default)": ([], seconds),
-        "local 1w": (["--workers", "1"], seconds),
-        "local 1w 1t": (["--workers", "1", "--threads", "1"], seconds),
-    }
+    chosen = set(args.runs.split(","))
+    runs: dict[str, tuple[list[str], float]] = {"local 2w (default)": ([], seconds)}
+    if "1w" in chosen:
+        runs["local 1w"] = (["--workers", "1"], seconds)
+    if "1w1t" in chosen:
+        runs["local 1w 1t"] = (["--workers", "1", "--threads", "1"], seconds)
     for engine in args.engine:
         runs[f"{engine} (default)"] = (["--engine", engine], seconds)
-    walls: dict[str, list[float]] = {name: [] for name in [*runs, "shell loop"]}
+    loop = "loop" in chosen
+    walls: dict[str, list[float]] = {name: [] for name in [*runs, *(["shell loop"] * loop)]}
     steady: dict[str, list[float]] = {name: [] for name in runs}
     out = os.path.join(work, "out")
     reference = os.path.join(work, "reference")
@@ -242,14 +246,14 @@ def main() -> None:
                 shutil.copytree(out, reference)
             elif name.startswith(tuple(args.engine)) and not same_outputs(reference, out):
                 raise SystemExit(f"{name}: the outputs differ from the local engine's")
-        walls["shell loop"].append(shell_loop(files, out, model))
-        print(f"  shell loop ({len(files)} clips): {walls['shell loop'][-1]:.1f} s", flush=True)
+        if loop:
+            walls["shell loop"].append(shell_loop(files, out, model))
+            print(f"  shell loop ({len(files)} clips): {walls['shell loop'][-1]:.1f} s", flush=True)
 
     def rate(name: str) -> float:  # hours of audio per minute, at the median wall
         audio = loop_seconds if name == "shell loop" else runs[name][1]
         return (audio / 3600) / (float(np.median(walls[name])) / 60)
 
-    base = rate("local 1w")
     print()
     print("| run | clips | wall (median) | h of audio per min | steady | local 2w is |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -259,12 +263,19 @@ def main() -> None:
         calm = f"{np.median(steady[name]):.3f}" if name in steady else "-"
         print(f"| {name} | {count} | {np.median(walls[name]):.1f} s | {rate(name):.3f} |"
               f" {calm} | {best / rate(name):.2f}x |")  # fmt: skip
-    print(f"\nlocal 2w vs 1w: {best / base:.2f}x (goal >= 1.8x); vs 1w 1t:"
-          f" {best / rate('local 1w 1t'):.2f}x; vs the shell loop: {best / rate('shell loop'):.2f}x"
-          " (goal >= 3x)")  # fmt: skip
+    print()
+    for name, goal in [
+        ("local 1w 1t", " (goal >= 1.8x)"),
+        ("local 1w", ""),
+        ("shell loop", " (goal >= 3x)"),
+    ]:
+        if name in walls:
+            print(f"local 2w vs {name}: {best / rate(name):.2f}x{goal}")
     for engine in args.engine:
         name = f"{engine} (default)"
-        print(f"{name} vs local 2w: {rate(name) / best:.2f}x of its throughput (goal >= 0.75x),"
+        pairs = [a / b for a, b in zip(walls["local 2w (default)"], walls[name], strict=True)]
+        print(f"{name} vs local 2w: {rate(name) / best:.2f}x of its throughput (goal >= 0.75x);"
+              f" run by run {', '.join(f'{p:.2f}x' for p in pairs)};"
               f" steady {np.median(steady[name]) / np.median(steady['local 2w (default)']):.2f}x;"
               " outputs byte-identical to the local engine's")  # fmt: skip
     if not args.no_kill:
