@@ -27,7 +27,10 @@ the whole tree, alternating, ``--repeats`` times:
 For each job the table also gives the "steady" rate: from the job record's
 per-item times, the audio of the items after the first over the time from
 the first item's end to the last's, i.e. without starting the workers (or
-Ray and its actors) and the model loads.
+Ray and its actors) and the model loads. Each run also prints the mean time a
+worker spent on one item (the record's per-item wall time): the machine's
+speed drifts by tens of percent within minutes, and this shows whether a slow
+run was slow in its workers (the machine) or between items (the engine).
 
 Last, kill and resume: the job is started, killed with SIGKILL once the
 record shows half the clips finished, and run again; the script checks that
@@ -105,6 +108,7 @@ def timed(argv: list[str], **kwargs: object) -> float:
 
 def job(clips: str, out: str, model: str, *extra: str) -> float:
     shutil.rmtree(out, ignore_errors=True)
+    os.sync()  # the previous run's files written back before this one is timed
     return timed(command("--audio", clips, "--model", model, "--output", out, "-q", *extra))
 
 
@@ -118,6 +122,13 @@ def steady_rate(out: str) -> float:
     span = done[-1][0] - done[0][0]
     audio = sum(seconds for _, seconds in done[1:])
     return (audio / 3600) / (span / 60) if span > 0 else float("nan")
+
+
+def work_per_item(out: str) -> float:
+    """Mean seconds a worker spent on one item (job record), start-up and dispatch left out."""
+    with open(os.path.join(out, RECORD_NAME), encoding="utf-8") as f:
+        entries = [json.loads(line) for line in f]
+    return float(np.mean([e["timings"]["wall_s"] for e in entries if e["status"] == "done"]))
 
 
 def same_outputs(a: str, b: str) -> bool:
@@ -241,7 +252,9 @@ def main() -> None:
         for name, (extra, _s) in runs.items():
             walls[name].append(job(clips, out, model, *extra))
             steady[name].append(steady_rate(out))
-            print(f"  {name}: {walls[name][-1]:.1f} s", flush=True)
+            per_item = work_per_item(out)
+            print(f"  {name}: {walls[name][-1]:.1f} s ({per_item * 1000:.0f} ms per item in a"
+                  " worker)", flush=True)  # fmt: skip
             if not os.path.isdir(reference):
                 shutil.copytree(out, reference)
             elif name.startswith(tuple(args.engine)) and not same_outputs(reference, out):
