@@ -322,17 +322,15 @@ def _output_lock(final: str, stem: str) -> Iterator[None]:
     try:
         # Taken with signals held, so that a stop cannot fall between creating
         # the lock file and the ``finally`` that deletes it.
-        with _signals_held() as held:
+        with _unstoppable():
             fd = _take_lock(path, final)
-        _deliver(held)
         yield
     finally:
         if fd is not None:
-            with _signals_held() as held:  # a second stop does not cut this short
+            with _unstoppable():  # a second stop does not cut this short
                 with contextlib.suppress(OSError):
                     os.unlink(path)
                 os.close(fd)
-            _deliver(held)
 
 
 def _take_lock(path: str, final: str) -> int:
@@ -400,6 +398,14 @@ def _deliver(received: list[int]) -> None:
     """
     for signum in dict.fromkeys(received):
         signal.raise_signal(signum)
+
+
+@contextlib.contextmanager
+def _unstoppable() -> Iterator[None]:
+    """Run the block with `STOP_SIGNALS` held back, then deliver those received."""
+    with _signals_held() as held:
+        yield
+    _deliver(held)
 
 
 def _rmtree(path: str) -> list[str]:
@@ -473,9 +479,8 @@ def atomic_output_dir(
         try:
             # Made with signals held, so that a stop cannot fall between the
             # mkdir and the ``except`` below that removes it.
-            with _signals_held() as held:
+            with _unstoppable():
                 staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-{pid}-", dir=parent)
-            _deliver(held)
             yield staging
             os.chmod(staging, 0o755)
             old = None
@@ -487,9 +492,8 @@ def atomic_output_dir(
                     os.rename(staging, final)
         except BaseException:
             if staging is not None:
-                with _signals_held() as held:  # a second stop does not cut this short
+                with _unstoppable():  # a second stop does not cut this short
                     shutil.rmtree(staging, ignore_errors=True)
-                _deliver(held)
             raise
         failures: list[str] = []
         try:
@@ -514,18 +518,16 @@ def atomic_file(path: str) -> Iterator[str]:
     final = os.path.abspath(path)
     staging: str | None = None
     try:
-        with _signals_held() as held:  # no stop between creating the file and ``try``
+        with _unstoppable():  # no stop between creating the file and ``try``
             fd, staging = tempfile.mkstemp(
                 prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final)
             )
             os.close(fd)
-        _deliver(held)
         yield staging
         os.chmod(staging, 0o644)
         os.replace(staging, final)
     except BaseException:
         if staging is not None:
-            with _signals_held() as held, contextlib.suppress(OSError):
+            with _unstoppable(), contextlib.suppress(OSError):
                 os.unlink(staging)
-            _deliver(held)
         raise
