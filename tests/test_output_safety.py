@@ -480,7 +480,19 @@ def test_undeletable_previous_output_is_reported_after_the_new_one_is_in(tmp_pat
     assert json.loads((out / "metadata.json").read_text())["run"] == 2
 
 
-def test_a_signal_between_the_renames_waits(tmp_path, monkeypatch):
+@pytest.fixture
+def sigterm_interrupts():
+    """SIGTERM raises KeyboardInterrupt during the test, as it does in a job's worker."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_signal_between_the_renames_waits(tmp_path, monkeypatch, sigterm_interrupts):
     """SIGTERM while the previous output is moved aside is handled once the new one is in."""
     out = tmp_path / "out"
     with atomic_output_dir(str(out)) as staging:
@@ -492,17 +504,10 @@ def test_a_signal_between_the_renames_waits(tmp_path, monkeypatch):
         if str(src) == str(out):  # the previous output just moved aside
             os.kill(os.getpid(), signal.SIGTERM)
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        monkeypatch.setattr(os, "rename", rename)
-        with pytest.raises(KeyboardInterrupt):
-            with atomic_output_dir(str(out)) as staging:
-                write_metadata(staging, {"run": 2})
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output_dir(str(out)) as staging:
+            write_metadata(staging, {"run": 2})
     assert json.loads((out / "metadata.json").read_text())["run"] == 2
     assert os.listdir(tmp_path) == ["out"]
 
@@ -523,10 +528,6 @@ def _stop_right_after(monkeypatch, module, name, when=lambda *a: True, before=Fa
     monkeypatch.setattr(module, name, patched)
 
 
-def _stop(signum, frame):
-    raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize(
     "call",
     [
@@ -535,45 +536,42 @@ def _stop(signum, frame):
         pytest.param((fcntl, "flock", lambda *a: True), id="lock-flock"),
     ],
 )
-def test_a_signal_while_starting_to_write_leaves_nothing(tmp_path, monkeypatch, call):
+def test_a_signal_while_starting_to_write_leaves_nothing(
+    tmp_path, monkeypatch, sigterm_interrupts, call
+):
     """SIGTERM just after the staging directory or the lock file is made: both are removed.
 
     A worker of a job that is stopped gets SIGTERM at any moment, also the
     moment it starts an item; nothing of that item may be left behind.
     """
     out = tmp_path / "out"
-    previous = signal.signal(signal.SIGTERM, _stop)
-    try:
-        _stop_right_after(monkeypatch, *call)
-        with pytest.raises(KeyboardInterrupt):
-            with atomic_output_dir(str(out)) as staging:
-                write_metadata(staging, {"run": 1})
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    _stop_right_after(monkeypatch, *call)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output_dir(str(out)) as staging:
+            write_metadata(staging, {"run": 1})
     assert os.listdir(tmp_path) == []
 
 
-def test_a_signal_just_after_a_staging_file_is_made_leaves_nothing(tmp_path, monkeypatch):
+def test_a_signal_just_after_a_staging_file_is_made_leaves_nothing(
+    tmp_path, monkeypatch, sigterm_interrupts
+):
     target = tmp_path / "record.jsonl"
-    previous = signal.signal(signal.SIGTERM, _stop)
-    try:
-        _stop_right_after(monkeypatch, os, "open", lambda path, *a: str(path).endswith(".tmp"))
-        with pytest.raises(KeyboardInterrupt):
-            with atomic_file(str(target)) as staging, open(staging, "w") as f:
-                f.write("x")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    _stop_right_after(monkeypatch, os, "open", lambda path, *a: str(path).endswith(".tmp"))
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_file(str(target)) as staging, open(staging, "w") as f:
+            f.write("x")
     assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("during", ["staging", "lock"])
-def test_a_second_signal_during_cleanup_does_not_cut_it_short(tmp_path, monkeypatch, during):
+def test_a_second_signal_during_cleanup_does_not_cut_it_short(
+    tmp_path, monkeypatch, sigterm_interrupts, during
+):
     """A second SIGTERM while a stopped run removes its staging or lock: both still go.
 
     A job's worker gets one SIGTERM per thread of its driver when that dies.
     """
     out = tmp_path / "out"
-    previous = signal.signal(signal.SIGTERM, _stop)
     started = []
 
     def once(path, *args):
@@ -582,25 +580,21 @@ def test_a_second_signal_during_cleanup_does_not_cut_it_short(tmp_path, monkeypa
         started.append(path)
         return True
 
-    try:
-        _stop_right_after(monkeypatch, os, "unlink", once, before=True)
-        with pytest.raises(KeyboardInterrupt):
-            with atomic_output_dir(str(out)) as staging:
-                write_metadata(staging, {"run": 1})
-                raise KeyboardInterrupt  # the first stop
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    _stop_right_after(monkeypatch, os, "unlink", once, before=True)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output_dir(str(out)) as staging:
+            write_metadata(staging, {"run": 1})
+            raise KeyboardInterrupt  # the first stop
     assert started
     assert os.listdir(tmp_path) == []
 
 
-def test_a_held_sigterm_is_not_lost_behind_an_ignored_sigint(tmp_path, monkeypatch):
+def test_a_held_sigterm_is_not_lost_behind_an_ignored_sigint(
+    tmp_path, monkeypatch, sigterm_interrupts
+):
     """A job's worker ignores SIGINT; a SIGTERM held after one must still stop it."""
     out = tmp_path / "out"
-    previous = {
-        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, _stop),
-    }
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     real = os.mkdir
 
     def mkdir(path, *args, **kwargs):
@@ -615,8 +609,7 @@ def test_a_held_sigterm_is_not_lost_behind_an_ignored_sigint(tmp_path, monkeypat
             with atomic_output_dir(str(out)) as staging:
                 write_metadata(staging, {"run": 1})
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        signal.signal(signal.SIGINT, previous)
     assert os.listdir(tmp_path) == []
 
 

@@ -76,11 +76,7 @@ class LocalCluster:
             for pid in self.pids | descendants(self.pids):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
-            if self.saved_tmpdir is None:
-                os.environ.pop("RAY_TMPDIR", None)
-            else:
-                os.environ["RAY_TMPDIR"] = self.saved_tmpdir
+            self._drop_temp_dir()
             raise
         finally:
             if saved is None:
@@ -88,6 +84,14 @@ class LocalCluster:
             else:
                 os.environ["PYTHONPATH"] = saved
         self.address: str = self.cluster.address
+
+    def _drop_temp_dir(self) -> None:
+        """Delete the cluster's own RAY_TMPDIR and give the variable back its value."""
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        if self.saved_tmpdir is None:
+            os.environ.pop("RAY_TMPDIR", None)
+        else:
+            os.environ["RAY_TMPDIR"] = self.saved_tmpdir
 
     def _note_pids(self) -> None:
         for n in self.cluster.list_all_nodes():
@@ -111,11 +115,7 @@ class LocalCluster:
             left = sorted(p for p in ours if running(p))
             for pid in left:
                 os.kill(pid, signal.SIGKILL)
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
-            if self.saved_tmpdir is None:
-                os.environ.pop("RAY_TMPDIR", None)
-            else:
-                os.environ["RAY_TMPDIR"] = self.saved_tmpdir
+            self._drop_temp_dir()
         assert not left, f"processes left running after the cluster stopped: {left}"
 
 
