@@ -1,13 +1,30 @@
-"""Linux process facts from /proc, for tests that kill jobs and clusters.
+"""Processes for the job tests: the command as a subprocess, and Linux process facts.
 
-The kill-and-resume tests of the local engine and the Ray cluster fixture both
-need to know which processes a process started and whether they have exited
-(a zombie counts as exited: it runs no code and holds no files open).
+The job tests of both engines run ``synctalk-audio`` as a subprocess
+(`command`). The kill-and-resume tests of the local engine and the Ray cluster
+fixture both need to know, from /proc, which processes a process started and
+whether they have exited (a zombie counts as exited: it runs no code and
+holds no files open).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def command(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run ``synctalk-audio ARGS`` in a new interpreter; its exit status and text output."""
+    return subprocess.run(
+        [sys.executable, "-m", "synctalk_audio.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import pytest
-from procs import children, running, states
+from procs import children, command, running, states
 from tiny_models import make_tiny_encoder
 
 from synctalk_audio.errors import ParameterError
@@ -47,16 +47,6 @@ def clips(tmp_path):
     shutil.copy(os.path.join(DATA, "speech_24k.mp3"), root / "z.mp3")
     (root / "notes.txt").write_text("not audio")
     return root
-
-
-def command(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "synctalk_audio.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def files_of(folder) -> dict[str, bytes]:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import ray
 import ray_workers as rw
-from procs import descendants, running
+from procs import command, descendants, running
 from ray.cluster_utils import Cluster
 
 from synctalk_audio.errors import ParameterError
@@ -591,22 +591,12 @@ def test_actor_killed_in_the_middle_of_a_real_job(
     assert output_files(out) == output_files(local_reference)
 
 
-def _command(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "synctalk_audio.cli", "process", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-
-
 def test_the_command_on_the_cluster(
     cluster: LocalCluster, speech_clips: str, tiny: str, local_reference: str, tmp_path: Any
 ) -> None:
     out = str(tmp_path / "out")
-    done = _command("--engine", "ray", "--address", cluster.address, "--audio", speech_clips,
-                    "--output", out, "--model", tiny)  # fmt: skip
+    done = command("process", "--engine", "ray", "--address", cluster.address,
+                   "--audio", speech_clips, "--output", out, "--model", tiny)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"job: 12 items -> {out}: 12 written, 0 unchanged (skipped),")
     assert done.stdout.endswith(" (2 worker(s) x 1 encoder thread(s), engine ray)\n")
@@ -617,7 +607,9 @@ def test_the_command_uses_the_address(tmp_path: Any) -> None:
     """--address reaches the engine: nothing there, one line, and nothing written."""
     address = f"127.0.0.1:{_free_port()}"
     out = str(tmp_path / "out")
-    done = _command("--engine", "ray", "--address", address, "--audio", DATA, "--output", out)
+    done = command(
+        "process", "--engine", "ray", "--address", address, "--audio", DATA, "--output", out
+    )
     assert done.returncode == 2
     assert done.stderr == (
         f"synctalk-audio process: error: cannot reach the Ray cluster at {address} (Connection"
@@ -628,7 +620,7 @@ def test_the_command_uses_the_address(tmp_path: Any) -> None:
 
 def test_address_with_the_local_engine_is_refused(tmp_path: Any) -> None:
     out = str(tmp_path / "out")
-    done = _command("--address", "127.0.0.1:6379", "--audio", DATA, "--output", out)
+    done = command("process", "--address", "127.0.0.1:6379", "--audio", DATA, "--output", out)
     assert done.returncode == 2
     assert done.stderr == (
         "synctalk-audio process: error: --address is an option of --engine ray, not of"
