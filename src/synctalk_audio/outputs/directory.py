@@ -518,7 +518,7 @@ def atomic_file(path: str) -> Iterator[str]:
     final = os.path.abspath(path)
     staging: str | None = None
     try:
-        with _unstoppable():  # no stop between creating the file and ``try``
+        with _unstoppable():  # a stop cannot fall between creating it and naming it
             fd, staging = tempfile.mkstemp(
                 prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final)
             )
