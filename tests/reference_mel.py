@@ -1,11 +1,15 @@
-"""A plain NumPy transcription of docs PIPELINE.md section 2, stage by stage.
+"""A plain NumPy transcription of the mel spectrogram, stage by stage.
+
+The stages, their precision and tolerances are written out in
+docs/NUMERICS.md section 2.
 
 This is the *independent* reference the C++ core is checked against in
 tests/test_mel_properties.py and tests/test_stage_vectors.py, and the code
 that writes the staged test vectors of the iOS port
 (tools/make_stage_vectors.py). It does not import synctalk_audio. Every line
-is one step of SyncTalk_2D's (wav2lip's) ``audio.melspectrogram`` as run on
-librosa >= 0.10, written out with NumPy so each intermediate is visible:
+is one step of SyncTalk_2D's ``utils/audio.py`` ``melspectrogram`` (copied
+from wav2lip's ``audio.py``) as run on librosa >= 0.10, written out with
+NumPy so each intermediate is visible:
 
 1. pre-emphasis  ``y[0] = x[0]; y[n] = x[n] - 0.97 x[n-1]`` in float64
    (equal, bit for bit, to ``scipy.signal.lfilter([1, -0.97], [1], x)``);

@@ -112,9 +112,8 @@ def test_worked_examples():
     assert num_windows(21) == 3
     assert window_starts(21).tolist() == [0, 3, 5]
     # 60 s: M = 1 + 960000 // 200 = 4801, N = int(4785 / 80 * 25) + 2 = int(1495.3125) + 2
-    # = 1497 (PIPELINE.md section 3 and the num_windows docstring say 1500, which
-    # contradicts the AudDataset formula; aud_ave then has N + 2 = 1499 rows, as the
-    # Pipeline docstring says)
+    # = 1497, as AudDataset.data_len computes it (not 1500, the round figure 60 s x 25 fps
+    # suggests); aud_ave then has N + 2 = 1499 rows, as the Pipeline docstring says
     assert num_windows(4801) == int((4801 - 16) / 80.0 * 25.0) + 2 == 1497
 
 

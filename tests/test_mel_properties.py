@@ -1,4 +1,4 @@
-"""The C++ mel spectrogram against the NumPy transcription of PIPELINE.md §2.
+"""The C++ mel spectrogram against the NumPy transcription of docs/NUMERICS.md section 2.
 
 The reference is tests/reference_mel.py (plain NumPy + scipy's window +
 librosa's filterbank, no synctalk_audio). Tolerances, max abs error over the

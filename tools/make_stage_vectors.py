@@ -2,8 +2,9 @@
 """Write staged test vectors of the mel spectrogram for a port (iOS: Swift/Accelerate).
 
 For three short, deterministic, synthesized clips this writes the output of
-EVERY stage of PIPELINE.md §2 as computed by the NumPy/scipy/librosa
-reference (tests/reference_mel.py; not by this project's C++ core), as
+EVERY stage of the mel spectrogram (docs/NUMERICS.md section 2) as computed
+by the NumPy/scipy/librosa reference (tests/reference_mel.py; not by this
+project's C++ core), as
 little-endian .npy files, plus ``index.json`` describing each file: shape,
 dtype, meaning, which frames it holds and the tolerance a port must meet.
 docs/NUMERICS.md explains how to use them.
@@ -46,6 +47,11 @@ import reference_mel as R  # noqa: E402
 import tolerances  # noqa: E402
 
 FORMAT = "synctalk-stage-vectors/1"
+#: What index.json names as the source of the vectors (written there verbatim).
+REFERENCE = (
+    "tests/reference_mel.py: NumPy/scipy/librosa transcription of SyncTalk_2D utils/audio.py"
+    " melspectrogram (wav2lip audio.py), stage by stage as in docs/NUMERICS.md section 2"
+)
 SR = 16000
 PARAMS = R.Params()  # SyncTalk_2D's hparams, pad_mode "constant"
 
@@ -152,8 +158,7 @@ def build() -> dict[str, Any]:
     index: dict[str, Any] = {
         "format": FORMAT,
         "generator": "tools/make_stage_vectors.py",
-        "reference": "tests/reference_mel.py:"
-        " NumPy/scipy/librosa transcription of PIPELINE.md section 2",
+        "reference": REFERENCE,
         "versions": {
             "numpy": np.__version__,
             "scipy": importlib.metadata.version("scipy"),
