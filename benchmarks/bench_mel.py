@@ -209,8 +209,9 @@ if __name__ == "__main__" and "OPENBLAS_NUM_THREADS" not in os.environ:
     # but "2 threads": OpenBLAS's idle workers spin for ~0.1 s after each call
     # and would take the second core from the next candidate. Re-exec so the
     # setting is in place before NumPy loads; set the variable to override.
+    # sys.orig_argv keeps the interpreter's own options (-S, -X ...).
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    os.execv(sys.executable, [sys.executable, *sys.argv])
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 if __name__ == "__main__":

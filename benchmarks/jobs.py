@@ -59,11 +59,10 @@ import time
 import numpy as np
 import soundfile as sf
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "src"))
+from synctalk_audio import load_audio
+from synctalk_audio.jobs.plan import RECORD_NAME
 
-from synctalk_audio import load_audio  # noqa: E402
-from synctalk_audio.jobs.plan import RECORD_NAME  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SPEECH = [
     "speech_16k_s16_mono.wav",
