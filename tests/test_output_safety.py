@@ -214,6 +214,39 @@ def test_empty_output_is_an_error(test_encoder, tmp_path):  # noqa: F811
     assert snapshot(str(tmp_path)) == before
 
 
+PROC = "/proc"  # a folder that refuses new entries, even from root
+
+
+@pytest.mark.skipif(not os.path.isdir(PROC), reason="needs Linux /proc")
+def test_output_in_a_folder_that_refuses_entries_is_one_clear_line(test_encoder, tmp_path):  # noqa: F811
+    """/proc/x: one line naming the output, its folder and what to do; no errno dump."""
+    out = os.path.join(PROC, "x")
+    expect = f"cannot create output {out}: the folder {PROC} is not writable ("
+    flac = os.path.join(DATA, "speech_16k.flac")
+    for done in (
+        process(test_encoder.onnx, out),
+        process(test_encoder.onnx, out, "--audio", flac),  # a job
+        run("stream", "--model", test_encoder.onnx, "--output", out, "--no-stdout"),
+    ):
+        refused(done, expect)
+        assert done.stderr.rstrip().endswith("; choose another --output"), done.stderr
+        assert "Errno" not in done.stderr, done.stderr
+    with pytest.raises(ParameterError, match=rf"cannot create output {out}: the folder"):
+        with atomic_output_dir(out):
+            raise AssertionError("must not get here")
+
+
+def test_output_in_a_read_only_folder_is_one_clear_line(test_encoder, tmp_path):  # noqa: F811
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    out = folder / "out"
+    with read_only(str(folder)):
+        done = process(test_encoder.onnx, str(out))
+    refused(done, f"cannot create output {out}: the folder {folder} is not writable (")
+    assert done.stderr.rstrip().endswith("; choose another --output"), done.stderr
+    assert os.listdir(folder) == []
+
+
 @pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
 def test_output_containing_the_input_is_refused(test_encoder, tmp_path, overwrite):  # noqa: F811
     proj = tmp_path / "proj"

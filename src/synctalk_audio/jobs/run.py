@@ -192,11 +192,14 @@ def _check_count(value: int | None, name: str) -> None:
 
 def _prepare_output(output: str) -> str:
     """Create the job's output directory if needed; its absolute path."""
-    from ..outputs.directory import _resolve
+    from ..outputs.directory import _resolve, not_writable
 
     out = _resolve(output)
     if not os.path.isdir(out):
-        os.mkdir(out)
+        try:
+            os.mkdir(out)
+        except OSError as exc:
+            raise not_writable(out, exc.strerror or str(exc)) from None
     return out
 
 

@@ -186,8 +186,32 @@ def _resolve(path: str) -> str:
     if not os.path.isdir(parent):
         raise ParameterError(f"cannot write {final}: its parent directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ParameterError(f"cannot write {final}: no write permission in {parent}")
+        raise not_writable(final, "no write permission")
     return final
+
+
+def not_writable(final: str, reason: str) -> ParameterError:
+    """The error for an output whose folder refuses new entries: which output, why, what to do.
+
+    Parameters
+    ----------
+    final : str
+        The absolute output path.
+    reason : str
+        What the system said, e.g. "no write permission" or the ``strerror``
+        of a failed create.
+
+    Returns
+    -------
+    ParameterError
+        One line: "cannot create output OUT: the folder PARENT is not writable
+        (REASON); choose another --output".
+    """
+    parent = os.path.dirname(final)
+    return ParameterError(
+        f"cannot create output {final}: the folder {parent} is not writable ({reason});"
+        " choose another --output"
+    )
 
 
 def _check_replaceable(final: str, *, overwrite: bool, inputs: Iterable[str]) -> None:
@@ -336,7 +360,13 @@ def _output_lock(final: str, stem: str) -> Iterator[None]:
 def _take_lock(path: str, final: str) -> int:
     """Open and lock ``path``; the descriptor (see `_output_lock`)."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:
+            # The first entry made beside the output: a folder that refuses it
+            # (/proc, a read-only mount, a full disk) refuses the output too.
+            reason = f"creating {os.path.basename(path)}: {exc.strerror or exc}"
+            raise not_writable(final, reason) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
