@@ -28,6 +28,9 @@ with warnings.catch_warnings():
     except ImportError:  # libcst not installed: nothing to guard against
         pass
 
+# The generated test models, one session fixture each, for every test module.
+from model_fixture import hubert_checkpoint, hubert_onnx, test_encoder, wenet_model  # noqa: E402,F401
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(TESTS, "data")
 GOLDEN_DIR = os.path.join(TESTS, "golden")

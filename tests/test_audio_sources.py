@@ -20,7 +20,6 @@ import sys
 import threading
 
 import pytest
-from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import AudioLoadError, load_audio, load_audio_with_info
 
@@ -62,7 +61,7 @@ def test_empty_fifo_is_called_empty(tmp_path):
     writer.join(30)
 
 
-def test_process_substitution_path_in_the_command(test_encoder, tmp_path):  # noqa: F811
+def test_process_substitution_path_in_the_command(test_encoder, tmp_path):
     """``--audio <(cat file)``: the child reads /dev/fd/N, a pipe the test fills."""
     read_end, write_end = os.pipe()
 
@@ -123,7 +122,7 @@ def drop_file_read_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
-def test_unreadable_file_is_permission_denied(test_encoder, tmp_path):  # noqa: F811
+def test_unreadable_file_is_permission_denied(test_encoder, tmp_path):
     path = tmp_path / "locked.wav"
     with open(SPEECH, "rb") as f:
         path.write_bytes(f.read())
@@ -175,7 +174,7 @@ def run_stream(model: str, data: bytes) -> subprocess.CompletedProcess[bytes]:
     ("name", "kind"),
     [("speech_16k.flac", "FLAC"), ("speech_22k05_vorbis.ogg", "OGG"), ("speech_24k.mp3", "MP3")],
 )
-def test_stream_names_a_compressed_format(test_encoder, name, kind):  # noqa: F811
+def test_stream_names_a_compressed_format(test_encoder, name, kind):
     with open(os.path.join(DATA, name), "rb") as f:
         done = run_stream(test_encoder.onnx, f.read())
     assert done.returncode == 2
@@ -183,7 +182,7 @@ def test_stream_names_a_compressed_format(test_encoder, name, kind):  # noqa: F8
     assert len(lines) == 1 and f"standard input looks like {kind}, not a WAV stream" in lines[0]
 
 
-def test_stream_says_empty_input_is_empty(test_encoder):  # noqa: F811
+def test_stream_says_empty_input_is_empty(test_encoder):
     done = run_stream(test_encoder.onnx, b"")
     assert done.returncode == 2
     lines = done.stderr.decode().strip().splitlines()

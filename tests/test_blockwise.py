@@ -18,7 +18,6 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
-from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import AudioLoadError, ParameterError, load_audio
 from synctalk_audio.frontends.audio import AudioBlocks, is_regular_audio_file
@@ -57,7 +56,7 @@ def assert_same_tree(got: dict[str, bytes], want: dict[str, bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def pipes(test_encoder):  # noqa: F811
+def pipes(test_encoder):
     made: dict[tuple[float, str], Pipeline] = {}
 
     def get(fps: float = 25.0, pad_mode: str = "constant") -> Pipeline:
@@ -301,7 +300,7 @@ def test_interrupt_part_way_leaves_previous_output(pipes, tmp_path):
     assert os.listdir(tmp_path) == ["out"]
 
 
-def test_command_never_holds_the_whole_file(test_encoder, pipes, tmp_path, monkeypatch):  # noqa: F811
+def test_command_never_holds_the_whole_file(test_encoder, pipes, tmp_path, monkeypatch):
     """`synctalk-audio process` goes block by block: the whole-file loader is never called."""
     import synctalk_audio.modes.ave as ave
     from synctalk_audio import cli

@@ -15,7 +15,6 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from model_fixture import test_encoder  # noqa: F401  (fixture)
 from onnx import TensorProto, helper
 
 from synctalk_audio import cli
@@ -38,7 +37,7 @@ def run(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_process_writes_the_original_layout(test_encoder, tmp_path):  # noqa: F811
+def test_process_writes_the_original_layout(test_encoder, tmp_path):
     out = tmp_path / "out"
     done = run("process", "--audio", SPEECH, "--model", test_encoder.onnx, "--output", str(out))
     assert done.returncode == 0, done.stderr
@@ -72,7 +71,7 @@ def test_process_writes_the_original_layout(test_encoder, tmp_path):  # noqa: F8
     assert [n for n in os.listdir(tmp_path) if n != "out"] == []
 
 
-def test_single_dash_options_without_subcommand(test_encoder, tmp_path):  # noqa: F811
+def test_single_dash_options_without_subcommand(test_encoder, tmp_path):
     out = tmp_path / "go_style"
     done = run(
         "-audio",
@@ -93,7 +92,7 @@ def test_single_dash_options_without_subcommand(test_encoder, tmp_path):  # noqa
     assert meta["settings"]["fps"] == 30.0
 
 
-def test_no_frames_and_rerun_replaces_output(test_encoder, tmp_path):  # noqa: F811
+def test_no_frames_and_rerun_replaces_output(test_encoder, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old")
@@ -145,7 +144,7 @@ def wrong_shape_model(path: str) -> None:
         ("too_short", "too short: need at least 0.1875 s"),
     ],
 )
-def test_bad_input_fails_cleanly(test_encoder, tmp_path, case, expect):  # noqa: F811
+def test_bad_input_fails_cleanly(test_encoder, tmp_path, case, expect):
     model, audio, out = test_encoder.onnx, SPEECH, str(tmp_path / "out")
     extra: list[str] = []
     if case == "missing_model":
@@ -183,7 +182,7 @@ def test_bad_input_fails_cleanly(test_encoder, tmp_path, case, expect):  # noqa:
     assert set(os.listdir(tmp_path)) <= before, os.listdir(tmp_path)
 
 
-def test_interrupt_leaves_nothing(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_interrupt_leaves_nothing(test_encoder, tmp_path, monkeypatch, capsys):
     """Ctrl-C while frames are being written: exit 130, no output, no temp dir."""
     import synctalk_audio.outputs.files as output
 
@@ -207,7 +206,7 @@ def test_interrupt_leaves_nothing(test_encoder, tmp_path, monkeypatch, capsys): 
     assert os.listdir(tmp_path) == ["keep"]
 
 
-def test_interrupt_keeps_previous_output(test_encoder, tmp_path, monkeypatch):  # noqa: F811
+def test_interrupt_keeps_previous_output(test_encoder, tmp_path, monkeypatch):
     import synctalk_audio.outputs.files as output
 
     out = tmp_path / "out"
@@ -243,7 +242,7 @@ def test_interrupt_keeps_previous_output(test_encoder, tmp_path, monkeypatch):  
     assert os.listdir(tmp_path) == ["out"]
 
 
-def test_validate_command(test_encoder, tmp_path):  # noqa: F811
+def test_validate_command(test_encoder, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
         assert (

@@ -18,7 +18,6 @@ import numpy as np
 import onnxruntime
 import pytest
 import soundfile as sf
-from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 import synctalk_audio.frontends.audio as audio_module
 from synctalk_audio import cli
@@ -73,13 +72,13 @@ def write_only_stdin() -> None:
 # -- stream: standard input and output ----------------------------------------
 
 
-def test_stream_with_stdin_closed(test_encoder):  # noqa: F811
+def test_stream_with_stdin_closed(test_encoder):
     done = run(["stream", "--model", test_encoder.onnx], prepare=close_fd(0))
     assert done.returncode == 2
     assert "standard input is closed" in one_line(done.stderr, "stream")
 
 
-def test_stream_with_stdout_closed(test_encoder):  # noqa: F811
+def test_stream_with_stdout_closed(test_encoder):
     with open(SPEECH, "rb") as f:
         done = run(["stream", "--model", test_encoder.onnx], stdin=f.fileno(), prepare=close_fd(1))
     assert done.returncode == 2
@@ -87,7 +86,7 @@ def test_stream_with_stdout_closed(test_encoder):  # noqa: F811
     assert "standard output is closed" in line and "--no-stdout" in line
 
 
-def test_stream_with_stdout_closed_and_no_stdout_works(test_encoder, tmp_path):  # noqa: F811
+def test_stream_with_stdout_closed_and_no_stdout_works(test_encoder, tmp_path):
     out = tmp_path / "live"
     with open(SPEECH, "rb") as f:
         done = run(
@@ -100,14 +99,14 @@ def test_stream_with_stdout_closed_and_no_stdout_works(test_encoder, tmp_path): 
 
 
 @pytest.mark.parametrize("raw", [False, True])
-def test_stream_with_unreadable_stdin(test_encoder, raw):  # noqa: F811
+def test_stream_with_unreadable_stdin(test_encoder, raw):
     extra = ["--raw", "s16le"] if raw else []
     done = run(["stream", "--model", test_encoder.onnx, *extra], prepare=write_only_stdin)
     assert done.returncode == 1
     assert "cannot read standard input: Bad file descriptor" in one_line(done.stderr, "stream")
 
 
-def test_stream_with_unwritable_stdout(test_encoder):  # noqa: F811
+def test_stream_with_unwritable_stdout(test_encoder):
     def read_only_stdout() -> None:
         fd = os.open(os.devnull, os.O_RDONLY)
         os.dup2(fd, 1)
@@ -122,7 +121,7 @@ def test_stream_with_unwritable_stdout(test_encoder):  # noqa: F811
 
 
 @pytest.mark.parametrize("size", ["0", "-1"])
-def test_stream_read_size_must_be_positive(test_encoder, size):  # noqa: F811
+def test_stream_read_size_must_be_positive(test_encoder, size):
     with open(SPEECH, "rb") as f:
         done = run(["stream", "--model", test_encoder.onnx, "--read-size", size], stdin=f.fileno())
     assert done.returncode == 2
@@ -148,7 +147,7 @@ class _NumpyWithoutMemory:
         raise MemoryError
 
 
-def test_out_of_memory_in_the_encoder(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_out_of_memory_in_the_encoder(test_encoder, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(onnxruntime.InferenceSession, "run", raise_memory_error)
     out = tmp_path / "out"
     status = cli.main(
@@ -160,7 +159,7 @@ def test_out_of_memory_in_the_encoder(test_encoder, tmp_path, monkeypatch, capsy
     assert os.listdir(tmp_path) == []
 
 
-def test_out_of_memory_reported_by_onnx_runtime(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_out_of_memory_reported_by_onnx_runtime(test_encoder, tmp_path, monkeypatch, capsys):
     def cannot_allocate(*args: object, **kwargs: object) -> None:
         raise RuntimeError(
             "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory for"
@@ -183,7 +182,7 @@ def test_out_of_memory_reported_by_onnx_runtime(test_encoder, tmp_path, monkeypa
     assert "out of memory while running the encoder" in one_line(capsys.readouterr().err, "process")
 
 
-def test_out_of_memory_while_decoding(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_out_of_memory_while_decoding(test_encoder, tmp_path, monkeypatch, capsys):
     # Both decoders: the whole-file one (SoundFile.read) and the block-by-block
     # one the command uses for a regular file (AudioBlocks).
     monkeypatch.setattr(sf.SoundFile, "read", raise_memory_error)
@@ -204,7 +203,7 @@ def test_out_of_memory_while_decoding(test_encoder, tmp_path, monkeypatch, capsy
     assert os.listdir(tmp_path) == []
 
 
-def test_out_of_memory_in_stream(test_encoder):  # noqa: F811
+def test_out_of_memory_in_stream(test_encoder):
     code = (
         "import sys, onnxruntime\n"
         "def run(*a, **k):\n"
@@ -224,7 +223,7 @@ def test_out_of_memory_in_stream(test_encoder):  # noqa: F811
 # -- unexpected exceptions -------------------------------------------------------
 
 
-def test_unexpected_exception_is_one_line(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_unexpected_exception_is_one_line(test_encoder, tmp_path, monkeypatch, capsys):
     from synctalk_audio.pipeline import Pipeline
 
     def bug(*args: object, **kwargs: object) -> None:
@@ -251,7 +250,7 @@ def test_unexpected_exception_is_one_line(test_encoder, tmp_path, monkeypatch, c
         cli.main(argv)
 
 
-def test_anticipated_errors_stay_one_line_with_the_debug_switch(test_encoder, tmp_path):  # noqa: F811
+def test_anticipated_errors_stay_one_line_with_the_debug_switch(test_encoder, tmp_path):
     audio = tmp_path / "text.wav"
     audio.write_text("not audio\n" * 50)
     done = run(
@@ -270,7 +269,7 @@ def test_anticipated_errors_stay_one_line_with_the_debug_switch(test_encoder, tm
     assert "could not decode" in one_line(done.stderr, "process")
 
 
-def test_multiline_messages_become_one_line(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_multiline_messages_become_one_line(test_encoder, tmp_path, monkeypatch, capsys):
     from synctalk_audio.errors import ParameterError
     from synctalk_audio.pipeline import Pipeline
 
@@ -291,7 +290,7 @@ def test_multiline_messages_become_one_line(test_encoder, tmp_path, monkeypatch,
     assert "first line second line" in one_line(capsys.readouterr().err, "process")
 
 
-def test_os_error_one_line_with_debug(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_os_error_one_line_with_debug(test_encoder, tmp_path, monkeypatch, capsys):
     import synctalk_audio.outputs.files as output
 
     def disk_full(*args: object, **kwargs: object) -> None:

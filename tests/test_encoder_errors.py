@@ -21,7 +21,6 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from model_fixture import test_encoder  # noqa: F401  (fixture)
 from onnx import TensorProto, helper, numpy_helper
 
 from synctalk_audio import load_audio
@@ -57,7 +56,7 @@ def fixed_batch_model(source: str, path: str, batch: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory: pytest.TempPathFactory, test_encoder) -> dict[str, str]:  # noqa: F811
+def broken(tmp_path_factory: pytest.TempPathFactory, test_encoder) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("broken_models")
     paths = {"reshape": str(folder / "reshape.onnx"), "fixed4": str(folder / "fixed4.onnx")}
     reshape_model(paths["reshape"])
@@ -88,7 +87,7 @@ def test_pipeline_and_stream_raise_model_error(broken):
 
 
 @pytest.mark.parametrize("count", [1, 3, 4, 7, 9])
-def test_fixed_batch_model_equals_dynamic_model(test_encoder, broken, count):  # noqa: F811
+def test_fixed_batch_model_equals_dynamic_model(test_encoder, broken, count):
     fixed = OnnxEncoder(broken["fixed4"], batch_size=32)
     assert fixed.batch_size == 4 and fixed.fixed_batch == 4
     want = OnnxEncoder(test_encoder.onnx).encode(windows(count))
@@ -97,7 +96,7 @@ def test_fixed_batch_model_equals_dynamic_model(test_encoder, broken, count):  #
     assert got.tobytes() == want.tobytes(), "padding the last batch changed the rows"
 
 
-def test_fixed_batch_model_in_pipeline_and_stream(test_encoder, broken):  # noqa: F811
+def test_fixed_batch_model_in_pipeline_and_stream(test_encoder, broken):
     with Pipeline(test_encoder.onnx) as pipe:
         want = pipe.process(SPEECH)
     with Pipeline(broken["fixed4"]) as pipe:
@@ -152,7 +151,7 @@ def test_stream_command_one_line(broken, tmp_path, with_output):
     assert os.listdir(tmp_path) == []
 
 
-def test_fixed_batch_model_in_the_command(test_encoder, broken, tmp_path):  # noqa: F811
+def test_fixed_batch_model_in_the_command(test_encoder, broken, tmp_path):
     for name, model in (("dynamic", test_encoder.onnx), ("fixed", broken["fixed4"])):
         done = run("process", "--audio", SPEECH, "--model", model, "--output", str(tmp_path / name))
         assert done.returncode == 0, done.stderr.decode()

@@ -25,7 +25,6 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from model_fixture import test_encoder  # noqa: F401  (session fixture)
 from reference import ultralight
 
 from synctalk_audio import modes
@@ -66,36 +65,6 @@ def run(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess[str]:
 def _sha256(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
-
-
-@pytest.fixture(scope="session")
-def hubert_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
-    try:
-        import transformers  # noqa: F401
-    except ImportError:
-        pytest.fail("the hubert tests need transformers and safetensors: pip install '.[test]'")
-    folder = str(tmp_path_factory.mktemp("hubert") / "checkpoint")
-    subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "models", "make_test_hubert.py"),
-            "--out",
-            folder,
-            "-q",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    facts = MANIFEST["models"]["hubert"]
-    assert _sha256(os.path.join(folder, "model.safetensors")) == facts["model.safetensors_sha256"]
-    return folder
-
-
-@pytest.fixture(scope="session")
-def hubert_onnx(hubert_checkpoint: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = str(tmp_path_factory.mktemp("hubert_onnx") / "hubert.onnx")
-    export_hubert(hubert_checkpoint, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -311,20 +280,14 @@ def test_options_of_another_mode_are_refused():
         modes.get_mode("ave").settings(options={"odd_frames": "pad"})
 
 
-def test_ave_encoder_is_not_a_hubert_model(test_encoder):  # noqa: F811
+def test_ave_encoder_is_not_a_hubert_model(test_encoder):
     with pytest.raises(ModelError, match="is not a HuBERT model: mode 'hubert' expects"):
         Pipeline(test_encoder.onnx, mode="hubert")
 
 
-def test_wenet_model_is_not_a_hubert_model(tmp_path):
-    path = str(tmp_path / "wenet.onnx")
-    subprocess.run(
-        [sys.executable, os.path.join(ROOT, "models", "make_test_wenet.py"), "--out", path],
-        check=True,
-        capture_output=True,
-    )
+def test_wenet_model_is_not_a_hubert_model(wenet_model):
     with pytest.raises(ModelError, match=r"is not a HuBERT model.*got 4 inputs"):
-        Pipeline(path, mode="hubert")
+        Pipeline(wenet_model, mode="hubert")
 
 
 def test_checkpoint_directory_given_as_model(hubert_checkpoint):
@@ -397,7 +360,7 @@ def test_process_command_drop_option(hubert_onnx, tmp_path):
         (["--ave-model"], "is not a HuBERT model: mode 'hubert' expects one float32 input"),
     ],
 )
-def test_process_command_errors(extra, message, hubert_onnx, test_encoder, tmp_path):  # noqa: F811
+def test_process_command_errors(extra, message, hubert_onnx, test_encoder, tmp_path):
     audio, model = SPEECH, hubert_onnx
     if extra == ["--short"]:
         audio, extra = str(tmp_path / "short.wav"), []
@@ -423,7 +386,7 @@ def test_process_command_errors(extra, message, hubert_onnx, test_encoder, tmp_p
     assert not out.exists()
 
 
-def test_odd_frames_with_mode_ave_is_refused(test_encoder, tmp_path):  # noqa: F811
+def test_odd_frames_with_mode_ave_is_refused(test_encoder, tmp_path):
     out = tmp_path / "out"
     done = run(
         "process",

@@ -139,14 +139,8 @@ def test_manifests(kind, tiny, clips, tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["ave", "wenet"])
-def test_each_mode_writes_what_a_single_run_writes(mode, tiny, clips, tmp_path):
-    if mode == "wenet":
-        model = str(tmp_path / "encoder.onnx")
-        subprocess.run([sys.executable, os.path.join(ROOT, "models", "make_test_wenet.py"),
-                        "--seed", "0", "--out", model], check=True, capture_output=True,
-                       timeout=600)  # fmt: skip
-    else:
-        model = tiny
+def test_each_mode_writes_what_a_single_run_writes(mode, tiny, clips, tmp_path, request):
+    model = request.getfixturevalue("wenet_model") if mode == "wenet" else tiny
     out = tmp_path / "out"
     summary = run_job(out, [clips / "a"], model=model, mode=mode, half_window=4 if mode ==
                       "wenet" else 8, threads=1, workers=1)  # fmt: skip

@@ -2,8 +2,8 @@
 
 Against the golden arrays of tests/golden/modes (upstream's wenet_infer.py
 logic with torchaudio's float32 fbank, tests/reference/ultralight.py) with the
-tiny seeded stand-in encoder (models/make_test_wenet.py, SHA-256 checked
-against the manifest).
+tiny seeded stand-in encoder (models/make_test_wenet.py, the ``wenet_model``
+fixture of tests/model_fixture.py, checked against the manifest by its output).
 
 Tolerance WENET_TOL, from measured facts: upstream computes its fbank in
 float32 (torchaudio), ours in float64, closest to torchaudio's float64 fbank
@@ -16,7 +16,6 @@ Stream == batch is exact (bytes).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -27,7 +26,6 @@ import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from model_fixture import test_encoder  # noqa: F401
 from reference import ultralight
 
 from synctalk_audio import cli
@@ -55,22 +53,6 @@ SPEECH = os.path.join(TESTS, MANIFEST["cases"]["speech_16k_s16_mono"]["file"])
 
 #: Our features vs upstream's (torchaudio float32 fbank): see the module docstring.
 WENET_TOL = 3e-4
-
-
-@pytest.fixture(scope="session")
-def wenet_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = str(tmp_path_factory.mktemp("wenet") / "encoder.onnx")
-    subprocess.run(
-        [sys.executable, os.path.join(ROOT, "models", "make_test_wenet.py"), "--seed", "0",
-         "--out", path],
-        check=True, capture_output=True, timeout=600,
-    )  # fmt: skip
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    assert digest == MANIFEST["models"]["wenet"]["onnx_sha256"], (
-        "the test WeNet encoder differs from the one the goldens were made with"
-    )
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +164,7 @@ def test_only_20_fps(wenet_model, tmp_path, capsys):
     assert not os.path.exists(out)
 
 
-def test_a_model_of_another_kind_is_refused(test_encoder, tmp_path, capsys):  # noqa: F811
+def test_a_model_of_another_kind_is_refused(test_encoder, tmp_path, capsys):
     message = "is not a WeNet encoder of Ultralight-Digital-Human's kind"
     with pytest.raises(ModelError, match=message):
         WenetEncoder(test_encoder.onnx)

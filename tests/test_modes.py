@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import cli, modes
 from synctalk_audio.errors import ParameterError
@@ -46,7 +45,7 @@ def test_registry_holds_every_mode():
         ("", "unknown mode '': expected one of ave, hubert, wenet"),
     ],
 )
-def test_unregistered_modes_are_refused(test_encoder, name, message):  # noqa: F811
+def test_unregistered_modes_are_refused(test_encoder, name, message):
     with pytest.raises(ParameterError, match=message):
         modes.get_mode(name)
     with pytest.raises(ParameterError, match=message):
@@ -64,7 +63,7 @@ def test_mode_list_in_help(capsys):
 # -- fps and half-window, per mode -------------------------------------------------
 
 
-def test_ave_defaults_to_its_own_rate_and_takes_the_range(test_encoder):  # noqa: F811
+def test_ave_defaults_to_its_own_rate_and_takes_the_range(test_encoder):
     ave = modes.get_mode("ave")
     assert ave.native_fps == 25.0
     with Pipeline(test_encoder.onnx) as pipe:
@@ -76,7 +75,7 @@ def test_ave_defaults_to_its_own_rate_and_takes_the_range(test_encoder):  # noqa
 
 
 @pytest.mark.parametrize("half_window", [4, 0, 16, -8, True, "8", 8.0])
-def test_ave_has_only_half_window_8(test_encoder, half_window):  # noqa: F811
+def test_ave_has_only_half_window_8(test_encoder, half_window):
     message = f"half_window {half_window!r} is not possible with mode 'ave': expected 8"
     with pytest.raises(ParameterError, match=message):
         Pipeline(test_encoder.onnx, half_window=half_window)
@@ -86,7 +85,7 @@ def test_ave_has_only_half_window_8(test_encoder, half_window):  # noqa: F811
         AudioFeatures(np.zeros((3, 512), np.float32), half_window=half_window)
 
 
-def test_command_refuses_half_window_4_for_ave(test_encoder, tmp_path, capsys):  # noqa: F811
+def test_command_refuses_half_window_4_for_ave(test_encoder, tmp_path, capsys):
     out = str(tmp_path / "out")
     argv = ["process", "--audio", SPEECH, "--model", test_encoder.onnx, "--output", out]
     assert cli.main([*argv, "--half-window", "4"]) == 2

@@ -22,7 +22,6 @@ import sys
 
 import numpy as np
 import pytest
-from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import cli
 from synctalk_audio.errors import ParameterError
@@ -181,7 +180,7 @@ def dead_pid() -> int:
 
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
-def test_cwd_as_output_is_refused(test_encoder, tmp_path, overwrite):  # noqa: F811
+def test_cwd_as_output_is_refused(test_encoder, tmp_path, overwrite):
     work = tmp_path / "d"
     user_files(work)
     before = snapshot(str(work))
@@ -193,7 +192,7 @@ def test_cwd_as_output_is_refused(test_encoder, tmp_path, overwrite):  # noqa: F
 
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
-def test_parent_of_cwd_as_output_is_refused(test_encoder, tmp_path, overwrite):  # noqa: F811
+def test_parent_of_cwd_as_output_is_refused(test_encoder, tmp_path, overwrite):
     work = tmp_path / "d"
     user_files(work)
     before = snapshot(str(tmp_path))
@@ -203,7 +202,7 @@ def test_parent_of_cwd_as_output_is_refused(test_encoder, tmp_path, overwrite): 
     assert snapshot(str(tmp_path)) == before
 
 
-def test_empty_output_is_an_error(test_encoder, tmp_path):  # noqa: F811
+def test_empty_output_is_an_error(test_encoder, tmp_path):
     user_files(tmp_path)
     before = snapshot(str(tmp_path))
     done = process(test_encoder.onnx, "", audio="in.wav", cwd=str(tmp_path))
@@ -218,7 +217,7 @@ PROC = "/proc"  # a folder that refuses new entries, even from root
 
 
 @pytest.mark.skipif(not os.path.isdir(PROC), reason="needs Linux /proc")
-def test_output_in_a_folder_that_refuses_entries_is_one_clear_line(test_encoder, tmp_path):  # noqa: F811
+def test_output_in_a_folder_that_refuses_entries_is_one_clear_line(test_encoder, tmp_path):
     """/proc/x: one line naming the output, its folder and what to do; no errno dump."""
     out = os.path.join(PROC, "x")
     expect = f"cannot create output {out}: the folder {PROC} is not writable ("
@@ -236,7 +235,7 @@ def test_output_in_a_folder_that_refuses_entries_is_one_clear_line(test_encoder,
             raise AssertionError("must not get here")
 
 
-def test_output_in_a_read_only_folder_is_one_clear_line(test_encoder, tmp_path):  # noqa: F811
+def test_output_in_a_read_only_folder_is_one_clear_line(test_encoder, tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
     out = folder / "out"
@@ -248,7 +247,7 @@ def test_output_in_a_read_only_folder_is_one_clear_line(test_encoder, tmp_path):
 
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
-def test_output_containing_the_input_is_refused(test_encoder, tmp_path, overwrite):  # noqa: F811
+def test_output_containing_the_input_is_refused(test_encoder, tmp_path, overwrite):
     proj = tmp_path / "proj"
     user_files(proj)
     before = snapshot(str(tmp_path))
@@ -259,7 +258,7 @@ def test_output_containing_the_input_is_refused(test_encoder, tmp_path, overwrit
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="stdin's path comes from /proc")
-def test_stream_output_containing_its_stdin_file_is_refused(test_encoder, tmp_path):  # noqa: F811
+def test_stream_output_containing_its_stdin_file_is_refused(test_encoder, tmp_path):
     proj = tmp_path / "proj"
     user_files(proj)
     before = snapshot(str(tmp_path))
@@ -278,7 +277,7 @@ def test_stream_output_containing_its_stdin_file_is_refused(test_encoder, tmp_pa
     assert snapshot(str(tmp_path)) == before
 
 
-def test_foreign_directory_needs_overwrite(test_encoder, tmp_path):  # noqa: F811
+def test_foreign_directory_needs_overwrite(test_encoder, tmp_path):
     out = tmp_path / "out"
     user_files(out)
     before = snapshot(str(out))
@@ -303,7 +302,7 @@ def test_foreign_directory_needs_overwrite(test_encoder, tmp_path):  # noqa: F81
     "extra",
     ["frames/notes.txt", "frames/frame_1.bin", "aud_ave.txt", ".hidden", "frames/sub/"],
 )
-def test_previous_output_with_anything_else_is_foreign(test_encoder, tmp_path, extra):  # noqa: F811
+def test_previous_output_with_anything_else_is_foreign(test_encoder, tmp_path, extra):
     out = tmp_path / "out"
     assert process(test_encoder.onnx, str(out)).returncode == 0
     if extra.endswith("/"):
@@ -317,7 +316,7 @@ def test_previous_output_with_anything_else_is_foreign(test_encoder, tmp_path, e
 
 
 @pytest.mark.parametrize("metadata", ['{"counts": {}}', "not json", "[1, 2]"])
-def test_metadata_json_not_ours_is_foreign(test_encoder, tmp_path, metadata):  # noqa: F811
+def test_metadata_json_not_ours_is_foreign(test_encoder, tmp_path, metadata):
     out = tmp_path / "out"
     out.mkdir()
     (out / "metadata.json").write_text(metadata)
@@ -328,7 +327,7 @@ def test_metadata_json_not_ours_is_foreign(test_encoder, tmp_path, metadata):  #
     assert snapshot(str(out)) == before
 
 
-def test_own_previous_output_is_replaced(test_encoder, tmp_path):  # noqa: F811
+def test_own_previous_output_is_replaced(test_encoder, tmp_path):
     out = tmp_path / "out"
     assert process(test_encoder.onnx, str(out)).returncode == 0
     first = assert_complete_output(str(out))
@@ -341,7 +340,7 @@ def test_own_previous_output_is_replaced(test_encoder, tmp_path):  # noqa: F811
     assert os.listdir(tmp_path) == ["out"]
 
 
-def test_output_of_earlier_versions_is_recognised(test_encoder, tmp_path):  # noqa: F811
+def test_output_of_earlier_versions_is_recognised(test_encoder, tmp_path):
     """Before the written_by mark, metadata.json always named the package's version."""
     out = tmp_path / "out"
     assert process(test_encoder.onnx, str(out), "--no-frames").returncode == 0
@@ -353,7 +352,7 @@ def test_output_of_earlier_versions_is_recognised(test_encoder, tmp_path):  # no
     assert_complete_output(str(out))
 
 
-def test_empty_directory_is_used(test_encoder, tmp_path):  # noqa: F811
+def test_empty_directory_is_used(test_encoder, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     done = process(test_encoder.onnx, str(out))
@@ -362,7 +361,7 @@ def test_empty_directory_is_used(test_encoder, tmp_path):  # noqa: F811
 
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
-def test_home_directory_is_never_replaced(test_encoder, tmp_path, overwrite):  # noqa: F811
+def test_home_directory_is_never_replaced(test_encoder, tmp_path, overwrite):
     home = tmp_path / "home"
     user_files(home)
     (tmp_path / "elsewhere").mkdir()
@@ -378,7 +377,7 @@ def test_home_directory_is_never_replaced(test_encoder, tmp_path, overwrite):  #
     assert snapshot(str(tmp_path)) == before
 
 
-def test_symlink_to_previous_output_is_written_through(test_encoder, tmp_path):  # noqa: F811
+def test_symlink_to_previous_output_is_written_through(test_encoder, tmp_path):
     target, link = tmp_path / "target", tmp_path / "link"
     assert process(test_encoder.onnx, str(target)).returncode == 0
     link.symlink_to("target")
@@ -389,7 +388,7 @@ def test_symlink_to_previous_output_is_written_through(test_encoder, tmp_path): 
     assert sorted(os.listdir(tmp_path)) == ["link", "target"]
 
 
-def test_symlink_to_foreign_or_nothing_is_refused(test_encoder, tmp_path):  # noqa: F811
+def test_symlink_to_foreign_or_nothing_is_refused(test_encoder, tmp_path):
     foreign, link, dangling = tmp_path / "foreign", tmp_path / "link", tmp_path / "dangling"
     user_files(foreign)
     link.symlink_to("foreign")
@@ -404,7 +403,7 @@ def test_symlink_to_foreign_or_nothing_is_refused(test_encoder, tmp_path):  # no
     assert os.path.islink(link) and os.path.islink(dangling)
 
 
-def test_long_output_name(test_encoder, tmp_path):  # noqa: F811
+def test_long_output_name(test_encoder, tmp_path):
     """A 250-character name: the staging names are shortened to fit NAME_MAX."""
     name = "n" * 250
     out = tmp_path / name
@@ -426,7 +425,7 @@ def test_long_output_name(test_encoder, tmp_path):  # noqa: F811
 # replacement failures: nothing half-done, one line
 
 
-def test_read_only_previous_output_is_reported(test_encoder, tmp_path):  # noqa: F811
+def test_read_only_previous_output_is_reported(test_encoder, tmp_path):
     out = tmp_path / "out"
     assert process(test_encoder.onnx, str(out)).returncode == 0
     before = snapshot(str(out))
@@ -437,7 +436,7 @@ def test_read_only_previous_output_is_reported(test_encoder, tmp_path):  # noqa:
     assert os.listdir(tmp_path) == ["out"]
 
 
-def test_undeletable_entry_inside_is_reported(test_encoder, tmp_path):  # noqa: F811
+def test_undeletable_entry_inside_is_reported(test_encoder, tmp_path):
     out = tmp_path / "out"
     user_files(out)
     before = snapshot(str(out))
@@ -709,7 +708,7 @@ def test_function_refuses_a_second_writer(tmp_path):
 
 
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
-def test_signal_while_writing_frames_keeps_previous_output(test_encoder, tmp_path, signame):  # noqa: F811
+def test_signal_while_writing_frames_keeps_previous_output(test_encoder, tmp_path, signame):
     signum = getattr(signal, signame)
     out = tmp_path / "out"
     assert process(test_encoder.onnx, str(out)).returncode == 0
@@ -729,7 +728,7 @@ def test_signal_while_writing_frames_keeps_previous_output(test_encoder, tmp_pat
 
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
-def test_stream_signal_is_handled_like_ctrl_c(test_encoder, tmp_path, signame):  # noqa: F811
+def test_stream_signal_is_handled_like_ctrl_c(test_encoder, tmp_path, signame):
     """As for SIGINT: whole records, the output directory written and marked incomplete."""
     import struct
 
@@ -769,7 +768,7 @@ def test_stream_signal_is_handled_like_ctrl_c(test_encoder, tmp_path, signame): 
     assert os.listdir(tmp_path) == ["live"]
 
 
-def test_stale_staging_of_dead_runs_is_removed(test_encoder, tmp_path):  # noqa: F811
+def test_stale_staging_of_dead_runs_is_removed(test_encoder, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     dead, alive = dead_pid(), os.getpid()
@@ -793,7 +792,7 @@ def test_stale_staging_of_dead_runs_is_removed(test_encoder, tmp_path):  # noqa:
     assert sorted(os.listdir(work)) == sorted(["out", *kept])
 
 
-def test_concurrent_runs_one_output_and_a_clear_loser(test_encoder, tmp_path):  # noqa: F811
+def test_concurrent_runs_one_output_and_a_clear_loser(test_encoder, tmp_path):
     work, ctl = tmp_path / "work", tmp_path / "ctl"
     work.mkdir()
     ctl.mkdir()
@@ -814,7 +813,7 @@ def test_concurrent_runs_one_output_and_a_clear_loser(test_encoder, tmp_path):  
     assert os.listdir(work) == ["out"]
 
 
-def test_rerun_after_interrupted_run_cleans_up(test_encoder, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_rerun_after_interrupted_run_cleans_up(test_encoder, tmp_path, monkeypatch, capsys):
     """cli.main: a SIGKILLed run's leftovers go on the next run; the output is complete."""
     out = tmp_path / "out"
     child = slow_child(test_encoder.onnx, str(out))

@@ -16,7 +16,6 @@ import sys
 import numpy as np
 import pytest
 from conftest import golden_manifest
-from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import ParameterError, load_audio
 from synctalk_audio.encoders.onnx import OnnxEncoder
@@ -43,14 +42,14 @@ def upstream_frames(result: upstream.Result) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def pipe(test_encoder):  # noqa: F811
+def pipe(test_encoder):
     with Pipeline(test_encoder.onnx) as p:
         yield p
 
 
 @pytest.mark.numeric
 @pytest.mark.parametrize("case", CASES)
-def test_parity_with_upstream_torch(test_encoder, pipe, case):  # noqa: F811
+def test_parity_with_upstream_torch(test_encoder, pipe, case):
     path = os.path.join(DATA, golden_manifest()["cases"][case]["file"])
     ours = pipe.process(path)
     ref = upstream.compute(path, engine="torch", checkpoint=test_encoder.pth)
@@ -74,7 +73,7 @@ def test_parity_with_upstream_torch(test_encoder, pipe, case):  # noqa: F811
     ("fps", "pad_mode"),
     [(30.0, "constant"), (29.97, "reflect"), (20.0, "reflect"), (50.0, "constant")],
 )
-def test_parity_other_settings(test_encoder, fps, pad_mode):  # noqa: F811
+def test_parity_other_settings(test_encoder, fps, pad_mode):
     path = os.path.join(DATA, "speech_16k_s16_loud_edges.wav")
     with Pipeline(test_encoder.onnx, fps=fps, pad_mode=pad_mode) as p:
         ours = p.process(path)
@@ -87,7 +86,7 @@ def test_parity_other_settings(test_encoder, fps, pad_mode):  # noqa: F811
 
 
 @pytest.mark.numeric
-def test_onnx_peer_agrees(test_encoder, pipe):  # noqa: F811
+def test_onnx_peer_agrees(test_encoder, pipe):
     """The same ONNX model through the upstream windows (bitwise on the machines tried)."""
     path = os.path.join(DATA, "speech_44k1_stereo_s24.wav")
     ref = upstream.compute(path, engine="onnx", model=test_encoder.onnx)
@@ -97,7 +96,7 @@ def test_onnx_peer_agrees(test_encoder, pipe):  # noqa: F811
     assert err <= ONNX_PEER_TOLERANCE, f"aud_ave max abs {err:.3g} > {ONNX_PEER_TOLERANCE}"
 
 
-def test_batch_size_does_not_change_results(test_encoder):  # noqa: F811
+def test_batch_size_does_not_change_results(test_encoder):
     wav = load_audio(os.path.join(DATA, "speech_16k_s16_mono.wav"))
     results = []
     for batch in (1, 7, 32, 64, 500):
@@ -153,7 +152,7 @@ def test_frames_are_zero_padded_windows_of_aud_ave():
         feats.frame(6)
 
 
-def test_bad_model_objects(test_encoder, tmp_path):  # noqa: F811
+def test_bad_model_objects(test_encoder, tmp_path):
     from synctalk_audio.errors import ModelError
 
     with pytest.raises(FileNotFoundError, match="export"):

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import load_audio
 from synctalk_audio.pipeline import Pipeline
@@ -86,7 +85,7 @@ def collect(frames: dict[int, StreamFrame], lock: threading.Lock, new: list[Stre
             frames[frame.index] = frame
 
 
-def test_one_stream_fed_from_four_threads_equals_batch(test_encoder):  # noqa: F811
+def test_one_stream_fed_from_four_threads_equals_batch(test_encoder):
     """4 threads take chunks from one queue and feed one stream: exact frames."""
     audio = speech(12.0)
     chunks: queue.Queue[np.ndarray] = queue.Queue()
@@ -118,7 +117,7 @@ def test_one_stream_fed_from_four_threads_equals_batch(test_encoder):  # noqa: F
     assert not wrong, f"{len(wrong)} of {len(want)} frames differ from batch, first {wrong[:5]}"
 
 
-def test_equal_chunks_from_four_threads_equal_batch(test_encoder):  # noqa: F811
+def test_equal_chunks_from_four_threads_equal_batch(test_encoder):
     """Without looking inside: equal chunks make the input the same in any order."""
     chunk = speech(0.0625 * 7)[:1111]  # 1111 samples: windows fall at every offset
     count = 180
@@ -142,7 +141,7 @@ def test_equal_chunks_from_four_threads_equal_batch(test_encoder):  # noqa: F811
     assert not wrong, f"{len(wrong)} of {len(want)} frames differ from batch, first {wrong[:5]}"
 
 
-def test_feed_many_and_feed_from_threads_on_shared_streams(test_encoder):  # noqa: F811
+def test_feed_many_and_feed_from_threads_on_shared_streams(test_encoder):
     """feed_many over overlapping streams in opposite orders, and feed, at once.
 
     Each stream gets equal chunks, so its input is known whatever the order;
@@ -197,7 +196,7 @@ def test_feed_many_and_feed_from_threads_on_shared_streams(test_encoder):  # noq
         assert not wrong, f"stream {k}: {len(wrong)} of {len(want)} frames differ from batch"
 
 
-def test_feed_many_with_a_stream_twice(test_encoder):  # noqa: F811
+def test_feed_many_with_a_stream_twice(test_encoder):
     """The same stream twice in one feed_many: its chunks are taken in list order."""
     streamer = FeatureStreamer(test_encoder.onnx)
     audio = speech(2.0)
@@ -213,7 +212,7 @@ def test_feed_many_with_a_stream_twice(test_encoder):  # noqa: F811
     assert [f.features.tobytes() for f in got] == want
 
 
-def test_a_failed_encoder_call_leaves_the_stream_refusing(test_encoder):  # noqa: F811
+def test_a_failed_encoder_call_leaves_the_stream_refusing(test_encoder):
     """After the encoder fails mid-feed the stream says so instead of going on wrong."""
 
     class FailOnce:

@@ -18,7 +18,6 @@ import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from model_fixture import test_encoder  # noqa: F401  (fixture)
 
 from synctalk_audio import ParameterError, load_audio
 from synctalk_audio.pipeline import Pipeline
@@ -61,7 +60,7 @@ def stream_frames(
 
 
 @pytest.fixture(scope="module")
-def streamers(test_encoder):  # noqa: F811
+def streamers(test_encoder):
     made: dict[tuple[float, str], FeatureStreamer] = {}
 
     def get(fps: float = 25.0, pad_mode: str = "constant") -> FeatureStreamer:
@@ -75,7 +74,7 @@ def streamers(test_encoder):  # noqa: F811
 @pytest.mark.parametrize("pad_mode", ["constant", "reflect"])
 @pytest.mark.parametrize("fps", [25.0, 30.0, 29.97])
 @pytest.mark.parametrize("chunking", ["one_chunk", "20ms", "ragged"])
-def test_stream_equals_batch(test_encoder, streamers, pad_mode, fps, chunking):  # noqa: F811
+def test_stream_equals_batch(test_encoder, streamers, pad_mode, fps, chunking):
     audio = speech(2.0)
     want_frames, want_rows = batch_frames(test_encoder.onnx, audio, fps=fps, pad_mode=pad_mode)
     sizes = {"one_chunk": [audio.shape[0]], "20ms": [320], "ragged": [1, 7, 333, 4000, 2, 919]}
@@ -94,7 +93,7 @@ def test_stream_equals_batch(test_encoder, streamers, pad_mode, fps, chunking): 
     seconds=st.sampled_from([0.1875, 0.25, 0.6, 1.3]),
     pad_mode=st.sampled_from(["constant", "reflect"]),
 )
-def test_stream_equals_batch_random_chunks(test_encoder, streamers, sizes, seconds, pad_mode):  # noqa: F811
+def test_stream_equals_batch_random_chunks(test_encoder, streamers, sizes, seconds, pad_mode):
     """Property: any chunking of any (long enough) clip gives the batch bytes."""
     audio = speech(seconds)
     want_frames, want_rows = batch_frames(test_encoder.onnx, audio, pad_mode=pad_mode)
@@ -103,7 +102,7 @@ def test_stream_equals_batch_random_chunks(test_encoder, streamers, sizes, secon
     assert got_rows == want_rows
 
 
-def test_single_sample_chunks_short_clip(test_encoder, streamers):  # noqa: F811
+def test_single_sample_chunks_short_clip(test_encoder, streamers):
     audio = speech(0.25)
     want = batch_frames(test_encoder.onnx, audio)
     got = stream_frames(streamers(), audio, [1])
@@ -130,7 +129,7 @@ def test_frames_come_out_when_their_audio_arrives(streamers):
     "name",
     ["speech_44k1_stereo_s24.wav", "speech_8k_u8.wav", "speech_22k05_stereo_extensible_chunks.wav"],
 )
-def test_resampled_stream_equals_batch(test_encoder, streamers, name):  # noqa: F811
+def test_resampled_stream_equals_batch(test_encoder, streamers, name):
     """Other rates are resampled incrementally by soxr; the result is still exact."""
     path = os.path.join(DATA, name)
     raw, rate = sf.read(path, dtype="float32", always_2d=True)
@@ -243,7 +242,7 @@ def records(blob: bytes) -> list[bytes]:
     return out
 
 
-def test_stream_command_wav_with_unknown_size(test_encoder, tmp_path):  # noqa: F811
+def test_stream_command_wav_with_unknown_size(test_encoder, tmp_path):
     path = os.path.join(DATA, "speech_16k_stream_size_ffffffff.wav")
     with Pipeline(test_encoder.onnx) as pipe:
         feats = pipe.process(path)
@@ -259,7 +258,7 @@ def test_stream_command_wav_with_unknown_size(test_encoder, tmp_path):  # noqa: 
     assert len(os.listdir(out_dir / "frames")) == len(feats)
 
 
-def test_stream_command_raw_pcm(test_encoder):  # noqa: F811
+def test_stream_command_raw_pcm(test_encoder):
     pcm = (speech(1.5) * 32767).astype("<i2")
     with Pipeline(test_encoder.onnx) as pipe:
         feats = pipe.process(pcm.astype(np.float32) / np.float32(32768))
@@ -270,7 +269,7 @@ def test_stream_command_raw_pcm(test_encoder):  # noqa: F811
     assert b"".join(records(done.stdout)) == feats.all_frames().tobytes()
 
 
-def test_stream_command_rejects_garbage(test_encoder, tmp_path):  # noqa: F811
+def test_stream_command_rejects_garbage(test_encoder, tmp_path):
     done = run_stream(["--model", test_encoder.onnx, "--output", str(tmp_path / "o")], b"hello")
     assert done.returncode == 2
     assert b"not a WAV stream" in done.stderr
@@ -278,7 +277,7 @@ def test_stream_command_rejects_garbage(test_encoder, tmp_path):  # noqa: F811
     assert os.listdir(tmp_path) == []
 
 
-def test_stream_command_from_soundfile_buffer(test_encoder):  # noqa: F811
+def test_stream_command_from_soundfile_buffer(test_encoder):
     """A 48 kHz float WAV piped in gives the same frames as process() on the file."""
     path = os.path.join(DATA, "speech_48k_float32.wav")
     with Pipeline(test_encoder.onnx) as pipe:
@@ -290,7 +289,7 @@ def test_stream_command_from_soundfile_buffer(test_encoder):  # noqa: F811
     assert b"".join(records(done.stdout)) == feats.all_frames().tobytes()
 
 
-def test_docs_example_streams_a_wav(test_encoder):  # noqa: F811
+def test_docs_example_streams_a_wav(test_encoder):
     """docs/examples/stream_wav.py runs and finds the stream equal to the batch result."""
     done = subprocess.run(
         [
@@ -309,7 +308,7 @@ def test_docs_example_streams_a_wav(test_encoder):  # noqa: F811
     assert "final after" in done.stdout
 
 
-def test_stream_command_sigint_flushes_what_is_final(test_encoder, tmp_path):  # noqa: F811
+def test_stream_command_sigint_flushes_what_is_final(test_encoder, tmp_path):
     """Ctrl-C mid-stream: exit 130, whole records only, output dir marked incomplete."""
     import json
     import signal
@@ -360,7 +359,7 @@ def test_stream_command_sigint_flushes_what_is_final(test_encoder, tmp_path):  #
 
 
 @pytest.mark.parametrize(("read_size", "remaining"), [(1, None), (777, None), (4096, 2 * 24000)])
-def test_feed_pcm_equals_batch_and_stops_at_remaining(test_encoder, read_size, remaining):  # noqa: F811
+def test_feed_pcm_equals_batch_and_stops_at_remaining(test_encoder, read_size, remaining):
     """`feed_pcm` (the stream command's loop) reads, decodes and feeds: frames as in batch."""
     import io
 
