@@ -87,7 +87,10 @@ int SimdLanes(SimdLevel level) {
 }
 
 std::vector<SimdLevel> AvailableSimdLevels() {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(SYNCTALK_LANES_SSE2) || defined(SYNCTALK_LANES_AVX2) || defined(SYNCTALK_LANES_AVX512)
+  // Only where __builtin_cpu_supports is used: it needs the compiler's
+  // runtime (cpp/CMakeLists.txt checks that it links), the scalar-only
+  // build does not.
   __builtin_cpu_init();
 #endif
   std::vector<SimdLevel> levels;
@@ -185,8 +188,10 @@ std::size_t SpectrumLanes::scratch_size() const { return lanes::ScratchDoubles(*
 
 namespace {
 
-void RunLevel(SimdLevel level, const lanes::Plan& plan, const double* frames, double* out,
-              double* spectrum, double* scratch) {
+// The parameters are unused in a build without lanes (scalar path only).
+void RunLevel(SimdLevel level, [[maybe_unused]] const lanes::Plan& plan,
+              [[maybe_unused]] const double* frames, [[maybe_unused]] double* out,
+              [[maybe_unused]] double* spectrum, [[maybe_unused]] double* scratch) {
   switch (level) {
 #if defined(SYNCTALK_LANES_SSE2)
     case SimdLevel::kSse2: lanes::sse2::Run(plan, frames, out, spectrum, scratch); return;

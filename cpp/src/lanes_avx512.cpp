@@ -5,8 +5,11 @@
 
 #if defined(SYNCTALK_LANES_AVX512)
 // GCC 12 warns about the deliberately undefined source register inside
-// _mm512_sqrt_pd (avx512fintrin.h); the warning is about the header.
+// _mm512_sqrt_pd (avx512fintrin.h); the warning is about the header. (Clang
+// has no such warning, and would warn about the unknown name.)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 namespace synctalk {
