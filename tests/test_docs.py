@@ -20,6 +20,8 @@ MODULES = [
     "synctalk_audio.jobs.local",
     "synctalk_audio.jobs.plan",
     "synctalk_audio.jobs.run",
+    "synctalk_audio.errors",
+    "synctalk_audio.modes",
 ]
 
 

@@ -523,7 +523,7 @@ def test_command_bad_input_is_one_line_and_writes_nothing(tiny, clips, tmp_path)
         (["--audio", str(clips), "--audio", str(clips / "z.mp3")],
          f"input {clips / 'z.mp3'} is listed twice (under {clips} and --audio); list each input"
          " once"),
-        (["--audio", str(clips), "--workers", "0"], "workers must be a positive integer, got 0"),
+        (["--audio", str(clips), "--workers", "0"], "--workers must be a positive integer, got 0"),
         ([], "no input: give --audio FILE (repeat it, or give a directory, for a job) or"
              " --manifest FILE"),
         (["--audio", str(clips / "z.mp3"), "--engine", "ray", "--workers", "2"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 __all__ = ["AudioLoadError", "ModelError", "ParameterError"]
 
 
@@ -9,7 +11,51 @@ class ParameterError(ValueError):
     """An argument has a bad value, shape or content (empty, NaN, too short).
 
     The message says what was wrong and what to do about it.
+
+    Parameters
+    ----------
+    message : str
+        The message.
+    parameter : str, optional
+        The keyword argument the message is about, if it is about one; the
+        message then starts with that name (``"threads must be a positive
+        integer, got 0"``), so that a caller which calls the value something
+        else, such as the command's ``--threads``, can say it its own way
+        (`named`).
+
+    Examples
+    --------
+    >>> error = ParameterError("threads must be a positive integer, got 0", parameter="threads")
+    >>> error.named({"threads": "--threads"})
+    '--threads must be a positive integer, got 0'
+    >>> str(error)
+    'threads must be a positive integer, got 0'
     """
+
+    def __init__(self, message: str = "", *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+    def named(self, names: Mapping[str, str]) -> str:
+        """The message, with its parameter called by ``names[parameter]`` if it has one.
+
+        Parameters
+        ----------
+        names : mapping of str to str
+            Keyword argument -> the caller's name for it (e.g. ``"batch_size"``
+            -> ``"--batch-size"``).
+
+        Returns
+        -------
+        str
+            The message; if `parameter` is in ``names`` and starts the message,
+            with that start replaced by its name from ``names``.
+        """
+        message = str(self)
+        name = self.parameter
+        if name is None or name not in names or not message.startswith(name):
+            return message
+        return names[name] + message[len(name) :]
 
 
 class AudioLoadError(ValueError):

@@ -73,7 +73,8 @@ def check_fps(fps: object, *, name: str = "fps") -> float:
             return value
     raise ParameterError(
         f"{name} must be a number from {FPS_MIN:g} to below {FPS_MAX:g} (the mel frame rate),"
-        f" got {_shown(fps)}"
+        f" got {_shown(fps)}",
+        parameter=name,
     )
 
 
@@ -82,7 +83,8 @@ def _check_int(value: object, low: int, high: int, name: str, unit: str) -> int:
         if low <= int(value) <= high:
             return int(value)
     raise ParameterError(
-        f"{name} must be an integer from {low} to {high}{unit}, got {_shown(value)}"
+        f"{name} must be an integer from {low} to {high}{unit}, got {_shown(value)}",
+        parameter=name,
     )
 
 
@@ -110,7 +112,10 @@ def check_max_duration(max_duration: object, *, name: str = "max_duration") -> f
         value = float(max_duration)
         if math.isfinite(value) and value > 0:
             return value
-    raise ParameterError(f"{name} must be a positive number of seconds, got {_shown(max_duration)}")
+    raise ParameterError(
+        f"{name} must be a positive number of seconds, got {_shown(max_duration)}",
+        parameter=name,
+    )
 
 
 def check_duration(
@@ -150,9 +155,13 @@ def usable_cpus() -> int:
 def check_count(value: object, name: str) -> int:
     """``value`` if it is an integer >= 1 (threads, workers, sizes); else `ParameterError`.
 
+    The error's message starts with ``name``, the keyword argument, and its
+    ``parameter`` is ``name``: the command says its option instead
+    (``--threads``; `ParameterError.named`).
+
     >>> check_count(2, "threads")
     2
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}", parameter=name)
     return value

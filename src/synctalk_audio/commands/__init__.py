@@ -1,9 +1,11 @@
 """The ``synctalk-audio`` command.
 
 ``synctalk-audio process`` keeps the options and output files of the original
-tool (``-audio``, ``-model``, ``-output``, ``-fps``, ``-mode``, with one dash
-or two); ``export`` turns a SyncTalk_2D checkpoint into ONNX; ``validate``
-compares two output directories. Errors print one line and exit non-zero.
+tool (``-audio``, ``-model``, ``-output``, ``-fps``, ``-mode``); every option
+of every command is spelled with one dash or two (`common.Parser`). ``export``
+turns a SyncTalk_2D checkpoint into ONNX; ``validate`` compares two output
+directories. Errors print one line and exit non-zero; one about a value names
+the option that gave it (``--batch-size``, not the keyword ``batch_size``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 from .._version import __version__
 from ..errors import AudioLoadError, ModelError, ParameterError
 from . import export, process, stream, validate
-from .common import DEBUG_ENV, EXIT_FAILED, EXIT_USAGE, InterruptGuard, exit_status
+from .common import DEBUG_ENV, EXIT_FAILED, EXIT_USAGE, InterruptGuard, Parser, exit_status
 
 __all__ = ["build_parser", "main"]
 
@@ -26,23 +28,34 @@ __all__ = ["build_parser", "main"]
 COMMANDS = {"process": process, "export": export, "validate": validate, "stream": stream}
 
 
+#: The command's own options, which a command line may start with.
+TOP_LEVEL_OPTIONS = ("-h", "--help", "-help", "--version", "-version")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The ``synctalk-audio`` parser, with a sub-parser per command (`COMMANDS`)."""
+    return _build_parsers()[0]
+
+
+def _build_parsers() -> tuple[Parser, dict[str, Parser]]:
+    """The parser and each command's sub-parser, by command name."""
+    parser = Parser(
         prog="synctalk-audio",
-        description="SyncTalk_2D audio features, equal to the Python reference, fast.",
+        description="SyncTalk_2D audio features, equal to the Python reference, fast."
+        " Every option is spelled with one dash or two (-audio = --audio).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for command in COMMANDS.values():
         command.add_parser(sub)
-    return parser
+    return parser, {name: sub.choices[name] for name in COMMANDS}
 
 
 def _normalise_argv(argv: list[str]) -> list[str]:
     # The original tool had no sub-command: `process -audio x.wav`. Treat a
     # command line that starts with an option other than help/version as `process`.
-    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+    if argv and argv[0].startswith("-") and argv[0] not in TOP_LEVEL_OPTIONS:
         return ["process", *argv]
     return argv
 
@@ -50,7 +63,7 @@ def _normalise_argv(argv: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``synctalk-audio``; returns the exit status."""
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
+    parser, commands = _build_parsers()
     args = parser.parse_args(args_list)
     guard = InterruptGuard()  # SIGTERM and SIGHUP stop a run the way Ctrl-C does
     guard.install()
@@ -65,8 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError as exc:
         _print_error(args.command, _out_of_memory(args.command, exc))
         return EXIT_FAILED
+    except ParameterError as exc:
+        # A check names the keyword argument (batch_size); say the option (--batch-size).
+        _print_error(args.command, exc.named(commands[args.command].option_of) or "ParameterError")
+        return EXIT_USAGE
     except (
-        ParameterError,
         AudioLoadError,
         ModelError,
         FileNotFoundError,

@@ -28,6 +28,35 @@ EXIT_INTERRUPTED = 130
 DEBUG_ENV = "SYNCTALK_AUDIO_DEBUG"
 
 
+class Parser(argparse.ArgumentParser):
+    """The commands' argument parser: every ``--long`` option also answers to ``-long``.
+
+    The original tool (Go's ``flag`` package) spelled its options with one
+    dash (``-audio``, ``-output``); each option added here gets that spelling
+    too, so no option has to list it and none can miss it. The parser also
+    records which option sets which keyword (`option_of`), so that errors
+    about a keyword argument name the option instead.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: Destination (keyword argument) -> the option's ``--long`` spelling.
+        self.option_of: dict[str, str] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *name_or_flags: str, **kwargs: Any) -> argparse.Action:
+        """`argparse.ArgumentParser.add_argument`, with ``-long`` added for each ``--long``."""
+        names = list(name_or_flags)
+        for name in name_or_flags:
+            single = name[1:]
+            if name.startswith("--") and len(name) > 2 and single not in names:
+                names.append(single)
+        action = super().add_argument(*names, **kwargs)
+        flag = next((name for name in name_or_flags if name.startswith("--")), None)
+        if flag is not None:
+            self.option_of.setdefault(action.dest, flag)
+        return action
+
+
 class Progress:
     """A one-line progress bar on stderr (only when stderr is a terminal)."""
 
@@ -55,20 +84,17 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
     rates = ", ".join(f"{m.name} {m.native_fps:g}" for m in REGISTRY.values())
     p.add_argument(
         "--mode",
-        "-mode",
         default="ave",
         help=f"feature mode, one of: {', '.join(REGISTRY)} (default: %(default)s)",
     )
     p.add_argument(
         "--model",
-        "-model",
         default=None,
         metavar="PATH",
         help=f"the mode's ONNX model (default: {defaults})",
     )
     p.add_argument(
         "--fps",
-        "-fps",
         type=float,
         default=None,
         help="video frame rate of the avatar; ave accepts 1 to below 80, other modes only their"
@@ -76,7 +102,6 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--half-window",
-        "-half-window",
         type=int,
         default=DEFAULT_HALF_WINDOW,
         metavar="H",
@@ -85,14 +110,12 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--pad-mode",
-        "-pad-mode",
         default="constant",
         help="STFT padding: constant = librosa >= 0.10, reflect = librosa < 0.10;"
         " use what your avatar was trained with (default: %(default)s)",
     )
     p.add_argument(
         "--threads",
-        "-threads",
         type=int,
         default=None,
         help="threads of the encoder (wenet: chunks encoded at once) and of the mel/fbank within"
@@ -115,7 +138,6 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
                 )
     p.add_argument(
         "--max-duration",
-        "-max-duration",
         type=float,
         default=DEFAULT_MAX_DURATION,
         metavar="SECONDS",
@@ -126,7 +148,6 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
 def add_overwrite(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--overwrite",
-        "-overwrite",
         action="store_true",
         help="replace --output even if it holds files synctalk-audio did not write (never the"
         " working directory, the home directory or a directory containing the input)",

@@ -26,21 +26,18 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--mode",
-        "-mode",
         default="ave",
         choices=names,
         help="the feature mode whose model to export (default: %(default)s)",
     )
     p.add_argument(
         "--checkpoint",
-        "-checkpoint",
         required=True,
         metavar="PATH",
         help=checkpoints,
     )
     p.add_argument(
         "--output",
-        "-output",
         default=None,
         metavar="ONNX",
         help="where to write the model (default: the mode's default model path)",
@@ -53,7 +50,7 @@ def add_parser(sub: Any) -> None:
         help="max abs difference to PyTorch allowed (default: the exporter's, 1e-5 for ave,"
         " 1e-4 for hubert)",
     )
-    p.add_argument("--quiet", "-quiet", "-q", action="store_true", help="print nothing on success")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
 
 
 def run(args: argparse.Namespace) -> int:

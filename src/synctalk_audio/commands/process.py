@@ -32,11 +32,14 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: Any) -> None:
+    from ..modes import feature_files
+
     p = sub.add_parser(
         "process",
-        help="audio file(s) -> aud_ave.npy, frames/frame_%%05d.bin, metadata.json",
+        help="audio file(s) -> the mode's feature file, frames/frame_%%05d.bin, metadata.json",
         description="Compute SyncTalk_2D audio features of one audio file and write them to"
-        " an output directory, atomically. An existing directory is replaced only if it is"
+        f" an output directory, atomically: the mode's feature file ({feature_files()}),"
+        " frames/frame_%05d.bin and metadata.json. An existing directory is replaced only if it is"
         " empty or holds a previous output of this tool, unless --overwrite is given."
         " Several --audio paths, a directory or --manifest make a resumable job: one output"
         " directory per input under --output, mirroring the input tree, and a job record"
@@ -44,7 +47,6 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--audio",
-        "-audio",
         action="append",
         default=[],
         metavar="PATH",
@@ -54,7 +56,6 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--manifest",
-        "-manifest",
         default=None,
         metavar="FILE",
         help="a job's inputs: one path per line, or .csv/.jsonl with an 'input' and an"
@@ -63,7 +64,6 @@ def add_parser(sub: Any) -> None:
     add_encoder_options(p)
     p.add_argument(
         "--output",
-        "-output",
         default="output",
         metavar="DIR",
         help="output directory; an existing one is replaced only if it is empty or holds a"
@@ -72,18 +72,17 @@ def add_parser(sub: Any) -> None:
     add_overwrite(p)
     p.add_argument(
         "--batch-size",
-        "-batch-size",
         type=int,
         default=None,
         help="windows per encoder call (default: 32)",
     )
     p.add_argument(
         "--no-frames",
-        "-no-frames",
         action="store_true",
-        help="write only the feature file (aud_ave.npy) and metadata.json, not the per-frame files",
+        help=f"write only the mode's feature file ({feature_files()}) and metadata.json, not"
+        " the per-frame files",
     )
-    p.add_argument("--quiet", "-quiet", "-q", action="store_true", help="print nothing on success")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
     add_job_options(p)
 
 
@@ -93,7 +92,6 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument(
         "--engine",
-        "-engine",
         default="local",
         choices=list(ENGINES),
         help="where a job's items run: local = worker processes on this machine, ray = a Ray"
@@ -102,7 +100,6 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--address",
-        "-address",
         default=None,
         metavar="HOST:PORT",
         help="with --engine ray: the Ray head node's HOST:PORT (as `ray start --head` prints);"
@@ -110,7 +107,6 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers",
-        "-workers",
         type=int,
         default=None,
         metavar="N",
@@ -120,7 +116,6 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--force",
-        "-force",
         action="store_true",
         help="redo every item of a job, even those a previous run finished",
     )

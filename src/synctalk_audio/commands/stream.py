@@ -30,6 +30,8 @@ from .common import (
 
 
 def add_parser(sub: Any) -> None:
+    from ..modes import feature_files
+
     p = sub.add_parser(
         "stream",
         help="live: audio on stdin -> each frame on stdout the moment it is final",
@@ -43,33 +45,29 @@ def add_parser(sub: Any) -> None:
     add_encoder_options(p)
     p.add_argument(
         "--raw",
-        "-raw",
         choices=("s16le", "f32le"),
         default=None,
         help="headerless PCM on stdin in this encoding (default: expect a WAV header)",
     )
     p.add_argument(
         "--rate",
-        "-rate",
         type=int,
         default=16000,
         help="sample rate of --raw input, 1000 to 768000 Hz (default: %(default)s)",
     )
     p.add_argument(
         "--channels",
-        "-channels",
         type=int,
         default=1,
         help="interleaved channels of --raw input, 1 to 1024 (default: %(default)s)",
     )
     p.add_argument(
         "--output",
-        "-output",
         default=None,
         metavar="DIR",
-        help="also write frames/frame_%%05d.bin as they become final, and"
-        " aud_ave.npy and metadata.json at the end (the directory is replaced atomically,"
-        " under the same rules as in process)",
+        help="also write frames/frame_%%05d.bin as they become final, and the mode's feature"
+        f" file ({feature_files()}) and metadata.json at the end (the directory is replaced"
+        " atomically, under the same rules as in process)",
     )
     add_overwrite(p)
     p.add_argument(
@@ -83,9 +81,7 @@ def add_parser(sub: Any) -> None:
         default=4096,
         help="bytes per read from stdin (default: %(default)s)",
     )
-    p.add_argument(
-        "--quiet", "-quiet", "-q", action="store_true", help="no summary on stderr at the end"
-    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr at the end")
 
 
 def _write_all(fd: int, data: bytes) -> None:

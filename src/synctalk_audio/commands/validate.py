@@ -16,11 +16,15 @@ from .common import (
 
 
 def add_parser(sub: Any) -> None:
+    from ..modes import feature_files
+
     p = sub.add_parser(
         "validate",
         help="compare two output directories (exit 1 over tolerance)",
-        description="Compare aud_ave.npy and every frame file of two output directories:"
-        " counts, max/mean abs error, cosine similarity.",
+        description="Compare the feature file (the mode's: "
+        + feature_files()
+        + ") and every frame file of two output directories: counts, max/mean abs error,"
+        " cosine similarity.",
     )
     p.add_argument("reference", help="reference output directory (e.g. from the Python path)")
     p.add_argument("candidate", help="output directory to check")
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"MISMATCH: {report['problem']}")
         else:
             print(
-                f"aud_ave {tuple(report['aud_ave_shape'][0])}:"
+                f"{report['feature_files'][0]} {tuple(report['aud_ave_shape'][0])}:"
                 f" max abs {report['aud_ave_max_abs']:.3g},"
                 f" mean abs {report['aud_ave_mean_abs']:.3g}, min cosine"
                 f" {report['aud_ave_min_cosine']:.9f}\nframes {report['frame_counts'][0]} vs"

@@ -188,7 +188,7 @@ class Pipeline:
     ) -> dict[str, Any]:
         """Compute the features of one input and write them to ``output_dir``.
 
-        What ``synctalk-audio process`` writes: aud_ave.npy, frames/ (unless
+        What ``synctalk-audio process`` writes: the mode's feature file, frames/ (unless
         ``frames`` is False) and metadata.json, in a temporary directory that
         becomes ``output_dir`` when everything is written (`atomic_output_dir`):
         an error or Ctrl-C leaves nothing half-written. Audio files are
@@ -240,8 +240,8 @@ class Pipeline:
         The building block of `process_to`, which gives it a staging directory.
         An audio file (a regular file) is decoded,
         resampled, turned into mel frames, encoded and written block by
-        block: each frame file as soon as the frame is final, aud_ave.npy row
-        by row. Memory stays flat whatever the duration, and the files are
+        block: each frame file as soon as the frame is final, the mode's
+        feature file row by row. Memory stays flat whatever the duration, and the files are
         byte for byte those `process` + `write_features` give. Arrays, file
         objects and other inputs go through `process`.
 
@@ -250,7 +250,7 @@ class Pipeline:
         source : path, binary file object or numpy.ndarray
             As for `process`.
         directory : str
-            Where to write aud_ave.npy, frames/ and metadata.json.
+            Where to write the mode's feature file, frames/ and metadata.json.
         frames : bool
             Also write frames/frame_%05d.bin.
         progress : callable, optional

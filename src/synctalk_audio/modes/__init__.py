@@ -36,6 +36,7 @@ __all__ = [
     "ModeSettings",
     "RowStream",
     "configure",
+    "feature_files",
     "get_mode",
     "register",
 ]
@@ -54,6 +55,22 @@ def register(mode: FeatureMode) -> FeatureMode:
         raise ValueError("a feature mode needs a name")
     REGISTRY[mode.name] = mode
     return mode
+
+
+def feature_files() -> str:
+    """Each registered mode's feature file, for help texts and messages.
+
+    Returns
+    -------
+    str
+        ``"MODE: FILE; ..."`` in registry order (as ``--model`` lists the default models).
+
+    Examples
+    --------
+    >>> feature_files()
+    'ave: aud_ave.npy; hubert: aud_hu.npy; wenet: aud_wenet.npy'
+    """
+    return "; ".join(f"{mode.name}: {mode.feature_file}" for mode in REGISTRY.values())
 
 
 def get_mode(mode: str | FeatureMode) -> FeatureMode:

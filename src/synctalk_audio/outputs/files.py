@@ -1,6 +1,7 @@
 """The files of an output: feature array, frame files, metadata.json.
 
-- the mode's feature file (``aud_ave.npy``): NumPy 1.0 ``.npy``, float32
+- the mode's feature file (`FeatureMode.feature_file`: ``aud_ave.npy``,
+  ``aud_hu.npy``, ``aud_wenet.npy``): NumPy 1.0 ``.npy``, float32
   little-endian, C order; `write_features` at once or `NpyRowWriter` row by row;
 - ``frames/frame_%05d.bin``: ``[uint32 LE count][count float32 LE]``
   (`write_frame_file`, `read_frame_file`), count = the frame shape's size;
@@ -138,7 +139,7 @@ def read_frame_file(path: str) -> np.ndarray:
 
 
 def write_features(directory: str, features: AudioFeatures, *, frames: bool = True) -> None:
-    """Write the mode's feature file (aud_ave.npy) and the frame files (unless ``frames`` is False).
+    """Write the mode's feature file and the frame files (unless ``frames`` is False).
 
     Writes into ``directory`` directly; wrap the call in `atomic_output_dir`.
     Memory stays flat: each frame is a view of the array written as it is cut.

@@ -36,8 +36,12 @@ def _feature_file(directory: str) -> str:
 def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
     """Compare two output directories; see ``synctalk-audio validate``.
 
-    ``report["invalid"]`` lists every file of either directory that holds NaN
-    or infinity: such output is never valid, whatever the other side holds.
+    ``report["feature_files"]`` names each side's feature file (the mode's:
+    ``aud_ave.npy``, ``aud_hu.npy``, ...); the keys about it keep the
+    ``aud_ave_`` prefix of the first mode whatever the mode (``aud_ave_max_abs``,
+    ...), so that reports stay comparable. ``report["invalid"]`` lists every
+    file of either directory that holds NaN or infinity: such output is never
+    valid, whatever the other side holds.
     """
     from ..outputs.files import read_frame_file
 
@@ -45,6 +49,12 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
     invalid: list[str] = []
     report["invalid"] = invalid
     ref_path, cand_path = _feature_file(reference), _feature_file(candidate)
+    names = [os.path.basename(ref_path), os.path.basename(cand_path)]
+    report["feature_files"] = names
+    if names[0] != names[1]:
+        report["match"] = False
+        report["problem"] = f"feature files differ: {names[0]} vs {names[1]} (different modes)"
+        return report
     ref = np.load(ref_path)
     cand = np.load(cand_path)
     _note_nonfinite(invalid, ref_path, ref)
@@ -52,7 +62,7 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
     report["aud_ave_shape"] = [list(ref.shape), list(cand.shape)]
     if ref.shape != cand.shape:
         report["match"] = False
-        report["problem"] = f"aud_ave shapes differ: {ref.shape} vs {cand.shape}"
+        report["problem"] = f"{names[0]} shapes differ: {ref.shape} vs {cand.shape}"
         return report
     diff = np.abs(ref.astype(np.float64) - cand.astype(np.float64))
     report["aud_ave_max_abs"] = float(diff.max())
