@@ -17,6 +17,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_core_builds_standalone_and_passes_its_selftest(tmp_path):
     cmake = shutil.which("cmake")
     assert cmake, "cmake is needed to build the C++ core (pip install cmake)"

@@ -36,6 +36,8 @@ from synctalk_audio.export import (
 from synctalk_audio.export import ave as export
 from synctalk_audio.testing import random_encoder_state_dict, save_state_dict_pth
 
+pytestmark = pytest.mark.slow  # PyTorch exports
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data")
 SPEECH = os.path.join(DATA, "speech_16k_s16_mono.wav")

@@ -86,6 +86,7 @@ def max_diff(ours: np.ndarray, want: np.ndarray, stride: int) -> float:
 # export
 
 
+@pytest.mark.slow
 def test_export_checks_against_a_fresh_pytorch_model(hubert_checkpoint, tmp_path):
     import onnx
 
@@ -144,6 +145,7 @@ def test_export_refuses_what_is_not_a_hubert_checkpoint(case, hubert_checkpoint,
     assert os.listdir(out) == []
 
 
+@pytest.mark.slow
 def test_export_command(hubert_checkpoint, tmp_path):
     target = tmp_path / "h.onnx"
     done = run(

@@ -78,6 +78,7 @@ def record_of(out) -> dict[str, dict]:
 # -- item 1: many inputs, one output each ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_directory_job_mirrors_the_tree_and_equals_single_file_runs(tiny, clips, tmp_path):
     out = tmp_path / "out"
     done = command("process", "--audio", str(clips), "--model", tiny, "--output", str(out),
@@ -138,7 +139,7 @@ def test_manifests(kind, tiny, clips, tmp_path):
         assert (out / key / "aud_ave.npy").is_file()
 
 
-@pytest.mark.parametrize("mode", ["ave", "wenet"])
+@pytest.mark.parametrize("mode", ["ave", pytest.param("wenet", marks=pytest.mark.slow)])
 def test_each_mode_writes_what_a_single_run_writes(mode, tiny, clips, tmp_path, request):
     model = request.getfixturevalue("wenet_model") if mode == "wenet" else tiny
     out = tmp_path / "out"
@@ -153,6 +154,7 @@ def test_each_mode_writes_what_a_single_run_writes(mode, tiny, clips, tmp_path, 
 # -- item 2: the record, resume, --force, failures -------------------------------------
 
 
+@pytest.mark.slow
 def test_record_and_rerun_skips_unchanged_items(tiny, clips, tmp_path):
     out = tmp_path / "out"
     (clips / "bad.wav").write_bytes(b"RIFF not really")
@@ -230,6 +232,7 @@ def _wait_for_done(record: str, count: int, proc: subprocess.Popen[str]) -> None
     raise AssertionError("the job did not get going")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
 def test_killed_job_resumes_without_redoing_finished_items(how, tiny, tmp_path):
     folder = _many(tmp_path, 60)
@@ -354,6 +357,7 @@ def _failing_factory():
     raise ValueError("no model here")
 
 
+@pytest.mark.slow
 def test_local_engine_reports_each_item_once_and_survives_dead_workers():
     got: dict[int, object] = {}
 
@@ -373,6 +377,7 @@ def test_local_engine_reports_each_item_once_and_survives_dead_workers():
     assert str(got[17]) == "the worker process died (killed by SIGKILL) while processing it"
 
 
+@pytest.mark.slow
 def test_local_engine_stops_its_workers_when_the_driver_stops():
     import multiprocessing
 
@@ -513,6 +518,7 @@ def test_bad_manifests_are_refused_before_any_work(clips, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_command_bad_input_is_one_line_and_writes_nothing(tiny, clips, tmp_path):
     out = tmp_path / "out"
     m = _manifest(tmp_path, "m.txt", "missing.wav\n")

@@ -38,6 +38,8 @@ from synctalk_audio.jobs.ray_engine import (
     report_rows,
 )
 
+pytestmark = pytest.mark.slow  # a Ray cluster
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
 

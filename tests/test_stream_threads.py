@@ -141,6 +141,7 @@ def test_equal_chunks_from_four_threads_equal_batch(test_encoder):
     assert not wrong, f"{len(wrong)} of {len(want)} frames differ from batch, first {wrong[:5]}"
 
 
+@pytest.mark.slow
 def test_feed_many_and_feed_from_threads_on_shared_streams(test_encoder):
     """feed_many over overlapping streams in opposite orders, and feed, at once.
 

@@ -85,6 +85,7 @@ def test_stream_equals_batch(test_encoder, streamers, pad_mode, fps, chunking):
         assert early > 0, "no frame came out before the end of input"
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
