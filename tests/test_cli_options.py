@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 import numpy as np
 import pytest
@@ -185,3 +186,21 @@ def test_validate_names_the_mode_feature_file(tmp_path, capsys):
     assert cli.main(["validate", str(tmp_path / "ref"), str(tmp_path / "cand")]) == 1
     out = capsys.readouterr().out
     assert "MISMATCH: feature files differ: aud_hu.npy vs aud_ave.npy" in out
+
+
+# ---------------------------------------------------------------------------
+# the README's synopsis
+
+
+def test_readme_synopsis_lists_every_process_option():
+    """The synopsis under "## The command" names every option of `process --help`."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    block = text.split("## The command\n", 1)[1].strip().split("\n\n", 1)[0]
+    assert block.startswith("synctalk-audio process"), block
+    listed = set(re.findall(r"--[a-z][a-z-]*", block))
+    _, parsers = _build_parsers()
+    options = set(parsers["process"].option_of.values()) - {"--help"}
+    assert options - listed == set(), "missing from the README's synopsis"
+    assert listed - options == set(), "not options of process"
