@@ -222,10 +222,14 @@ def test_output_in_a_folder_that_refuses_entries_is_one_clear_line(test_encoder,
     out = os.path.join(PROC, "x")
     expect = f"cannot create output {out}: the folder {PROC} is not writable ("
     flac = os.path.join(DATA, "speech_16k.flac")
+    with open(SPEECH, "rb") as wav:
+        stream = run(
+            "stream", "--model", test_encoder.onnx, "--output", out, "--no-stdout", stdin=wav
+        )
     for done in (
         process(test_encoder.onnx, out),
         process(test_encoder.onnx, out, "--audio", flac),  # a job
-        run("stream", "--model", test_encoder.onnx, "--output", out, "--no-stdout"),
+        stream,
     ):
         refused(done, expect)
         assert done.stderr.rstrip().endswith("; choose another --output"), done.stderr
