@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "validate",
         help="compare two output directories (exit 1 over tolerance)",
-        description="Compare the feature file (the mode's: "
+        description="Compare the mode's feature file ("
         + feature_files()
         + ") and every frame file of two output directories: counts, max/mean abs error,"
         " cosine similarity.",
