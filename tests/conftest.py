@@ -83,6 +83,21 @@ def _case(name: str) -> GoldenCase:
     return GoldenCase(name, golden_manifest()["cases"][name])
 
 
+#: A test that uses one of these fixtures compares with a golden computed by a
+#: reference library or runs a generated model: whatever its own marks say, it
+#: is marked ``numeric``, so the runs on emulated CPUs include it
+#: (docs/NUMERICS.md, "Tests on any CPU").
+NUMERIC_FIXTURES = frozenset(
+    {"golden_case", "test_encoder", "wenet_model", "hubert_checkpoint", "hubert_onnx"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if NUMERIC_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.numeric)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "golden_case" in metafunc.fixturenames:
         names = sorted(golden_manifest()["cases"])
@@ -91,6 +106,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 # ----------------------------------------------------------------------------
 # which SIMD code NumPy dispatches to in this run (.ci/run narrows it)
+
+
+def _cpu() -> str:
+    """The host CPU's model name (Linux), or the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
 
 
 def numpy_simd() -> dict[str, list[str]]:
@@ -110,10 +139,12 @@ def numpy_simd() -> dict[str, list[str]]:
 def pytest_report_header() -> list[str]:
     simd = numpy_simd()
     disabled = os.environ.get("NPY_DISABLE_CPU_FEATURES", "").strip()
+    emulated = os.environ.get("SYNCTALK_EMULATED_CPU")
     return [
+        f"CPU: {emulated} emulated by QEMU (tools/on_cpu.py)" if emulated else f"CPU: {_cpu()}",
         f"numpy {np.__version__} SIMD: baseline {' '.join(simd['baseline']) or '-'};"
         f" dispatched targets enabled: {' '.join(simd['enabled']) or 'none (baseline only)'}"
-        + (f" (NPY_DISABLE_CPU_FEATURES={disabled!r})" if disabled else "")
+        + (f" (NPY_DISABLE_CPU_FEATURES={disabled!r})" if disabled else ""),
     ]
 
 

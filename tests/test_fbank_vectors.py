@@ -49,7 +49,14 @@ def test_core_meets_every_stage():
     wave = load("input")
     assert wave.dtype == np.float32 and np.array_equal(wave, np.trunc(wave))
     within(proc.window, "window")
-    within(proc.mel_banks, "banks")
+    # A port embeds the banks (exact for it). The core computes them with libm's
+    # log, whose FMA or plain variant (per CPU) may round a float32 weight the
+    # other way: 1 ulp.
+    banks = load("banks")
+    assert INDEX["files"]["banks"]["tolerance"]["exact"] and proc.mel_banks.shape == banks.shape
+    tolerances.assert_elementwise_ulps(
+        proc.mel_banks, banks, tolerances.FLOAT32_ROUNDING_ULPS, "banks"
+    )
     stages = proc.stages(wave)
     for name in ("frames", "dc_removed", "preemphasis", "windowed", "power", "energy", "log"):
         within(stages[name], name)
