@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import reference_data
 
 # When a hypothesis test fails, its pytest plugin imports its patch writer
 # (libcst), which raises a DeprecationWarning inside mypy_extensions; under
@@ -53,14 +54,28 @@ class GoldenCase:
     def path(self) -> str:
         return os.path.join(DATA_DIR, self.facts["file"])
 
-    @functools.cached_property
+    @property
     def arrays(self) -> dict[str, np.ndarray]:
-        with np.load(os.path.join(GOLDEN_DIR, self.facts["golden"])) as npz:
+        """The reference's arrays (only for tests marked ``numeric``: tests/reference_data.py)."""
+        reference_data.reading(self._golden_path)
+        return self._arrays
+
+    @property
+    def _golden_path(self) -> str:
+        return os.path.join(GOLDEN_DIR, self.facts["golden"])
+
+    @functools.cached_property
+    def _arrays(self) -> dict[str, np.ndarray]:
+        with np.load(self._golden_path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
 
     @property
     def samples(self) -> np.ndarray:
-        return self.arrays["samples"]
+        """The decoded input as stored: for tests that use it as input (unguarded).
+
+        A test comparing with it must be marked ``numeric`` (read ``arrays``).
+        """
+        return self._arrays["samples"]
 
     def mel(self, pad_mode: str) -> np.ndarray:
         """The reference mel (80, T), float64, for ``pad_mode``."""
@@ -83,19 +98,11 @@ def _case(name: str) -> GoldenCase:
     return GoldenCase(name, golden_manifest()["cases"][name])
 
 
-#: A test that uses one of these fixtures compares with a golden computed by a
-#: reference library or runs a generated model: whatever its own marks say, it
-#: is marked ``numeric``, so the runs on emulated CPUs include it
-#: (docs/NUMERICS.md, "Tests on any CPU").
-NUMERIC_FIXTURES = frozenset(
-    {"golden_case", "test_encoder", "wenet_model", "hubert_checkpoint", "hubert_onnx"}
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if NUMERIC_FIXTURES.intersection(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.numeric)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Any:
+    """Tell tests/reference_data.py which test is running, for its ``numeric`` guard."""
+    with reference_data.running(item):
+        return (yield)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

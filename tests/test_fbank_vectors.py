@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 import pytest
+import reference_data
 import tolerances
 
 from synctalk_audio.frontends.fbank import fbank_processor
@@ -30,7 +31,7 @@ with open(os.path.join(VECTORS, "index.json"), encoding="utf-8") as _f:
 
 
 def load(name: str) -> np.ndarray:
-    return np.load(os.path.join(VECTORS, INDEX["files"][name]["file"]), allow_pickle=False)
+    return reference_data.load_npy(os.path.join(VECTORS, INDEX["files"][name]["file"]))
 
 
 def within(got: np.ndarray, name: str) -> None:

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 import pytest
+import reference_data
 from reference import kaldi_fbank, ultralight
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -22,10 +23,11 @@ with open(os.path.join(GOLDEN, "manifest.json"), encoding="utf-8") as _f:
     MANIFEST = json.load(_f)
 CASES = sorted(MANIFEST["cases"])
 
+pytestmark = pytest.mark.numeric
+
 
 def _arrays(name: str) -> dict[str, np.ndarray]:
-    with np.load(os.path.join(GOLDEN, name + ".npz")) as data:
-        return {k: data[k] for k in data.files}
+    return reference_data.load_npz(os.path.join(GOLDEN, name + ".npz"))
 
 
 @pytest.mark.parametrize("name", CASES)

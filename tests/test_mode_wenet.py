@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 import pytest
+import reference_data
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,8 +62,7 @@ def streamer(wenet_model: str) -> FeatureStreamer:
 
 
 def _golden(name: str) -> np.ndarray:
-    with np.load(os.path.join(GOLDEN, name + ".npz")) as data:
-        return data["wenet"]
+    return reference_data.load_npz(os.path.join(GOLDEN, name + ".npz"))["wenet"]
 
 
 # -- the upstream arithmetic ---------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import reference_data
 import reference_mel as R
 import tolerances
 
@@ -43,7 +44,7 @@ CLIPS = {c["name"]: c for c in INDEX["clips"]}
 
 
 def load(rel: str) -> np.ndarray:
-    arr = np.load(os.path.join(VECTORS, rel), allow_pickle=False)
+    arr = reference_data.load_npy(os.path.join(VECTORS, rel))
     assert arr.dtype.byteorder in ("<", "|", "=") and (
         arr.dtype.byteorder != "=" or sys.byteorder == "little"
     ), f"{rel}: not little-endian"
