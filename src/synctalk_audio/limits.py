@@ -35,6 +35,7 @@ __all__ = [
     "check_channels",
     "check_duration",
     "check_fps",
+    "check_index",
     "check_max_duration",
     "check_sample_rate",
 ]
@@ -85,6 +86,26 @@ def _check_int(value: object, low: int, high: int, name: str, unit: str) -> int:
     raise ParameterError(
         f"{name} must be an integer from {low} to {high}{unit}, got {_shown(value)}",
         parameter=name,
+    )
+
+
+def check_index(value: object, name: str = "index") -> int:
+    """``value`` as an int if it is an integer >= 0 (a frame or row number).
+
+    Raises
+    ------
+    ParameterError
+        Otherwise (a negative number, a float, a bool, None), naming ``name``.
+
+    Examples
+    --------
+    >>> check_index(3)
+    3
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
+        return int(value)
+    raise ParameterError(
+        f"{name} must be a frame number, an integer >= 0, got {_shown(value)}", parameter=name
     )
 
 

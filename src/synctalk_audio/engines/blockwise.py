@@ -6,9 +6,10 @@ The file is decoded in blocks (`AudioBlocks`), fed to a `FeatureStream`
 windows: equal to the whole-file path bit for bit, for any block size), and
 each video frame is written the moment it is final: its frame file, and its
 row appended to the mode's feature file (`FeatureMode.feature_file`), whose header is
-written last. Memory holds a block, the front end's state and 64 + 2h
-feature rows, whatever the duration; the files are byte for byte those of
-`Pipeline.process` + `write_features` (tests/test_blockwise.py).
+written last. Memory holds a block, the front end's state and the block's
+feature rows with the 2h - 1 before them, whatever the duration; the files
+are byte for byte those of `Pipeline.process` + `write_features`
+(tests/test_blockwise.py).
 """
 
 from __future__ import annotations

@@ -16,12 +16,18 @@ is known. When that is, in samples, is the mode's lookahead rule
 (`FeatureMode.samples_needed`; for ``ave``, `samples_needed_for_frame`:
 640 i + 7240 16 kHz samples at most at 25 fps). Input at another rate adds
 the resampler's own delay.
+
+Memory does not grow with a chunk: `FeatureStream.feed` takes a chunk of any
+size in blocks of at most `FEED_BLOCK_VALUES` input values, runs the encoder
+on at most about `ENCODE_BATCH_BYTES` of inputs at a time, and returns frames
+that are read-only views of the rows computed (no copy per frame).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -32,11 +38,19 @@ from ..encoders.onnx import Encoder
 from ..errors import ParameterError
 from ..frontends.audio import TARGET_RATE
 from ..frontends.wavstream import PcmDecoder
-from ..limits import check_channels, check_duration, check_max_duration, check_sample_rate
+from ..limits import (
+    check_channels,
+    check_duration,
+    check_index,
+    check_max_duration,
+    check_sample_rate,
+)
 from ..modes import DEFAULT_HALF_WINDOW, FeatureMode, RowStream, configure
 from ..modes.ave import samples_needed_for_frame
 
 __all__ = [
+    "ENCODE_BATCH_BYTES",
+    "FEED_BLOCK_VALUES",
     "FeatureStream",
     "FeatureStreamer",
     "StreamFrame",
@@ -44,10 +58,26 @@ __all__ = [
     "samples_needed_for_frame",
 ]
 
+#: Input values (frames x channels) a chunk is taken in at a time: each block
+#: is converted, checked and fed to the front end on its own (16.4 s of 16 kHz
+#: mono; 1 MiB as float32), so a chunk of any size needs no more.
+FEED_BLOCK_VALUES = 1 << 18
+#: Encoder inputs gathered before one encoder call, in bytes: a call runs once
+#: this much is waiting (and at the end of `FeatureStream.feed` /
+#: `FeatureStreamer.feed_many`), so one call gets at most this plus one block's inputs.
+ENCODE_BATCH_BYTES = 1 << 23
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 @dataclasses.dataclass(frozen=True)
 class StreamFrame:
     """One final video frame of a stream.
+
+    The arrays are read-only views of the feature rows the call computed,
+    shared by the frames of that call (frame i's window overlaps frame i + 1's),
+    so a frame costs no copy of its window: ``np.array(frame.features)`` gives
+    a writable copy of your own. A frame kept alive keeps the rows of its
+    call alive (at most one block's, `FEED_BLOCK_VALUES`).
 
     Attributes
     ----------
@@ -55,10 +85,10 @@ class StreamFrame:
         Video frame number, from 0.
     features : numpy.ndarray
         float32, the mode's frame shape (32, 16, 16 for ``ave``): the U-Net
-        audio input of this frame.
+        audio input of this frame. Read-only.
     row : numpy.ndarray
         float32, the mode's row shape ((512,) for ``ave``): row ``index`` of
-        the feature array.
+        the feature array. Read-only.
     """
 
     index: int
@@ -139,8 +169,14 @@ class FeatureStreamer:
         self.half_window = self.settings.half_window
 
     def samples_needed(self, index: int) -> int:
-        """Front-end samples that must have arrived before frame ``index`` is final."""
-        return self.mode.samples_needed(index, self.settings)
+        """Front-end samples that must have arrived before frame ``index`` is final.
+
+        Raises
+        ------
+        ParameterError
+            If ``index`` is not a frame number (an integer >= 0).
+        """
+        return self.mode.samples_needed(check_index(index), self.settings)
 
     def open(self, *, sample_rate: int = TARGET_RATE, channels: int = 1) -> FeatureStream:
         """Open a new stream of audio at ``sample_rate`` Hz with ``channels`` channels.
@@ -153,50 +189,139 @@ class FeatureStreamer:
         """
         return FeatureStream(self, sample_rate=sample_rate, channels=channels)
 
-    def _encode(self, inputs: np.ndarray) -> np.ndarray:
-        if inputs.shape[0] == 0:
+    def _encode(self, inputs: np.ndarray | None) -> np.ndarray:
+        """The encoder's rows for ``inputs`` (B, ...); None or B = 0 gives no rows."""
+        if inputs is None or inputs.shape[0] == 0:
             return np.zeros((0, *self.mode.row_shape), np.float32)
         return np.asarray(self.encoder.encode(inputs), np.float32)
 
     def feed_many(
         self, items: Iterable[tuple[FeatureStream, np.ndarray]]
     ) -> dict[FeatureStream, list[StreamFrame]]:
-        """Feed chunks to several streams and encode their inputs in one batch.
+        """Feed chunks to several streams and encode their inputs together.
 
         Equivalent to calling ``stream.feed(chunk)`` for each pair in order
         (the frames are identical), but one encoder call serves all streams,
         which is cheaper when many streams are live. The streams' locks are
         held for the whole call, taken in one global order (no deadlock with
         other `feed_many` or `FeatureStream.feed` calls on other threads).
+        Every chunk is checked before any stream changes.
+
+        Parameters
+        ----------
+        items : iterable of (FeatureStream, numpy.ndarray)
+            Streams opened by this streamer and their chunks, as `FeatureStream.feed` takes them.
+
+        Returns
+        -------
+        dict
+            Each stream given -> the frames that became final, in order.
+
+        Raises
+        ------
+        TypeError
+            If ``items`` is not an iterable of (FeatureStream, array) pairs, or
+            a chunk is not an array of a dtype `FeatureStream.feed` takes; the
+            message names the item (``items[2]``).
+        ParameterError
+            If a stream was opened by another streamer or a chunk is refused
+            (shape, NaN, duration; closed or failed stream), naming the item.
         """
-        pairs = list(items)
+        pairs = self._pairs(items)
         streams = sorted({id(stream): stream for stream, _ in pairs}.values(), key=id)
         with contextlib.ExitStack() as held:
             for stream in streams:
                 held.enter_context(stream._lock)
             # Check every chunk before any stream changes.
-            checked = [(stream, stream._checked_mono(chunk)) for stream, chunk in pairs]
-            prepared: list[tuple[FeatureStream, np.ndarray]] = []
-            try:
-                for stream, mono in checked:
-                    prepared.append((stream, stream._accept(mono)))
-                inputs = [w for _, w in prepared if w.shape[0]]
-                encoded = self._encode(
-                    np.concatenate(inputs)
-                    if inputs
-                    else np.empty((0, *self.mode.row_shape), np.float32)
+            checked: list[tuple[FeatureStream, np.ndarray]] = []
+            given: dict[FeatureStream, int] = {}
+            for k, (stream, chunk) in enumerate(pairs):
+                try:
+                    data = stream._check_chunk(chunk, before=given.get(stream, 0))
+                except (TypeError, ParameterError) as exc:
+                    raise type(exc)(f"items[{k}]: {exc}") from exc
+                given[stream] = given.get(stream, 0) + data.shape[0]
+                checked.append((stream, data))
+            return self._feed_checked(checked)
+
+    def _pairs(self, items: object) -> list[tuple[FeatureStream, np.ndarray]]:
+        """``items`` of `feed_many` as a list, each a stream of this streamer and its chunk."""
+        try:
+            listed = list(items)  # type: ignore[call-overload]
+        except TypeError:
+            raise TypeError(
+                "items must be an iterable of (FeatureStream, samples) pairs,"
+                f" got {type(items).__name__}"
+            ) from None
+        pairs = []
+        for k, item in enumerate(listed):
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise TypeError(
+                    f"items[{k}] must be a (FeatureStream, samples) pair, got"
+                    f" {type(item).__name__}"
+                    + (f" of length {len(item)}" if isinstance(item, (tuple, list)) else "")
                 )
-                result: dict[FeatureStream, list[StreamFrame]] = {}
-                offset = 0
-                for stream, w in prepared:
-                    rows = encoded[offset : offset + w.shape[0]]
-                    offset += w.shape[0]
-                    result.setdefault(stream, []).extend(stream._complete(rows, final=False))
-            except BaseException as exc:
-                for stream, _ in prepared:  # their inputs were taken but not stored
-                    stream._fail(exc)
-                raise
-            return result
+            stream, chunk = item
+            if not isinstance(stream, FeatureStream):
+                raise TypeError(
+                    f"items[{k}] must be a (FeatureStream, samples) pair, got"
+                    f" ({type(stream).__name__}, {type(chunk).__name__}): open streams with"
+                    " FeatureStreamer.open"
+                )
+            if stream.streamer is not self:
+                raise ParameterError(
+                    f"items[{k}]: the stream was opened by another FeatureStreamer (another"
+                    " model or settings); feed it through its own: stream.streamer.feed_many"
+                )
+            pairs.append((stream, chunk))
+        return pairs
+
+    def _feed_checked(
+        self, checked: list[tuple[FeatureStream, np.ndarray]]
+    ) -> dict[FeatureStream, list[StreamFrame]]:
+        """Feed checked chunks (`FeatureStream._check_chunk`) in order, block by block.
+
+        The caller holds the streams' locks. Each chunk goes to its stream's
+        front end in blocks (`FeatureStream._blocks`); the encoder inputs
+        that become final wait until about `ENCODE_BATCH_BYTES` have gathered
+        (or the end), are encoded in one call, and each stream stores its
+        rows in the order it took the blocks. If anything fails, every
+        stream that took a block refuses further input until `reset`.
+        """
+        result: dict[FeatureStream, list[StreamFrame]] = {stream: [] for stream, _ in checked}
+        waiting: list[tuple[FeatureStream, np.ndarray]] = []
+        touched: dict[FeatureStream, None] = {}
+
+        def encode_waiting() -> None:
+            inputs = [w for _, w in waiting if w.shape[0]]
+            encoded = self._encode(
+                None if not inputs else inputs[0] if len(inputs) == 1 else np.concatenate(inputs)
+            )
+            offset = 0
+            for stream, w in waiting:
+                rows = encoded[offset : offset + w.shape[0]]
+                offset += w.shape[0]
+                result[stream].extend(stream._complete(rows, final=False))
+            waiting.clear()
+
+        try:
+            size = 0
+            for stream, data in checked:
+                for block in stream._blocks(data):
+                    touched[stream] = None
+                    inputs = stream._accept(block)
+                    waiting.append((stream, inputs))
+                    size += inputs.nbytes
+                    if size >= ENCODE_BATCH_BYTES:
+                        encode_waiting()
+                        size = 0
+            if waiting:
+                encode_waiting()
+        except BaseException as exc:
+            for stream in touched:  # their inputs were taken, perhaps not stored
+                stream._fail(exc)
+            raise
+        return result
 
 
 class FeatureStream:
@@ -271,19 +396,17 @@ class FeatureStream:
         return self.counts.get("windows", 0)
 
     # -- input ---------------------------------------------------------------
-    def _as_float32(self, samples: np.ndarray) -> np.ndarray:
-        """A chunk as float32: 1-D for a mono stream, (frames, channels) otherwise."""
+    def _shaped(self, samples: np.ndarray) -> np.ndarray:
+        """A chunk checked for type, dtype and shape: 1-D for a mono stream,
+        (frames, channels) otherwise; not converted."""
         if not isinstance(samples, np.ndarray):
             raise TypeError(f"samples must be a NumPy array, got {type(samples).__name__}")
-        data: np.ndarray
-        if samples.dtype == np.int16:
-            data = samples.astype(np.float32) / np.float32(32768.0)
-        elif samples.dtype == np.float32:
-            data = samples
-        elif samples.dtype == np.float64:
-            data = samples.astype(np.float32)
-        else:
-            raise TypeError(f"samples must be int16, float32 or float64, got {samples.dtype}")
+        if (samples.dtype.kind, samples.dtype.itemsize) not in (("i", 2), ("f", 4), ("f", 8)):
+            raise TypeError(
+                f"samples must be int16, float32 or float64, got {samples.dtype}: convert them"
+                " first (e.g. int32 PCM: samples.astype(np.float32) / 2**31)"
+            )
+        data = samples
         if self.channels == 1 and data.ndim == 2 and data.shape[1] == 1:
             data = data[:, 0]
         if self.channels == 1:
@@ -296,6 +419,40 @@ class FeatureStream:
                 f" got shape {samples.shape}"
             )
         return data
+
+    @staticmethod
+    def _as_float32(data: np.ndarray) -> np.ndarray:
+        """Checked samples (`_shaped`, `_check_values`) as native float32, by value.
+
+        int16 / 32768 and float32 are exact; float64 is rounded. Either byte
+        order is taken by its values, as `Pipeline.process` takes arrays.
+        """
+        if data.dtype.kind == "i":
+            converted: np.ndarray = data.astype(np.float32) / np.float32(32768.0)
+            return converted
+        return data.astype(np.float32, copy=False)
+
+    def _check_values(self, block: np.ndarray) -> None:
+        """`ParameterError` if a block of `_shaped` samples holds NaN, infinity, or values
+        beyond float32 (or whose channel mean is); no NumPy warning either way."""
+        if block.dtype.kind == "f" and block.size:
+            with np.errstate(invalid="ignore"):
+                peak = float(np.max(np.abs(block)))
+            if not math.isfinite(peak):
+                raise ParameterError("samples hold NaN or infinite values")
+            if peak > _FLOAT32_MAX:
+                raise ParameterError(
+                    f"samples hold values too large for float32 (largest magnitude {peak:.3g});"
+                    " audio samples are nominally in [-1, 1]: scale them first"
+                )
+        if self.channels > 1 and block.dtype.kind == "f" and block.size:
+            with np.errstate(over="ignore", invalid="ignore"):
+                mono = self._front.to_mono(self._as_float32(block))
+            if not np.all(np.isfinite(mono)):
+                raise ParameterError(
+                    "samples are too large: their channels' mean is not finite in float32;"
+                    " audio samples are nominally in [-1, 1]: scale them first"
+                )
 
     def _check_usable(self) -> None:
         if self._failed is not None:
@@ -310,28 +467,37 @@ class FeatureStream:
         """Mark the stream unusable: ``exc`` interrupted a call that had changed it."""
         self._failed = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
-    def _checked_mono(self, samples: np.ndarray) -> np.ndarray:
-        """A chunk as the mode's 1-D samples, checked; the stream does not change."""
+    def _blocks(self, data: np.ndarray) -> Iterator[np.ndarray]:
+        """``data`` (`_shaped`) in blocks of at most `FEED_BLOCK_VALUES` values."""
+        step = max(1, FEED_BLOCK_VALUES // self.channels)
+        for begin in range(0, data.shape[0], step):
+            yield data[begin : begin + step]
+
+    def _check_chunk(self, samples: np.ndarray, *, before: int = 0) -> np.ndarray:
+        """A chunk checked whole (`_shaped`, the duration limit with ``before``
+        samples already given in the same call, `_check_values` block by
+        block); the stream does not change."""
         self._check_usable()
-        mono = self._front.to_mono(self._as_float32(samples))
-        if not np.all(np.isfinite(mono)):
-            raise ParameterError("samples hold NaN or infinite values")
+        data = self._shaped(samples)
         check_duration(
-            self._input_samples + mono.shape[0],
+            self._input_samples + before + data.shape[0],
             self.sample_rate,
             self.streamer.max_duration,
             source="the stream",
             verb="reached",
         )
-        return mono
+        for block in self._blocks(data):
+            self._check_values(block)
+        return data
 
-    def _accept(self, mono: np.ndarray) -> np.ndarray:
-        """Take a checked chunk; return the encoder inputs that became final.
+    def _accept(self, block: np.ndarray) -> np.ndarray:
+        """Take a block of a checked chunk; return the encoder inputs that became final.
 
         The caller holds ``self._lock`` until `_complete` has stored their
         rows: the inputs of one call and their rows must not interleave with
         another call's.
         """
+        mono = self._front.to_mono(self._as_float32(block))
         self._input_samples += mono.shape[0]
         return self._front.accept(mono)
 
@@ -341,56 +507,76 @@ class FeatureStream:
         ``self._rows`` holds feature rows ``self._rows_first - h`` onwards with
         the zero padding in place, so frame i's window is one slice of it:
         rows i - h .. i + h - 1. At the end h - 1 zero rows follow the last row.
+        The rows are never written once stored: each call makes a new
+        read-only array of the rows still needed and the new ones, and the
+        frames are views of it.
         """
         with self._lock:
             h = self.streamer.settings.half_window
             new_rows = [self._front.rows(encoded, final=final)]
+            if new_rows[0].shape[0] == 0 and not final:
+                return []
             self._rows_total += new_rows[0].shape[0]
             if final:
                 new_rows.append(np.zeros((h - 1, *self._rows.shape[1:]), np.float32))
-            self._rows = np.concatenate([self._rows, *new_rows])
+            rows = np.concatenate([self._rows, *new_rows])
+            rows.flags.writeable = False
             # Frame i needs rows up to i + h - 1; at the end every frame is ready.
             last_frame = self._rows_total - 1 if final else self._rows_total - h
+            first = self._frames_emitted
+            count = max(0, last_frame + 1 - first)
+            at = first - self._rows_first  # index of row first - h in rows
+            own = rows[at + h : at + h + count]
+            if count < 2 * h - 1:
+                # `rows` is more than twice these: copy them, so that a caller
+                # keeping only rows (not windows) does not keep `rows` alive.
+                own = own.copy()
+                own.flags.writeable = False
             shape = self.streamer.mode.frame_shape(h)
-            frames = []
-            while self._frames_emitted <= last_frame:
-                i = self._frames_emitted
-                at = i - self._rows_first  # index of row i - h in self._rows
-                window = self._rows[at : at + 2 * h]
-                frames.append(
-                    StreamFrame(i, window.reshape(shape).copy(), self._rows[at + h].copy())
-                )
-                self._frames_emitted += 1
+            frames = [
+                StreamFrame(first + j, rows[at + j : at + j + 2 * h].reshape(shape), own[j])
+                for j in range(count)
+            ]
+            self._frames_emitted += count
             # Rows before the next frame's window are no longer needed.
             drop = self._frames_emitted - self._rows_first
-            if drop > 64:
-                self._rows = self._rows[drop:].copy()
-                self._rows_first += drop
+            self._rows = rows[drop:]
+            self._rows_first += drop
             return frames
 
     # -- public --------------------------------------------------------------
     def feed(self, samples: np.ndarray) -> list[StreamFrame]:
         """Feed a chunk of any size; return the frames that became final.
 
+        A chunk is checked whole before the stream changes, then taken in
+        blocks of at most `FEED_BLOCK_VALUES` values, so memory does not grow
+        with its size beyond the frames returned (read-only views of the rows
+        computed; see `StreamFrame`).
+
         Parameters
         ----------
         samples : numpy.ndarray
             int16 (scaled by 1/32768), float32 or float64 (rounded to float32)
             samples at the stream's rate: 1-D for mono, (frames, channels)
-            interleaved otherwise. May be empty.
+            interleaved otherwise. Either byte order (taken by value, as
+            `Pipeline.process` takes arrays). May be empty.
 
         Returns
         -------
         list of StreamFrame
             In order; possibly empty.
+
+        Raises
+        ------
+        TypeError
+            If ``samples`` is not a NumPy array of one of those dtypes.
+        ParameterError
+            For another shape, NaN or infinite values, float64 values beyond
+            float32's range, a stream past its ``max_duration``, or a closed
+            or failed stream. Nothing changes then.
         """
         with self._lock:
-            mono = self._checked_mono(samples)
-            try:
-                return self._complete(self.streamer._encode(self._accept(mono)), final=False)
-            except BaseException as exc:
-                self._fail(exc)
-                raise
+            return self.streamer._feed_checked([(self, self._check_chunk(samples))])[self]
 
     def close(self) -> list[StreamFrame]:
         """End of input: compute and return the remaining frames.

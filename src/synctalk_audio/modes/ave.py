@@ -32,7 +32,7 @@ from ..frontends.windows import (
     window_start,
     window_starts,
 )
-from ..limits import check_fps
+from ..limits import check_fps, check_index
 from ..options import MelOptions
 from .base import BatchResult, FeatureMode, ModeSettings, Progress
 
@@ -54,12 +54,17 @@ def samples_needed_for_frame(index: int, fps: float = 25.0, half_window: int = 8
     + 15) + 400`` for h = 8: 640 * index + 7240 at most at 25 fps. Frames
     near the end of the input wait for `FeatureStream.close`.
 
+    Raises
+    ------
+    ParameterError
+        If ``index`` is not an integer >= 0 or ``fps`` is out of range.
+
     Examples
     --------
     >>> samples_needed_for_frame(0), samples_needed_for_frame(10)
     (7200, 13600)
     """
-    start = window_start(index + half_window - 2, check_fps(fps))
+    start = window_start(check_index(index) + half_window - 2, check_fps(fps))
     last_mel = start + WINDOW_MEL_FRAMES - 1
     return 200 * last_mel + 400
 

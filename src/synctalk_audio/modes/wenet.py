@@ -43,7 +43,7 @@ from ..frontends.audio import (
     load_first_channel_with_info,
 )
 from ..frontends.fbank import kaldi_fbank, online_fbank
-from ..limits import check_count, usable_cpus
+from ..limits import check_count, check_index, usable_cpus
 from ..options import FbankOptions
 from .base import BatchResult, FeatureMode, ModeSettings, Progress
 
@@ -131,12 +131,17 @@ def samples_needed_for_row(index: int) -> int:
     [160 r, 160 r + 400); the padding puts 5120 zeros first. So 800 i + 10960
     padded samples, 800 i + 5840 input samples.
 
+    Raises
+    ------
+    ParameterError
+        If ``index`` is not an integer >= 0.
+
     Examples
     --------
     >>> samples_needed_for_row(0), samples_needed_for_row(10)
     (5840, 13840)
     """
-    last_fbank_row = CHUNK_HOP * index + CHUNK_FRAMES - 1
+    last_fbank_row = CHUNK_HOP * check_index(index) + CHUNK_FRAMES - 1
     return _FBANK.frame_shift * last_fbank_row + _FBANK.frame_length - PAD_BEFORE
 
 
