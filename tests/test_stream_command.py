@@ -1,4 +1,11 @@
-"""``synctalk-audio stream``: WAV headers on standard input.
+"""``synctalk-audio stream``: how a stream ends, and WAV headers on standard input.
+
+How it ends decides what ``--output`` becomes: at the end of its input the
+output replaces ``--output``; stopped (SIGINT, SIGTERM, SIGHUP) or left by its
+reader (``| head``: status 141, as SIGPIPE would end it) it keeps the frames
+final so far, marked incomplete, but never in place of a complete output:
+that stays as it was and the partial output goes to ``OUT.partial`` beside
+it, which the summary names; a stop before any frame writes nothing.
 
 The WAV stream parser reads what a header says as libsndfile does, so that
 the stream equals ``process`` on the same file byte for byte: an RF64
@@ -12,10 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -27,8 +37,15 @@ from synctalk_audio.frontends.wavstream import MAX_HEADER_BYTES, read_wav_header
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORD = 4 + 8192 * 4  # one frame record of the ave mode: [uint32 count][8192 float32]
 TIMEOUT = 120
 FMT_16K_S16 = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+#: A WAV header as a live writer sends it: sizes unknown.
+LIVE_HEADER = (
+    (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + FMT_16K_S16)
+    + b"data"
+    + struct.pack("<I", 0xFFFFFFFF)
+)
 
 
 def speech_pcm(seconds: float) -> bytes:
@@ -66,6 +83,189 @@ def child(*args: str, stdin: int | None = subprocess.PIPE) -> Iterator[subproces
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=TIMEOUT)
+
+
+def read_records(proc: subprocess.Popen[bytes], count: int) -> bytes:
+    """Block until ``count`` whole records came out of ``proc``."""
+    assert proc.stdout is not None
+    got = b""
+    while len(got) < count * RECORD:
+        block = proc.stdout.read(count * RECORD - len(got))
+        assert block, "the stream ended before its first frames"
+        got += block
+    return got
+
+
+def wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def snapshot(folder: str) -> dict[str, bytes | None]:
+    """Every path under ``folder``: file contents, None for directories."""
+    found: dict[str, bytes | None] = {}
+    for top, dirs, files in os.walk(folder):
+        for name in dirs:
+            found[os.path.relpath(os.path.join(top, name), folder)] = None
+        for name in files:
+            with open(os.path.join(top, name), "rb") as f:
+                found[os.path.relpath(os.path.join(top, name), folder)] = f.read()
+    return found
+
+
+def metadata(folder) -> dict:
+    with open(os.path.join(folder, "metadata.json"), encoding="utf-8") as f:
+        return json.load(f)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def complete_output(test_encoder, tmp_path):
+    """``tmp_path/out``: a complete stream output (2 s of speech); and its snapshot."""
+    out = tmp_path / "out"
+    done = command(
+        "stream", "--model", test_encoder.onnx, "--output", str(out), "--no-stdout", "-q",
+        stdin=LIVE_HEADER + speech_pcm(2.0),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    assert metadata(out)["complete"] is True
+    return out, snapshot(str(out))
+
+
+# ---------------------------------------------------------------------------
+# item: an early end never replaces a complete output
+
+
+def test_stop_before_any_audio_keeps_the_complete_output(test_encoder, tmp_path, complete_output):
+    """SIGTERM while waiting for raw audio: exit 143, nothing written, OUT as it was."""
+    out, before = complete_output
+    with child(
+        "stream", "--model", test_encoder.onnx, "--raw", "s16le", "--output", str(out)
+    ) as proc:  # fmt: skip
+        # The staging directory exists once the command waits for its input.
+        staging = f".out.tmp-{proc.pid}-"
+        wait_for(
+            lambda: any(n.startswith(staging) for n in os.listdir(tmp_path)) or proc.poll(),
+            "the staging directory",
+        )
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and "interrupted: 0 frames" in lines[0], lines
+    assert f"nothing was written, {out} was left as it was" in lines[0], lines
+    assert snapshot(str(out)) == before
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_stop_midway_puts_the_partial_output_beside_a_complete_one(
+    test_encoder, tmp_path, complete_output
+):
+    """SIGTERM after some frames: OUT as it was, the frames so far in OUT.partial."""
+    out, before = complete_output
+    with child("stream", "--model", test_encoder.onnx, "--output", str(out)) as proc:
+        assert proc.stdin is not None
+        proc.stdin.write(LIVE_HEADER + speech_pcm(1.5))  # frames up to ~12 are final
+        proc.stdin.flush()
+        first = read_records(proc, 1)
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()
+    count = len(first + rest) // RECORD
+    assert len(first + rest) == count * RECORD, "a record was cut in half"
+    partial = tmp_path / "out.partial"
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and f"interrupted: {count} frame" in lines[0], lines
+    assert f"{out} holds a complete output and was left as it was" in lines[0], lines
+    assert f"is in {partial}" in lines[0], lines
+    assert snapshot(str(out)) == before
+    meta = metadata(partial)
+    assert meta["complete"] is False and meta["counts"]["frames"] == count
+    frames = sorted(os.listdir(partial / "frames"))
+    assert frames == [f"frame_{i:05d}.bin" for i in range(count)]
+    assert b"".join((partial / "frames" / name).read_bytes() for name in frames) == first + rest
+    assert sorted(os.listdir(tmp_path)) == ["out", "out.partial"]
+
+
+def test_stop_midway_replaces_an_incomplete_output(test_encoder, tmp_path):
+    """An incomplete output is no loss: a second stopped run writes OUT itself."""
+    out = tmp_path / "out"
+    counts = []
+    for seconds in (1.5, 2.0):
+        with child("stream", "--model", test_encoder.onnx, "--output", str(out)) as proc:
+            assert proc.stdin is not None
+            proc.stdin.write(LIVE_HEADER + speech_pcm(seconds))
+            proc.stdin.flush()
+            first = read_records(proc, 1)
+            proc.send_signal(signal.SIGINT)
+            rest, err = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 130, err.decode()
+        counts.append(len(first + rest) // RECORD)
+        assert f'"complete": false) is in {out}' in err.decode()
+        assert metadata(out)["counts"]["frames"] == counts[-1]
+        assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_stop_midway_with_a_foreign_partial_path_keeps_nothing(
+    test_encoder, tmp_path, complete_output
+):
+    """OUT.partial holding other files is never replaced: the partial output is dropped."""
+    out, before = complete_output
+    partial = tmp_path / "out.partial"
+    partial.mkdir()
+    (partial / "notes.txt").write_text("mine")
+    with child("stream", "--model", test_encoder.onnx, "--output", str(out)) as proc:
+        assert proc.stdin is not None
+        proc.stdin.write(LIVE_HEADER + speech_pcm(1.5))
+        proc.stdin.flush()
+        read_records(proc, 1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 130, err.decode()
+    line = err.decode().strip()
+    assert "the partial output was not kept" in line and "notes.txt" in line, line
+    assert snapshot(str(out)) == before
+    assert snapshot(str(partial)) == {"notes.txt": b"mine"}
+    assert sorted(os.listdir(tmp_path)) == ["out", "out.partial"]
+
+
+def test_reader_gone_ends_as_sigpipe_and_keeps_the_complete_output(
+    test_encoder, tmp_path, complete_output
+):
+    """`stream --output OUT < speech.wav | head -c 100`: status 141, not "interrupted"."""
+    out, before = complete_output
+    wav = tmp_path / "in.wav"
+    wav.write_bytes(LIVE_HEADER + speech_pcm(3.0))
+    with open(wav, "rb") as stdin:
+        with child("stream", "--model", test_encoder.onnx, "--output", str(out), stdin=stdin) as p:
+            assert p.stdout is not None
+            assert len(p.stdout.read(100)) == 100
+            p.stdout.close()  # as `head -c 100` does
+            err = p.stderr.read() if p.stderr is not None else b""
+            p.wait(timeout=TIMEOUT)
+    assert p.returncode == 141, err.decode()
+    line = err.decode().strip()
+    assert "interrupted" not in line and "standard output was closed" in line, line
+    assert snapshot(str(out)) == before
+    assert metadata(tmp_path / "out.partial")["complete"] is False
+    os.remove(wav)
+    assert sorted(os.listdir(tmp_path)) == ["out", "out.partial"]
+
+
+def test_reader_gone_without_output_is_quiet(test_encoder, tmp_path):
+    """Without --output a closed standard output ends the stream silently, status 141."""
+    wav = tmp_path / "in.wav"
+    wav.write_bytes(LIVE_HEADER + speech_pcm(3.0))
+    with open(wav, "rb") as stdin:
+        with child("stream", "--model", test_encoder.onnx, stdin=stdin) as p:
+            assert p.stdout is not None
+            assert len(p.stdout.read(100)) == 100
+            p.stdout.close()
+            err = p.stderr.read() if p.stderr is not None else b""
+            p.wait(timeout=TIMEOUT)
+    assert p.returncode == 141, err.decode()
+    assert err == b""
 
 
 # ---------------------------------------------------------------------------

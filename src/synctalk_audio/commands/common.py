@@ -23,6 +23,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # validation over tolerance, processing failure
 EXIT_USAGE = 2  # bad arguments or bad input
 EXIT_INTERRUPTED = 130
+#: A filter whose reader went away (`| head`): 128 + SIGPIPE (13), what a shell
+#: reports for a process SIGPIPE ended.
+EXIT_BROKEN_PIPE = 141
 
 #: Set this environment variable to 1 to see the traceback of an unexpected error.
 DEBUG_ENV = "SYNCTALK_AUDIO_DEBUG"
@@ -211,6 +214,7 @@ class InterruptGuard:
         self._depth = 0
         self._pending: int | None = None
         self._previous: dict[int, Any] = {}
+        self._settled = False
         self.signum: int | None = None
 
     def install(self) -> None:
@@ -227,9 +231,20 @@ class InterruptGuard:
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         self._previous.clear()
 
+    def settle(self) -> None:
+        """From now on only record a signal (``signum``), never raise.
+
+        For the end of a run that must finish what it started: the stream
+        command, once its input has ended or it was stopped, puts its output
+        in place whatever arrives meanwhile.
+        """
+        self._settled = True
+
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.signum is None:
             self.signum = signum
+        if self._settled:
+            return
         if self._depth:
             self._pending = signum
         else:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import stat
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from ..limits import (
     check_sample_rate,
 )
 from .common import (
+    EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     InterruptGuard,
@@ -27,6 +29,9 @@ from .common import (
     max_duration_of,
     settings_of,
 )
+
+if TYPE_CHECKING:
+    from ..outputs.directory import StreamOutput
 
 
 def add_parser(sub: Any) -> None:
@@ -40,7 +45,10 @@ def add_parser(sub: Any) -> None:
         " standard output as [uint32 LE count][count float32 LE] as soon as no future audio"
         " can change it, flushing after each record. The frames equal `process` on the whole"
         " input, byte for byte. End of input ends it; Ctrl-C, SIGTERM or SIGHUP flushes what is"
-        " final and exits with status 128 + the signal's number.",
+        " final and exits with status 128 + the signal's number; a closed standard output"
+        " (`| head`) ends it with status 141. With --output, a stream that ends early keeps"
+        " its frames so far, marked incomplete, but never in place of a complete output:"
+        " that is left as it was and they go to OUT.partial beside it.",
     )
     add_encoder_options(p)
     p.add_argument(
@@ -67,7 +75,8 @@ def add_parser(sub: Any) -> None:
         metavar="DIR",
         help="also write frames/frame_%%05d.bin as they become final, and the mode's feature"
         f" file ({feature_files()}) and metadata.json at the end (the directory is replaced"
-        " atomically, under the same rules as in process)",
+        " atomically, under the same rules as in process; a stream that ends early never"
+        " replaces a complete output)",
     )
     add_overwrite(p)
     p.add_argument(
@@ -139,10 +148,46 @@ def _write_stdout(fd: int, data: bytes) -> None:
         raise _stdio_error("write to standard output", exc) from exc
 
 
+#: How a stream ended: its input ran out, a stop signal, or its reader went away.
+_END_OF_INPUT, _STOPPED, _READER_GONE = "end of input", "stopped", "reader gone"
+
+
+def _silence_stdout() -> None:
+    """Point the closed standard output at the null device, so nothing at exit writes to it."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+
+
+def _where(out: StreamOutput | None) -> str:
+    """What the summary says about --output after the run, or ""."""
+    if out is None:
+        return ""
+    if out.written is None:
+        if out.note:
+            return f"; {out.note}"
+        left = f", {out.final} was left as it was" if os.path.isdir(out.final) else ""
+        return f"; no frame was final: nothing was written{left}"
+    if out.complete:
+        return f" -> {out.written}"
+    said = f'the partial output (metadata.json "complete": false) is in {out.written}'
+    return f"; {out.note}; {said}" if out.note else f"; {said}"
+
+
 def run(args: argparse.Namespace) -> int:
+    """Run ``synctalk-audio stream``; the exit status.
+
+    How the stream ends decides what ``--output`` becomes (`stream_output_dir`):
+    at the end of its input the output replaces ``--output``; stopped by
+    SIGINT, SIGTERM or SIGHUP (status 128 + the signal's number) or by its
+    reader going away (status 141, as SIGPIPE would end it; quietly without
+    ``--output``), the frames final so far are kept, marked incomplete,
+    without ever replacing a complete output, and the summary says where.
+    """
     from ..engines.streaming import FeatureStreamer, feed_pcm
     from ..frontends.wavstream import PcmDecoder, PcmFormat, read_wav_header
-    from ..outputs.directory import atomic_output_dir, check_output_dir
+    from ..outputs.directory import check_output_dir, stream_output_dir
     from ..outputs.files import FRAME_HEADER, write_frame_file, write_metadata
     from ..outputs.metadata import run_metadata
 
@@ -191,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     out_fd = None if args.no_stdout else sys.stdout.fileno()
     rows: list[np.ndarray] = []
     started = time.perf_counter()
-    interrupted = False
+    ended = _END_OF_INPUT
 
     guard = InterruptGuard()
 
@@ -206,7 +251,10 @@ def run(args: argparse.Namespace) -> int:
             rows.append(frame.row)
 
     def run(frame_dir: str | None) -> None:
-        nonlocal interrupted
+        nonlocal ended
+        # Once the stream has ended, whatever arrives is recorded, not raised:
+        # what was written is finished and put in place. Settled inside the
+        # ``try``, so a signal just before is caught as a stop.
         try:
             for frame in feed_pcm(
                 stream,
@@ -216,50 +264,63 @@ def run(args: argparse.Namespace) -> int:
                 remaining=remaining,
             ):
                 emit(frame, frame_dir)
+            guard.settle()
         except KeyboardInterrupt:
-            interrupted = True
+            guard.settle()
+            ended = _STOPPED
         except BrokenPipeError:
-            interrupted = True
+            guard.settle()
+            ended = _READER_GONE
+            _silence_stdout()
 
     guard.install()
+    out: StreamOutput | None = None
     if args.output is None:
         run(None)
     else:
-        with atomic_output_dir(
-            args.output, overwrite=args.overwrite, inputs=_stdin_file()
-        ) as staging:
-            frame_dir = os.path.join(staging, "frames")
+        with stream_output_dir(args.output, overwrite=args.overwrite, inputs=_stdin_file()) as out:
+            frame_dir = os.path.join(out.staging, "frames")
             os.mkdir(frame_dir)
             run(frame_dir)
-            if rows:
-                path = os.path.join(staging, mode.feature_file)
-                np.save(path, np.stack(rows).astype("<f4"))
-            write_metadata(
-                staging,
-                run_metadata(
-                    mode,
-                    settings,
-                    input={
-                        "source": "stdin",
-                        "sample_rate": fmt.sample_rate,
-                        "channels": fmt.channels,
-                        "encoding": fmt.encoding,
-                        "samples": stream.samples_received,
-                        "duration_s": stream.samples_received / fmt.sample_rate,
-                    },
-                    counts={**stream.counts, "frames": len(rows)},
-                    timings={"wall_s": time.perf_counter() - started},
-                    complete=not interrupted,
-                    model=streamer.encoder.describe(),
-                ),
-            )
-    if not args.quiet:
-        state = "interrupted" if interrupted else "done"
+            out.complete = ended == _END_OF_INPUT
+            out.keep = out.complete or bool(rows)  # a stop before any frame keeps nothing
+            if out.keep:
+                if rows:
+                    path = os.path.join(out.staging, mode.feature_file)
+                    np.save(path, np.stack(rows).astype("<f4"))
+                write_metadata(
+                    out.staging,
+                    run_metadata(
+                        mode,
+                        settings,
+                        input={
+                            "source": "stdin",
+                            "sample_rate": fmt.sample_rate,
+                            "channels": fmt.channels,
+                            "encoding": fmt.encoding,
+                            "samples": stream.samples_received,
+                            "duration_s": stream.samples_received / fmt.sample_rate,
+                        },
+                        counts={**stream.counts, "frames": len(rows)},
+                        timings={"wall_s": time.perf_counter() - started},
+                        complete=out.complete,
+                        model=streamer.encoder.describe(),
+                    ),
+                )
+    quiet = args.quiet or (ended == _READER_GONE and out is None)
+    if not quiet:
+        state = {
+            _END_OF_INPUT: "done",
+            _STOPPED: "interrupted",
+            _READER_GONE: "standard output was closed",
+        }[ended]
         print(
-            f"synctalk-audio stream: {state}: {len(rows)} frames from"
-            f" {stream.samples_received / fmt.sample_rate:.2f} s of audio",
+            f"synctalk-audio stream: {state}: {len(rows)} frame{'' if len(rows) == 1 else 's'} from"
+            f" {stream.samples_received / fmt.sample_rate:.2f} s of audio{_where(out)}",
             file=sys.stderr,
         )
     if guard.signum is not None:
         return exit_status(guard.signum)
-    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+    if ended == _READER_GONE:
+        return EXIT_BROKEN_PIPE
+    return EXIT_INTERRUPTED if ended == _STOPPED else EXIT_OK

@@ -13,6 +13,7 @@ input file. One run at a time writes a given output: a lock file beside it,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -35,10 +36,13 @@ except ImportError:  # pragma: no cover - Windows: no lock, the rest holds
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "PARTIAL_SUFFIX",
     "STOP_SIGNALS",
+    "StreamOutput",
     "atomic_file",
     "atomic_output_dir",
     "check_output_dir",
+    "stream_output_dir",
 ]
 
 #: Signals that stop a run the way Ctrl-C does. They are held back while a
@@ -477,6 +481,32 @@ def _replace(staging: str, final: str, old: str) -> None:
         raise OSError(f"cannot replace {final}: {exc.strerror}; it was left as it was") from None
 
 
+def _install(staging: str, target: str, stem: str) -> str | None:
+    """Rename ``staging`` to ``target``; an existing ``target`` goes to ``.STEM.old-PID-*``.
+
+    Returns the directory the previous ``target`` was moved to (for the caller
+    to delete once the new one is in place), or None when there was none.
+    Call with signals held. On failure, see `_replace`.
+    """
+    if not os.path.isdir(target):
+        os.rename(staging, target)
+        return None
+    parent = os.path.dirname(target)
+    old = tempfile.mkdtemp(prefix=f".{stem}.old-{os.getpid()}-", dir=parent)
+    _replace(staging, target, old)
+    return old
+
+
+def _delete_previous(final: str, old: str | None) -> None:
+    """Delete the previous output moved to ``old``; an OSError says what is left."""
+    failures = _rmtree(old) if old is not None else []
+    if failures:
+        raise OSError(
+            f"wrote {final}, but could not delete the previous output, moved to {old}"
+            f" ({failures[0]}); delete it by hand"
+        )
+
+
 @contextlib.contextmanager
 def atomic_output_dir(
     path: str, *, overwrite: bool = False, inputs: Iterable[str] = ()
@@ -513,29 +543,178 @@ def atomic_output_dir(
                 staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-{pid}-", dir=parent)
             yield staging
             os.chmod(staging, 0o755)
-            old = None
             with _signals_held() as held:
-                if os.path.isdir(final):
-                    old = tempfile.mkdtemp(prefix=f".{stem}.old-{pid}-", dir=parent)
-                    _replace(staging, final, old)
-                else:
-                    os.rename(staging, final)
+                old = _install(staging, final, stem)
         except BaseException:
             if staging is not None:
                 with _unstoppable():  # a second stop does not cut this short
                     shutil.rmtree(staging, ignore_errors=True)
             raise
-        failures: list[str] = []
         try:
-            if old is not None:
-                failures = _rmtree(old)
+            _delete_previous(final, old)
         finally:
             _deliver(held)
-        if failures:
-            raise OSError(
-                f"wrote {final}, but could not delete the previous output, moved to {old}"
-                f" ({failures[0]}); delete it by hand"
-            )
+
+
+#: What a stopped stream's partial output is called when its --output holds a
+#: complete output: ``OUT`` + this, beside it.
+PARTIAL_SUFFIX = ".partial"
+
+
+@dataclasses.dataclass
+class StreamOutput:
+    """A stream's output directory while it is written, and where it went.
+
+    Yielded by `stream_output_dir`. The caller writes into ``staging`` and,
+    before the block ends, says what the run produced (``complete``,
+    ``keep``); the block's end puts it in place and fills in ``written`` and
+    ``note``.
+
+    Attributes
+    ----------
+    staging : str
+        The hidden directory beside the output to write into.
+    final : str
+        The output directory (absolute, through a symbolic link).
+    complete : bool
+        True (the default) when the input was read to its end; set it to
+        False when the run stopped early.
+    keep : bool
+        Set it to False to write nothing (a stopped run with no frame).
+    written : str or None
+        After the block: the directory now holding this run's output (``final``
+        or the partial path) or None when nothing was written.
+    note : str or None
+        After the block, for a run that was not complete: why its output is
+        not at ``final`` (``final`` holds a complete output) or was not kept.
+    """
+
+    staging: str
+    final: str
+    complete: bool = True
+    keep: bool = True
+    written: str | None = None
+    note: str | None = None
+
+    @property
+    def partial_path(self) -> str:
+        """Where a partial output goes when ``final`` holds a complete one."""
+        return self.final + PARTIAL_SUFFIX
+
+
+def _holds_complete_output(folder: str) -> bool:
+    """False when ``folder`` is missing, empty or an incomplete output of this tool.
+
+    Anything else, a complete output or files this tool did not write, is
+    worth more than a stopped run's partial output.
+    """
+    if not os.path.lexists(folder):
+        return False
+    try:
+        if _foreign_content(folder) is not None:
+            return True
+        if not os.listdir(folder):
+            return False
+        with open(os.path.join(folder, "metadata.json"), encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return True
+    return not (isinstance(meta, dict) and meta.get("complete") is False)
+
+
+def _install_partial(out: StreamOutput, stem: str, inputs: tuple[str, ...]) -> str | None:
+    """Put a stopped run's output at ``out.partial_path``; the previous one's new place.
+
+    Sets ``out.written``, or ``out.note`` when the partial path may not be
+    written (then the staging directory is left for the caller to remove).
+    Called with the output's lock and signals held.
+    """
+    target = out.partial_path
+    if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
+        out.note = f"{target} exists and is not a directory"
+        return None
+    try:
+        with _output_lock(target, _staging_stem(target)):
+            _check_replaceable(target, overwrite=False, inputs=inputs)
+            old = _install(out.staging, target, stem)
+    except (ParameterError, OSError) as exc:
+        out.note = " ".join(str(exc).split())
+        return None
+    out.written = target
+    return old
+
+
+@contextlib.contextmanager
+def stream_output_dir(
+    path: str, *, overwrite: bool = False, inputs: Iterable[str] = ()
+) -> Iterator[StreamOutput]:
+    """Yield a `StreamOutput` whose staging directory is put in place when the block ends.
+
+    As `atomic_output_dir` (the same checks, lock and staging; an exception
+    leaves everything as it was), for a run that may stop before its input
+    ends and still keep what it wrote:
+
+    - ``complete`` (the input was read to its end): the output replaces
+      ``path``, as in `atomic_output_dir`;
+    - not ``complete``: the output is marked incomplete by the caller
+      (metadata.json ``"complete": false``). It replaces ``path`` only when
+      ``path`` holds no complete output (it is new, empty or a previous
+      incomplete output); otherwise ``path`` is left as it was and the output
+      goes to ``path`` + `PARTIAL_SUFFIX` beside it, under the same rules
+      (an existing one is replaced only if it is empty or an output of this
+      tool, never with ``overwrite``). If that cannot be written either,
+      nothing is kept and ``note`` says why;
+    - not ``keep``: nothing is written, ``path`` is left as it was.
+
+    A complete output is never deleted before the new one is in place: the
+    new directory is renamed into place and the previous one deleted after.
+
+    Raises
+    ------
+    ParameterError
+        ``path`` may not be written (see `check_output_dir`), or another run
+        is writing it.
+    OSError
+        Replacing the previous output failed; the message says what is left.
+    """
+    final = _resolve(path)
+    inputs = tuple(inputs)
+    parent = os.path.dirname(final)
+    stem = _staging_stem(final)
+    with _output_lock(final, stem):
+        _check_replaceable(final, overwrite=overwrite, inputs=inputs)
+        _remove_stale(parent, stem)
+        staging: str | None = None
+        try:
+            with _unstoppable():
+                staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-{os.getpid()}-", dir=parent)
+            out = StreamOutput(staging, final)
+            yield out
+            os.chmod(staging, 0o755)
+            old = None
+            with _signals_held() as held:
+                if out.keep and (out.complete or not _holds_complete_output(final)):
+                    old = _install(staging, final, stem)
+                    out.written = final
+                elif out.keep:
+                    old = _install_partial(out, stem, inputs)
+                    left = f"{final} holds a complete output and was left as it was"
+                    if out.written is None:
+                        left += f"; the partial output was not kept: {out.note}"
+                    out.note = left
+                if out.written is not None:
+                    staging = None
+        except BaseException:
+            if staging is not None:
+                with _unstoppable():  # a second stop does not cut this short
+                    shutil.rmtree(staging, ignore_errors=True)
+            raise
+        try:
+            if staging is not None:  # nothing kept
+                shutil.rmtree(staging, ignore_errors=True)
+            _delete_previous(out.written or final, old)
+        finally:
+            _deliver(held)
 
 
 @contextlib.contextmanager
