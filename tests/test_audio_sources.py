@@ -8,20 +8,33 @@
   libsndfile's "System error". Root reads any file, so as root the check runs
   in a child without the DAC override capabilities.
 - `stream` names the format of a FLAC/OGG/MP3 stream and an empty stdin.
+- A stream is read no further than ``max_duration`` allows (its format,
+  recognised from its first bytes, gives the most bytes that duration can
+  take); a device such as /dev/zero, in which no format is recognised, is
+  refused after 64 KiB to 16 MiB; a full temporary folder is named. Whatever
+  could run away on a regression runs under a deadline, and commands in a
+  child with memory and file-size limits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import io
 import os
+import resource
+import signal
+import struct
 import subprocess
 import sys
 import threading
 
+import numpy as np
 import pytest
 
 from synctalk_audio import AudioLoadError, load_audio, load_audio_with_info
+from synctalk_audio.errors import ParameterError
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -187,3 +200,196 @@ def test_stream_says_empty_input_is_empty(test_encoder):
     assert done.returncode == 2
     lines = done.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "standard input is empty" in lines[0], lines
+
+
+# -- streams: read no further than the duration limit allows ------------------------------
+
+
+def limit_child() -> None:
+    """In a child: at most 2 GiB of data and 256 MiB per file written (the spool included)."""
+    resource.setrlimit(resource.RLIMIT_DATA, (2 << 30, 2 << 30))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, 256 << 20))
+
+
+def run_limited(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``synctalk-audio ARGS`` in a new session and limits; the group is killed on timeout."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synctalk_audio.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        start_new_session=True,
+        preexec_fn=limit_child,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError(
+            f"synctalk-audio {' '.join(args)} still ran after {timeout} s"
+        ) from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def wav_header(rate: int = 16000, channels: int = 1) -> bytes:
+    """A 16-bit PCM WAV header of unknown size (0xFFFFFFFF), as ``ffmpeg -f wav -`` streams."""
+    block = 2 * channels
+    return (
+        b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE"
+        + b"fmt " + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, 16)
+        + b"data" + struct.pack("<I", 0xFFFFFFFF)
+    )  # fmt: skip
+
+
+class EndlessWriter(threading.Thread):
+    """Writes a WAV header, then up to ``total`` bytes of samples, into a FIFO; counts them."""
+
+    def __init__(self, path: str, total: int = 256 << 20) -> None:
+        super().__init__(daemon=True)
+        self.path, self.total, self.written = path, total, 0
+        self.start()
+
+    def run(self) -> None:
+        chunk = np.full(32768, 1000, np.int16).tobytes()
+        with contextlib.suppress(BrokenPipeError), open(self.path, "wb") as f:
+            f.write(wav_header())
+            while self.written < self.total:
+                f.write(chunk)
+                self.written += len(chunk)
+
+
+class Overran(BaseException):
+    """A block ran past its deadline."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """Fail the block after ``seconds`` (SIGALRM) instead of hanging.
+
+    The error is no OSError (TimeoutError is one), which a loop over a
+    directory would swallow and go on.
+    """
+
+    def expired(signum, frame):
+        raise Overran(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_an_endless_stream_stops_at_the_duration_limit(tmp_path):
+    """The whole stream was copied first and --max-duration applied after the copy."""
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    writer = EndlessWriter(fifo)
+    with deadline(60), pytest.raises(ParameterError) as err:
+        load_audio_with_info(fifo, max_duration=5)
+    writer.join(30)
+    # The 64 KiB read to recognise the format, 5 s of 16 kHz mono PCM_16 (160,000
+    # bytes) and an eighth more, 1 MiB of slack: 1.3 MB; a pipe buffer and a chunk more.
+    assert writer.written < 2 << 20, writer.written
+    assert str(err.value) == (
+        f"{fifo} holds more than 5 s of audio: it goes on past 1294112 bytes, the most 5 s of"
+        " WAV/PCM_16 at 16000 Hz x 1 channel(s) can take; the limit is 5 s: pass a larger"
+        " --max-duration (max_duration in Python) to allow it"
+    )
+
+
+def test_the_command_stops_an_endless_stream_at_max_duration(test_encoder, tmp_path):
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    writer = EndlessWriter(fifo)
+    out = tmp_path / "out"
+    done = run_limited("process", "--model", test_encoder.onnx, "--audio", fifo, "--output",
+                       str(out), "--max-duration", "5")  # fmt: skip
+    writer.join(30)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"synctalk-audio process: error: {fifo} holds more than 5 s")
+    assert len(done.stderr.splitlines()) == 1 and not out.exists()
+    assert writer.written < 2 << 20, writer.written
+
+
+def test_a_stream_within_the_limit_is_read_whole(tmp_path):
+    """A stream longer than the probe, shorter than the limit: every sample, as from the file."""
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    samples = np.random.default_rng(3).integers(-3000, 3000, 16000 * 40, dtype=np.int16)
+    body = samples.tobytes()
+    data = wav_header()[:-4] + struct.pack("<I", len(body)) + body
+    data = data[:4] + struct.pack("<I", len(data) - 8) + data[8:]
+    writer = feed_fifo(fifo, data)
+    with deadline(60):
+        got, info = load_audio_with_info(fifo, max_duration=41)
+    writer.join(30)
+    assert info.frames == samples.size
+    assert np.array_equal(got, samples.astype(np.float32) / 32768)
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_given_alone_is_refused_at_once(test_encoder, tmp_path, device):
+    """It was copied into a temporary file at 360 MB/s, forever."""
+    link = tmp_path / "z.wav"
+    os.symlink(device, link)
+    out = tmp_path / "out"
+    done = run_limited("process", "--model", test_encoder.onnx, "--audio", str(link),
+                       "--output", str(out))  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(
+        f"synctalk-audio process: error: could not decode {link}: Format not recognised."
+    ), done.stderr
+    assert len(done.stderr.splitlines()) == 1 and not out.exists()
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs (needs root); the test is skipped where it cannot be mounted."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield str(mount)
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "simulated"])
+def test_no_room_for_the_copy_of_a_stream_names_the_folder(tmp_path, monkeypatch, request, how):
+    """A stream's copy goes to TMPDIR past 64 KiB here: a full TMPDIR is one clear line."""
+    import tempfile
+
+    from synctalk_audio.frontends import audio
+
+    if how == "tmpfs":
+        folder = request.getfixturevalue("small_tmpfs")
+    else:  # ENOSPC where the copy moves from memory to a file
+        folder = str(tmp_path / "tmp")
+        os.mkdir(folder)
+
+        def rollover(self):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", rollover)
+    monkeypatch.setattr(tempfile, "tempdir", folder)
+    monkeypatch.setattr(audio, "_SPOOL_IN_MEMORY", 64 << 10)
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    writer = EndlessWriter(fifo, total=4 << 20)  # 131 s of audio, more than the 1 MiB tmpfs
+    with deadline(60), pytest.raises(OSError) as err:
+        load_audio_with_info(fifo, max_duration=None)
+    writer.join(30)
+    assert str(err.value) == (
+        f"no space left in {folder} for the copy of {fifo} that decoding needs (No space left on"
+        " device); free space there or set TMPDIR to a folder with room"
+    )
+    assert err.value.errno == errno.ENOSPC
+    assert os.listdir(folder) == []

@@ -11,6 +11,7 @@ the option that gave it (``--batch-size``, not the keyword ``batch_size``).
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import signal
 import sys
@@ -60,8 +61,20 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+def _print_names_as_given() -> None:
+    """Print file names as the OS gave them, even those that are not valid UTF-8.
+
+    Python holds a name's undecodable bytes (``\\xff``) as surrogates and, in
+    most UTF-8 locales, refuses to print them on stdout; ``surrogateescape``
+    writes the original bytes back, as ``ls`` does. stderr already escapes them.
+    """
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="surrogateescape")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``synctalk-audio``; returns the exit status."""
+    _print_names_as_given()
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
     parser, commands = _build_parsers()
     args = parser.parse_args(args_list)

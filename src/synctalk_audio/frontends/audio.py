@@ -4,12 +4,21 @@ librosa decodes with soundfile (libsndfile), averages the channels, resamples
 with soxr at 'HQ' quality and fixes the length to ``ceil(n * sr / sr_native)``.
 This module does exactly that with the same libraries, without importing
 librosa (whose first call costs about 3 s).
+
+Any path the system accepts opens, whatever bytes its name holds. A path that
+is not a regular file (a FIFO, ``<(command)``, /dev/stdin, a device) is a
+stream: libsndfile needs to seek, so it is copied first, no further than the
+duration limit allows (`_spool`); one in which no audio format is recognised
+is refused after its first 16 MiB at most.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
+import io
+import math
 import os
 import shutil
 import stat
@@ -30,6 +39,7 @@ __all__ = [
     "AudioSource",
     "StreamingResampler",
     "check_info",
+    "declared_duration",
     "is_regular_audio_file",
     "load_audio",
     "load_audio_with_info",
@@ -75,6 +85,41 @@ def _describe(source: object) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
     return "<file object>"
+
+
+def _opened_by_libsndfile(source: AudioSource) -> AudioSource | bytes:
+    """What to hand soundfile for ``source``: a path as bytes, a file object as it is.
+
+    soundfile encodes a str path strictly, so a name the OS allows but that
+    is not valid UTF-8 (bytes such as ``\\xff``, which Python holds as
+    surrogates) fails with a UnicodeEncodeError naming no file; its bytes
+    (`os.fsencode`) open it. Windows paths stay str (soundfile opens them as
+    wide strings).
+    """
+    if isinstance(source, (str, os.PathLike)) and os.name != "nt":
+        return os.fsencode(source)
+    return source
+
+
+def declared_duration(path: str | os.PathLike[str]) -> float:
+    """Seconds of audio the header of the regular file ``path`` declares; 0 if unknown.
+
+    Only a regular file is opened: a FIFO or a device would block or never
+    end, so it counts 0, as does a file whose header cannot be read (it
+    fails later, when decoded, with its own message).
+
+    Examples
+    --------
+    >>> declared_duration("/dev/null")
+    0.0
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return 0.0
+        info = sf.info(_opened_by_libsndfile(path))
+        return float(info.frames) / float(info.samplerate) if info.samplerate > 0 else 0.0
+    except Exception:  # an unreadable file fails later, when decoded, with its own message
+        return 0.0
 
 
 def _remaining_bytes(stream: object) -> int | None:
@@ -219,17 +264,142 @@ def _check_path(path: str) -> bool:
 #: A pipe's bytes are held in memory up to this size, then in a temporary file.
 _SPOOL_IN_MEMORY = 64 << 20
 
+#: How much of a stream is read, at most, to recognise its format: a header
+#: and, for MP3, a tag that may hold cover art.
+_PROBE_SIZES = (64 << 10, 1 << 20, 16 << 20)
+
+#: Bytes per sample of libsndfile's PCM subtypes; other (compressed) subtypes
+#: count 4, more than any of their codecs spends.
+_SAMPLE_BYTES = {
+    "PCM_S8": 1,
+    "PCM_U8": 1,
+    "ULAW": 1,
+    "ALAW": 1,
+    "DPCM_8": 1,
+    "PCM_16": 2,
+    "DPCM_16": 2,
+    "DWVW_16": 2,
+    "PCM_24": 3,
+    "DWVW_24": 3,
+    "PCM_32": 4,
+    "FLOAT": 4,
+    "DOUBLE": 8,
+}
+
+#: Room a stream may take beyond its audio at the limit: trailing chunks and tags.
+_STREAM_SLACK = 1 << 20
+
+
+def _stream_byte_limit(
+    head_bytes: int, sample_rate: int, channels: int, subtype: str, max_duration: float
+) -> int:
+    """The most bytes a stream of at most ``max_duration`` seconds can take.
+
+    Its head (the bytes read to recognise it: header, tags), then the audio
+    at ``subtype``'s bytes per sample (`_SAMPLE_BYTES`; 4 for compressed
+    subtypes) with an eighth more for container framing (FLAC frame
+    headers, interleaved chunks), then `_STREAM_SLACK` for what may follow
+    the audio. A stream longer than this holds more than ``max_duration``
+    seconds whatever its encoding.
+
+    >>> _stream_byte_limit(44, 16000, 1, "PCM_16", 10.0) - 44 - (1 << 20)
+    360000
+    """
+    per_second = sample_rate * channels * _SAMPLE_BYTES.get(subtype, 4) * 9 / 8
+    return head_bytes + math.ceil(max_duration * per_second) + _STREAM_SLACK
+
+
+def _recognised(head: bytes) -> Any:
+    """What libsndfile makes of a stream's first bytes, or None if it recognises nothing."""
+    try:
+        return sf.info(io.BytesIO(head))
+    except Exception:  # not (yet) a format libsndfile knows
+        return None
+
+
+def _spool(source: BinaryIO, copy: BinaryIO, name: str, max_duration: float | None) -> None:
+    """Copy the stream ``source`` into ``copy``, no further than ``max_duration`` allows.
+
+    The first bytes are read until libsndfile recognises a format
+    (`_PROBE_SIZES`); that tells the stream's rate, channels and sample
+    format, hence the most bytes ``max_duration`` seconds can take
+    (`_stream_byte_limit`). Reading stops there: the copy never holds more.
+
+    Raises
+    ------
+    AudioLoadError
+        If no audio format is recognised in the first 16 MiB (a device such
+        as /dev/zero, random bytes).
+    ParameterError
+        If the stream goes on past the bytes ``max_duration`` allows.
+    """
+    head = b""
+    info = None
+    for size in _PROBE_SIZES:
+        while len(head) < size:
+            chunk = source.read(size - len(head))
+            if not chunk:
+                copy.write(head)  # the whole stream, shorter than a probe: decode it as it is
+                return
+            head += chunk
+        info = _recognised(head)
+        if info is not None:
+            break
+    if info is None:
+        _decode(io.BytesIO(head), name=name)  # raises the decoder's own message
+        raise AudioLoadError(f"could not decode {name}: no audio format in its first bytes")
+    copy.write(head)
+    if max_duration is None:
+        shutil.copyfileobj(source, copy)
+        return
+    limit = _stream_byte_limit(
+        len(head), int(info.samplerate), int(info.channels), str(info.subtype), max_duration
+    )
+    copied = len(head)
+    while True:
+        chunk = source.read(min(1 << 20, limit + 1 - copied))
+        if not chunk:
+            return
+        copy.write(chunk)
+        copied += len(chunk)
+        if copied > limit:
+            raise ParameterError(
+                f"{name} holds more than {max_duration:g} s of audio: it goes on past {limit}"
+                f" bytes, the most {max_duration:g} s of {info.format}/{info.subtype} at"
+                f" {info.samplerate} Hz x {info.channels} channel(s) can take; the limit is"
+                f" {max_duration:g} s: pass a larger --max-duration (max_duration in Python) to"
+                " allow it"
+            )
+
 
 @contextlib.contextmanager
-def _read_through(path: str) -> Iterator[BinaryIO]:
-    """The whole content of a pipe, FIFO or device ``path`` as a seekable file object.
+def _read_through(path: str, max_duration: float | None = None) -> Iterator[BinaryIO]:
+    """The content of a pipe, FIFO or device ``path`` as a seekable file object.
 
     libsndfile needs to seek; a named pipe or ``<(command)`` cannot, so it is
-    read to its end first (in memory up to 64 MiB, then in a temporary file).
+    copied first (in memory up to 64 MiB, then in a temporary file), no
+    further than ``max_duration`` seconds of its audio allow (`_spool`).
+
+    Raises
+    ------
+    OSError
+        ENOSPC when the temporary folder has no room for the copy; the
+        message names the folder and the stream and says what to do.
     """
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as copy:
         with _open_for_reading(path) as f:
-            shutil.copyfileobj(f, copy)
+            try:
+                _spool(f, copy, path, max_duration)  # type: ignore[arg-type]
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                    raise
+                folder = tempfile.gettempdir()
+                full = OSError(
+                    f"no space left in {folder} for the copy of {path} that decoding needs"
+                    f" ({exc.strerror}); free space there or set TMPDIR to a folder with room"
+                )
+                full.errno = exc.errno
+                raise full from None
         copy.seek(0)
         yield copy  # type: ignore[misc]
 
@@ -245,12 +415,12 @@ def _decode(
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not _check_path(path):  # a FIFO, <(command), /dev/stdin: read it through
-            with _read_through(path) as copy:
+            with _read_through(path, max_duration) as copy:
                 return _decode(copy, max_duration, name=path, dtype=dtype)
     elif _remaining_bytes(source) == 0:
         raise AudioLoadError(f"{name} is empty (0 bytes left to read): not an audio file")
     try:
-        with sf.SoundFile(source) as f:
+        with sf.SoundFile(_opened_by_libsndfile(source)) as f:
             info = AudioInfo(
                 source=name,
                 sample_rate=int(f.samplerate),
@@ -361,7 +531,9 @@ def load_audio_with_info(
     """Like `load_audio`, also returning what the decoder reported.
 
     ``max_duration`` (seconds, None for no limit) refuses a longer input by
-    its header, before decoding it (`check_info`).
+    its header, before decoding it (`check_info`); a stream (a FIFO,
+    ``<(command)``, /dev/stdin) is copied no further than that many seconds
+    of its audio can take (`_spool`), so an endless one stops there.
 
     Returns
     -------
@@ -518,7 +690,7 @@ class AudioBlocks:
         self.source = source
         self.name = _describe(source)
         try:
-            self._file = sf.SoundFile(source)
+            self._file = sf.SoundFile(_opened_by_libsndfile(source))
         except (sf.LibsndfileError, RuntimeError, TypeError, EOFError, OSError):
             # Opening failed: let the whole-file loader name the problem, so
             # both paths report the same error.
