@@ -830,3 +830,110 @@ def test_rerun_after_interrupted_run_cleans_up(test_encoder, tmp_path, monkeypat
     assert status == 0, capsys.readouterr().err
     assert_complete_output(str(out))
     assert os.listdir(tmp_path) == ["out"]
+
+
+# ---------------------------------------------------------------------------
+# a full disk: one line naming what was being written, nothing half-written
+
+FULL_DISK = (
+    "(No space left on device); nothing was written: free space there or choose another"
+    " --output, then run again"
+)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs (needs root); the test is skipped where it cannot be mounted."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield str(mount)
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def long_clip(path) -> str:
+    """20 s of noise: 502 frame files of 32 KiB, more than the 1 MiB tmpfs holds."""
+    import soundfile
+
+    noise = np.random.default_rng(5).standard_normal(16000 * 20).astype(np.float32) * 0.1
+    soundfile.write(str(path), noise, 16000)
+    return str(path)
+
+
+def leftovers(folder: str) -> list[str]:
+    """Staging directories and lock files under ``folder``: what a run must not leave."""
+    found = []
+    for top, dirs, files in os.walk(folder):
+        found += [os.path.join(top, n) for n in dirs + files if ".tmp-" in n or n.endswith(".lock")]
+    return found
+
+
+def test_a_full_disk_names_the_output_and_leaves_nothing(test_encoder, tmp_path, small_tmpfs):
+    """It said "[Errno 28] No space left on device", naming no path and no remedy."""
+    clip = long_clip(tmp_path / "long.wav")
+    out = os.path.join(small_tmpfs, "out")
+    done = process(test_encoder.onnx, out, audio=clip)
+    refused(done, f"no space left on the device holding {out} {FULL_DISK}", status=1)
+    assert os.listdir(small_tmpfs) == []
+    # a job: every item fails with that line about its own output; the record is kept
+    job = os.path.join(small_tmpfs, "job")
+    done = run("process", "--audio", clip, "--audio", SPEECH, "--model", test_encoder.onnx,
+               "--output", job, "--workers", "1")  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    failed = [line for line in done.stderr.splitlines() if ": failed: " in line]
+    assert len(failed) == 2, done.stderr
+    for line in failed:
+        assert f": no space left on the device holding {job}/" in line and line.endswith(FULL_DISK)
+    assert leftovers(small_tmpfs) == []
+    assert os.path.isfile(os.path.join(job, "synctalk-job.jsonl"))
+
+
+def test_a_full_disk_while_writing_frames_names_the_output(test_encoder, tmp_path, monkeypatch):
+    """The same without a tmpfs: ENOSPC from the 4th frame file on."""
+    from synctalk_audio.outputs import files
+    from synctalk_audio.pipeline import Pipeline
+
+    real = files.write_frame_file
+    count = []
+
+    def write_frame_file(path, frame):
+        count.append(path)
+        if len(count) > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path, frame)
+
+    monkeypatch.setattr(files, "write_frame_file", write_frame_file)
+    out = tmp_path / "out"
+    with Pipeline(test_encoder.onnx) as pipe, pytest.raises(OSError) as err:
+        pipe.process_to(SPEECH, str(out))
+    assert str(err.value) == f"no space left on the device holding {out} {FULL_DISK}"
+    assert err.value.errno == errno.ENOSPC
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_full_disk_while_writing_the_job_record_names_it(tmp_path, monkeypatch):
+    from synctalk_audio.jobs.record import JobRecord
+
+    record = JobRecord(str(tmp_path))
+    real = os.write
+
+    def write(fd, data):
+        if fd == record._fd:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data)
+
+    with record.locked():
+        monkeypatch.setattr(os, "write", write)
+        with pytest.raises(OSError) as err:
+            record.append([{"output": "a", "status": "done"}])
+        monkeypatch.undo()
+    assert str(err.value) == (
+        f"no space left on the device holding {tmp_path / 'synctalk-job.jsonl'} (No space left"
+        " on device); free space there and run the same command again (finished items are"
+        " complete and are kept)"
+    )

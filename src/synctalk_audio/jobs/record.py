@@ -36,12 +36,17 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ..outputs.directory import _is_marked, _output_lock, atomic_file
+from ..outputs.directory import _is_marked, _output_lock, atomic_file, full_disk_named
 from .plan import RECORD_NAME, JobItem
 
 __all__ = ["JobRecord", "output_complete"]
 
 Entry = dict[str, Any]
+
+#: What to do when the disk holding the record is full.
+_FULL_ADVICE = (
+    "free space there and run the same command again (finished items are complete and are kept)"
+)
 
 
 def output_complete(
@@ -94,7 +99,8 @@ class JobRecord:
             If another run holds the lock.
         """
         with _output_lock(self.path, RECORD_NAME):
-            self._fd = os.open(self.path, self._flags, 0o644)
+            with full_disk_named(self.path, _FULL_ADVICE):
+                self._fd = os.open(self.path, self._flags, 0o644)
             try:
                 yield self
             finally:
@@ -124,14 +130,19 @@ class JobRecord:
             raise RuntimeError("the job record is not open (use JobRecord.locked)")
         for entry in entries:
             data = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
-            written = os.write(self._fd, data)
+            with full_disk_named(self.path, _FULL_ADVICE):
+                written = os.write(self._fd, data)
             if written != len(data):  # pragma: no cover - a full disk
                 raise OSError(f"could not write the job record {self.path} (disk full?)")
 
     def compact(self) -> None:
         """Rewrite the record atomically with only the latest entry of each item."""
         entries = self.load()
-        with atomic_file(self.path) as staging, open(staging, "w", encoding="utf-8") as f:
+        with (
+            full_disk_named(self.path, _FULL_ADVICE),
+            atomic_file(self.path) as staging,
+            open(staging, "w", encoding="utf-8") as f,
+        ):
             for key in sorted(entries):
                 f.write(json.dumps(entries[key], sort_keys=True) + "\n")
         if self._fd is not None:  # appends go to the new file from now on

@@ -194,6 +194,47 @@ def _resolve(path: str) -> str:
     return final
 
 
+#: errno values of a full disk or an exhausted disk quota.
+_FULL_DISK = frozenset(
+    code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None
+)
+
+
+@contextlib.contextmanager
+def full_disk_named(path: str, advice: str) -> Iterator[None]:
+    """A full disk met in the block is one line naming ``path`` and saying what to do.
+
+    The system's "[Errno 28] No space left on device" names no file (a write
+    has none). An OSError of a full disk or quota (ENOSPC, EDQUOT) carrying
+    the system's own words (``strerror``) is raised again as "no space left
+    on the device holding PATH (STRERROR); ADVICE", with its ``errno``; an
+    error already explained by this package (no ``strerror``) and any other
+    error pass unchanged.
+
+    Parameters
+    ----------
+    path : str
+        What the block writes: an output directory, the job record.
+    advice : str
+        What to do, e.g. "free space there or choose another --output, then
+        run again".
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _FULL_DISK or exc.strerror is None:
+            raise
+        explained = OSError(
+            f"no space left on the device holding {path} ({exc.strerror}); {advice}"
+        )
+        explained.errno = exc.errno
+        raise explained from None
+
+
+#: What to do when an output's disk is full (the output was not written).
+_OUTPUT_FULL = "nothing was written: free space there or choose another --output, then run again"
+
+
 def not_writable(final: str, reason: str) -> ParameterError:
     """The error for an output whose folder refuses new entries: which output, why, what to do.
 
@@ -541,7 +582,8 @@ def atomic_output_dir(
             # mkdir and the ``except`` below that removes it.
             with _unstoppable():
                 staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-{pid}-", dir=parent)
-            yield staging
+            with full_disk_named(final, _OUTPUT_FULL):
+                yield staging
             os.chmod(staging, 0o755)
             with _signals_held() as held:
                 old = _install(staging, final, stem)
