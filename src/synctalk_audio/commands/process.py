@@ -234,6 +234,15 @@ class JobBar:
         sys.stderr.flush()
 
 
+def _print_notice(line: str) -> None:
+    """A job's notice (what a directory search skipped) as one line on stderr."""
+    print(f"synctalk-audio process: note: {line}", file=sys.stderr)
+
+
+def _no_notice(line: str) -> None:
+    """--quiet: notices are not shown."""
+
+
 def run_many(args: argparse.Namespace) -> int:
     """A job: every input to its own directory under ``--output``; a summary at the end."""
     from ..jobs import run_job
@@ -263,6 +272,7 @@ def run_many(args: argparse.Namespace) -> int:
             workers=args.workers,
             engine_options=engine_options_of(args),
             progress=JobBar() if show else None,
+            notice=_no_notice if args.quiet else _print_notice,
         )
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", STOP_SIGNALS[0])

@@ -6,7 +6,18 @@ blank lines and lines starting with ``#`` are skipped), a CSV file with a
 header naming an ``input`` column and optionally an ``output`` column, or
 JSON Lines (``.jsonl``/``.ndjson``) objects with an ``input`` and optionally
 an ``output`` key. Relative paths in a manifest are relative to the
-manifest's directory.
+manifest's directory. A manifest may start with a UTF-8 byte order mark and
+may be at most `MAX_MANIFEST_BYTES` long.
+
+A directory is searched as ``find -L DIR -type f`` lists it: symbolic links
+are followed, but never into a directory the search is already inside (the
+same device and inode as a directory on the way down: a loop), and only
+regular files are inputs (a FIFO or a device named ``x.wav`` is not opened).
+Each entry skipped that way (a loop, a file that is not regular, a link
+that leads nowhere) is reported, one line per reason and directory, to the
+``notice`` callback of `plan_job`. A file found twice in one search, under
+two names (``alias.wav -> clip00.wav``), is an input under each name: the
+output tree mirrors the input tree, so each name gets its output.
 
 Each input gets one output directory under the job's output directory: a
 manifest's output value (a relative path under it), or else the input's path
@@ -17,12 +28,14 @@ file for files. ``clips/a/x.wav`` found under ``clips`` is written to
 
 Everything is checked before any work starts, and a problem is a
 `ParameterError` whose message names the input and says what to do: a
-missing input, an unreadable directory, a directory without audio, a
-manifest that cannot be read, an input listed twice, two inputs mapping to
-the same (or a nested) output, an output directory inside an input
-directory (or an input inside the output directory), and a manifest output
-that would leave the output directory (absolute, ``..``, or through a
-symbolic link).
+missing input, an unreadable directory, a directory without audio, a listed
+input that is not a regular file (a job reads each input twice, for its
+SHA-256 and its audio, so a stream cannot be one), a manifest that cannot be
+read, is too large, or holds a NUL character, an input listed twice (the
+message names both listings), two inputs mapping to the same (or a nested)
+output, an output directory inside an input directory (or an input inside
+the output directory), and a manifest output that would leave the output
+directory (absolute, ``..``, or through a symbolic link).
 """
 
 from __future__ import annotations
@@ -31,11 +44,13 @@ import csv
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Sequence
+import stat
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 
 from ..errors import ParameterError
 
-__all__ = ["AUDIO_EXTENSIONS", "RECORD_NAME", "JobItem", "plan_job"]
+__all__ = ["AUDIO_EXTENSIONS", "MAX_MANIFEST_BYTES", "RECORD_NAME", "JobItem", "plan_job"]
 
 #: File name extensions a directory search picks up (lower case; the
 #: comparison ignores case): the formats libsndfile decodes.
@@ -60,6 +75,16 @@ RECORD_NAME = "synctalk-job.jsonl"
 
 #: Column/key names of a manifest.
 INPUT_KEY, OUTPUT_KEY = "input", "output"
+
+#: A manifest longer than this (64 MiB, about 500,000 lines) is refused: it is
+#: read whole, and a device or endless stream given as one must not fill memory.
+MAX_MANIFEST_BYTES = 64 << 20
+
+#: Called with each one-line notice of the planner (what a search skipped).
+Notice = Callable[[str], None]
+
+#: Examples a notice names before "and N more".
+_EXAMPLES = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +117,7 @@ class _Entry:
     origin: str
     root: str | None  # the directory it was found under (None: a listed file)
     output: str | None = None  # manifest output value, as written
+    listing: int = 0  # which --audio path (or the manifest) gave it
 
 
 def _is_within(path: str, folder: str) -> bool:
@@ -107,19 +133,140 @@ def _walk_error(exc: OSError) -> None:
     )
 
 
-def _audio_in(directory: str) -> list[str]:
+def _file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, for messages: "a FIFO", "a character device", ...
+
+    >>> import stat
+    >>> _file_kind(stat.S_IFIFO), _file_kind(stat.S_IFREG)
+    ('a FIFO', 'a regular file')
+    """
+    for test, kind in (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _counted(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _examples(found: Sequence[str]) -> str:
+    shown = ", ".join(found[:_EXAMPLES])
+    return shown + (f" and {len(found) - _EXAMPLES} more" if len(found) > _EXAMPLES else "")
+
+
+@dataclasses.dataclass
+class _Skipped:
+    """What a directory search left out, by reason: each a list of "PATH (why)" strings."""
+
+    loops: list[str] = dataclasses.field(default_factory=list)
+    special: list[str] = dataclasses.field(default_factory=list)
+    broken: list[str] = dataclasses.field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.loops) + len(self.special) + len(self.broken)
+
+    def notices(self, root: str) -> list[str]:
+        """One line per reason, naming the first few entries."""
+        lines: list[str] = []
+        if self.loops:
+            n = len(self.loops)
+            lines.append(
+                f"skipped {_counted(n, 'symbolic link', 'symbolic links')} under {root} that"
+                f" {'leads' if n == 1 else 'lead'} back to a directory"
+                f" {'it is' if n == 1 else 'they are'} in (a loop; the files there are taken"
+                f" once): {_examples(self.loops)}"
+            )
+        if self.special:
+            n = len(self.special)
+            lines.append(
+                f"skipped {_counted(n, 'audio name', 'audio names')} under {root} that"
+                f" {'is' if n == 1 else 'are'} not a regular file (a directory search takes"
+                f" regular files only; give a FIFO alone, --audio PATH, to read it as a"
+                f" stream): {_examples(self.special)}"
+            )
+        if self.broken:
+            n = len(self.broken)
+            lines.append(
+                f"skipped {_counted(n, 'symbolic link', 'symbolic links')} under {root} that"
+                f" cannot be followed: {_examples(self.broken)}"
+            )
+        return lines
+
+
+def _unfollowable(path: str, exc: OSError) -> str:
+    """The entry's path, where it links to and why it cannot be followed, for a notice."""
+    try:
+        target = f" -> {os.readlink(path)}"
+    except OSError:
+        target = ""
+    return f"{path}{target} ({exc.strerror or exc})"
+
+
+def _audio_in(directory: str) -> tuple[list[str], _Skipped]:
+    """The regular audio files under ``directory`` and what the search skipped.
+
+    Depth first, each directory's files (sorted) before its subdirectories
+    (sorted), as `os.walk` orders them. Symbolic links are followed except
+    into a directory the search is inside (same ``st_dev`` and ``st_ino``),
+    so a loop ends at once; hidden files (``.name``) are left out; an audio
+    name that is not a regular file, or a link that leads nowhere, is
+    skipped. Nothing but directories is opened.
+    """
     found: list[str] = []
-    for top, dirs, files in os.walk(directory, onerror=_walk_error, followlinks=True):
-        dirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(AUDIO_EXTENSIONS) and not name.startswith("."):
-                found.append(os.path.join(top, name))
-    return found
+    skipped = _Skipped()
+    top = os.stat(directory)
+    # Each directory to search, with the directories it is in: (dev, ino) -> path.
+    stack: list[tuple[str, dict[tuple[int, int], str]]] = [
+        (directory, {(top.st_dev, top.st_ino): directory})
+    ]
+    while stack:
+        folder, ancestors = stack.pop()
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError as exc:
+            _walk_error(exc)
+        subdirs: list[tuple[str, dict[tuple[int, int], str]]] = []
+        for entry in entries:
+            hidden = entry.name.startswith(".")
+            try:
+                if entry.is_dir():  # through a link too; False for a dangling one
+                    info = entry.stat()
+                    key = (info.st_dev, info.st_ino)
+                    if key in ancestors:
+                        skipped.loops.append(f"{entry.path} -> {ancestors[key]}")
+                    else:
+                        subdirs.append((entry.path, {**ancestors, key: entry.path}))
+                    continue
+                audio = entry.name.lower().endswith(AUDIO_EXTENSIONS)
+                if hidden or not (audio or entry.is_symlink()):
+                    continue
+                mode = entry.stat().st_mode  # follows a link; raises if it leads nowhere
+            except OSError as exc:
+                if not hidden:
+                    skipped.broken.append(_unfollowable(entry.path, exc))
+                continue
+            if not audio:
+                continue
+            if stat.S_ISREG(mode):
+                found.append(entry.path)
+            else:
+                skipped.special.append(f"{entry.path} ({_file_kind(mode)})")
+        stack.extend(reversed(subdirs))
+    return found, skipped
 
 
-def _from_paths(paths: Iterable[str | os.PathLike[str]]) -> list[_Entry]:
+def _from_paths(paths: Iterable[str | os.PathLike[str]], notice: Notice) -> list[_Entry]:
     entries: list[_Entry] = []
-    for given in paths:
+    for listing, given in enumerate(paths):
         path = os.path.abspath(os.fspath(given))
         if os.path.isdir(path):
             if not os.access(path, os.R_OK | os.X_OK):
@@ -127,31 +274,64 @@ def _from_paths(paths: Iterable[str | os.PathLike[str]]) -> list[_Entry]:
                     f"cannot read directory {path}: Permission denied; fix its permissions or"
                     " leave it out"
                 )
-            found = _audio_in(path)
+            found, skipped = _audio_in(path)
+            for line in skipped.notices(path):
+                notice(line)
             if not found:
+                also = (
+                    f"; {_counted(len(skipped), 'entry was', 'entries were')} skipped (loops,"
+                    " files that are not regular, broken links)"
+                    if len(skipped)
+                    else ""
+                )
                 raise ParameterError(
                     f"no audio files under {path} (looked for"
-                    f" {', '.join(AUDIO_EXTENSIONS)}, in every subdirectory)"
+                    f" {', '.join(AUDIO_EXTENSIONS)}, in every subdirectory){also}"
                 )
-            entries += [_Entry(f, f"under {os.fspath(given)}", path) for f in found]
+            origin = f"under {os.fspath(given)}"
+            entries += [_Entry(f, origin, path, listing=listing) for f in found]
         elif os.path.exists(path):
-            entries.append(_Entry(path, "--audio", None))
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):
+                raise ParameterError(
+                    f"input {os.fspath(given)} is {_file_kind(mode)}, not a regular file: a job"
+                    " reads each input twice (its SHA-256 for the record, then its audio) and"
+                    " cannot resume a stream; process it on its own (--audio"
+                    f" {os.fspath(given)} --output DIR) or save it to a file first"
+                )
+            entries.append(_Entry(path, "--audio", None, listing=listing))
         else:
             raise ParameterError(f"input not found: {os.fspath(given)}")
     return entries
 
 
-def _manifest_rows(manifest: str) -> list[tuple[int, str, str | None]]:
-    """(line number, input, output or None) for every row of ``manifest``."""
+def _read_manifest(manifest: str) -> str:
+    """The text of ``manifest``: at most `MAX_MANIFEST_BYTES`, UTF-8, a byte order mark dropped."""
     try:
-        with open(manifest, encoding="utf-8", newline="") as f:
-            text = f.read()
+        with open(manifest, "rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise ParameterError(f"manifest not found: {manifest}") from None
-    except UnicodeDecodeError:
-        raise ParameterError(f"manifest {manifest} is not UTF-8 text") from None
     except OSError as exc:
         raise ParameterError(f"cannot read manifest {manifest}: {exc.strerror}") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ParameterError(
+            f"manifest {manifest} is longer than {MAX_MANIFEST_BYTES >> 20} MiB, the most one"
+            " manifest may hold; split it into smaller manifests and run one job on each, or"
+            " give the directories holding the inputs with --audio"
+        )
+    try:
+        return data.decode("utf-8-sig")  # a byte order mark (Excel, Notepad) is not text
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ParameterError(
+            f"manifest {manifest} is not UTF-8 text (line {line}); save it as UTF-8"
+        ) from None
+
+
+def _manifest_rows(manifest: str) -> list[tuple[int, str, str | None]]:
+    """(line number, input, output or None) for every row of ``manifest``."""
+    text = _read_manifest(manifest)
     lower = manifest.lower()
     rows: list[tuple[int, str, str | None]] = []
     if lower.endswith(".csv"):
@@ -202,6 +382,13 @@ def _manifest_rows(manifest: str) -> list[tuple[int, str, str | None]]:
                 rows.append((line, value, None))
     if not rows:
         raise ParameterError(f"manifest {manifest} lists no inputs")
+    for line, value, output_value in rows:
+        for key, given in ((INPUT_KEY, value), (OUTPUT_KEY, output_value)):
+            if given is not None and "\0" in given:
+                raise ParameterError(
+                    f"manifest {manifest} line {line}: the {key} value holds a NUL character"
+                    " (\\0), which no path can hold; fix that line"
+                )
     return rows
 
 
@@ -213,11 +400,15 @@ def _from_manifest(manifest: str) -> list[_Entry]:
     for line, value, output in _manifest_rows(manifest):
         path = os.path.join(base, os.path.expanduser(value))
         origin = f"manifest line {line}"
-        if not os.path.isfile(path):
-            why = "is a directory" if os.path.isdir(path) else "not found"
+        try:
+            mode: int | None = os.stat(path).st_mode
+        except OSError:
+            mode = None
+        if mode is None or not stat.S_ISREG(mode):
+            why = "not found" if mode is None else f"{_file_kind(mode)}, not a regular file"
             missing.append(f"line {line}: {value} ({why})")
             continue
-        entries.append(_Entry(os.path.abspath(path), origin, None, output))
+        entries.append(_Entry(os.path.abspath(path), origin, None, output, listing=-1))
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise ParameterError(
@@ -225,6 +416,46 @@ def _from_manifest(manifest: str) -> list[_Entry]:
             " fix those lines (relative paths are relative to the manifest's directory)"
         )
     return entries
+
+
+def _warn(line: str) -> None:
+    warnings.warn(line, UserWarning, stacklevel=3)
+
+
+def _check_listed_once(entries: Sequence[_Entry], notice: Notice) -> None:
+    """No file is listed twice; one found twice in one directory search is fine (an alias).
+
+    A directory's aliases (``alias.wav -> clip00.wav``, a linked directory)
+    mirror the tree as it is named: each name is an input with its own
+    output, and one notice says so. Anything else naming one file twice
+    (two ``--audio`` paths, two manifest lines, a file inside a listed
+    directory) is refused, naming both listings.
+    """
+    seen: dict[str, _Entry] = {}
+    aliases: dict[str, list[str]] = {}
+    for entry in entries:
+        real = os.path.realpath(entry.path)
+        first = seen.get(real)
+        if first is None:
+            seen[real] = entry
+        elif first.root is not None and entry.listing == first.listing:
+            aliases.setdefault(first.root, []).append(f"{first.path} = {entry.path}")
+        elif first.path == entry.path:
+            raise ParameterError(
+                f"input {entry.path} is listed twice ({first.origin} and {entry.origin});"
+                " list each input once"
+            )
+        else:
+            raise ParameterError(
+                f"input {real} is listed twice, as {first.path} ({first.origin}) and as"
+                f" {entry.path} ({entry.origin}, the same file); list each input once"
+            )
+    for root, found in aliases.items():
+        notice(
+            f"{_counted(len(found), 'file', 'files')} under {root}"
+            f" {'has' if len(found) == 1 else 'have'} two names (symbolic links):"
+            f" {_examples(found)}; each name gets its own output, as the tree names it"
+        )
 
 
 def _strip_extension(relative: str) -> str:
@@ -293,6 +524,7 @@ def plan_job(
     inputs: Sequence[str | os.PathLike[str]] = (),
     *,
     manifest: str | os.PathLike[str] | None = None,
+    notice: Notice | None = None,
 ) -> list[JobItem]:
     """The job's items: every input and its output directory under ``output``.
 
@@ -306,6 +538,11 @@ def plan_job(
     manifest : str or os.PathLike, optional
         A manifest file (plain list, CSV or JSON Lines; see the module
         docstring), instead of or besides ``inputs``.
+    notice : callable, optional
+        Called with one line for each thing worth knowing that is not an
+        error: what a directory search skipped (loops, files that are not
+        regular, broken links; one line per reason and directory) and files
+        found under two names. When None, each line is a `UserWarning`.
 
     Returns
     -------
@@ -330,23 +567,16 @@ def plan_job(
     if not os.fspath(output):
         raise ParameterError("the output path is empty; give a directory, e.g. --output output")
     out = os.path.abspath(os.fspath(output))
-    entries = _from_paths(inputs)
+    if notice is None:
+        notice = _warn
+    entries = _from_paths(inputs, notice)
     manifest_path = os.path.abspath(os.fspath(manifest)) if manifest is not None else ""
     if manifest is not None:
         entries += _from_manifest(manifest_path)
     if not entries:
         raise ParameterError("no inputs: give --audio PATH (files or directories) or --manifest")
 
-    seen: dict[str, _Entry] = {}
-    for entry in entries:
-        real = os.path.realpath(entry.path)
-        first = seen.get(real)
-        if first is not None:
-            raise ParameterError(
-                f"input {entry.path} is listed twice ({first.origin} and {entry.origin});"
-                " list each input once"
-            )
-        seen[real] = entry
+    _check_listed_once(entries, notice)
 
     real_out = os.path.realpath(out)
     for entry in entries:

@@ -32,10 +32,11 @@ from typing import Any
 
 from ..encoders.onnx import file_sha256
 from ..errors import ParameterError
+from ..frontends.audio import declared_duration
 from ..limits import DEFAULT_MAX_DURATION, check_count, check_max_duration, usable_cpus
 from ..modes import DEFAULT_HALF_WINDOW, get_mode
 from .engine import engine_class
-from .plan import JobItem, plan_job
+from .plan import JobItem, Notice, plan_job
 from .record import Entry, JobRecord, output_complete
 from .work import ItemResult, WorkSpec
 
@@ -174,17 +175,6 @@ def worker_sizing(
     return count, each
 
 
-def _header_duration(path: str) -> float:
-    """Seconds of audio the file's header declares; 0 if it cannot be read."""
-    import soundfile
-
-    try:
-        info = soundfile.info(path)
-        return float(info.frames) / float(info.samplerate) if info.samplerate > 0 else 0.0
-    except Exception:  # an unreadable file fails as an item, later, with its own message
-        return 0.0
-
-
 def _check_count(value: int | None, name: str) -> None:
     if value is not None:
         check_count(value, name)
@@ -278,6 +268,7 @@ def run_job(
     workers: int | None = None,
     engine_options: Mapping[str, Any] | None = None,
     progress: Callable[[JobProgress], None] | None = None,
+    notice: Notice | None = None,
 ) -> JobSummary:
     """Compute the features of many inputs, one output directory each, resumably.
 
@@ -326,6 +317,10 @@ def run_job(
         `jobs.ray_engine.RayEngine`).
     progress : callable, optional
         Called with a `JobProgress` when the work starts and after each item.
+    notice : callable, optional
+        Called with each one-line notice of the planning (what a directory
+        search skipped, files found under two names; `plan_job`); when None,
+        each is a `UserWarning`.
 
     Returns
     -------
@@ -360,7 +355,7 @@ def run_job(
     )
     max_duration = check_max_duration(max_duration)
     engine_obj = _make_engine(engine, workers, threads, engine_options)
-    items = plan_job(output, inputs, manifest=manifest)
+    items = plan_job(output, inputs, manifest=manifest, notice=notice)
     if items and hasattr(engine_obj, "check"):
         engine_obj.check()  # e.g. the Ray cluster answers, before anything is written
     model_path = os.path.abspath(os.fspath(model or feature_mode.default_model))
@@ -431,7 +426,7 @@ def run_job(
             }
             for item in todo
         )
-        durations = [_header_duration(item.input) for item in todo]
+        durations = [declared_duration(item.input) for item in todo]
         state = {"done": 0, "failed": 0, "audio": 0.0, "processed": 0.0}
         done: list[JobItem] = []
         failed: list[tuple[JobItem, str]] = []
