@@ -131,6 +131,7 @@ def device(path, major: int, minor: int, target: str) -> None:
 # -- item 1: symbolic link loops and aliases --------------------------------------------
 
 
+@pytest.mark.slow  # starts job worker processes
 def test_two_links_to_the_tree_itself_are_skipped_in_one_line(tiny, tmp_path):
     """a.wav, x -> ., y -> .: planned forever before; now one note and one item."""
     tree = tmp_path / "tree"
@@ -165,6 +166,7 @@ def test_a_link_back_to_an_ancestor_is_a_loop(tmp_path):
     ]
 
 
+@pytest.mark.slow  # starts job worker processes
 def test_an_alias_file_gets_its_own_output(tiny, tmp_path):
     """alias.wav -> clip00.wav refused the whole job; each name now gets its output."""
     tree = tmp_path / "dang"
@@ -245,6 +247,7 @@ def test_a_tree_walk_takes_regular_files_only(odd_tree, tmp_path):
     ]
 
 
+@pytest.mark.slow  # starts job worker processes
 def test_a_job_over_fifos_and_devices_processes_the_rest(tiny, odd_tree, tmp_path):
     """A FIFO b.wav blocked the planner; /dev/zero as z.wav ran at 200 % CPU forever."""
     out = tmp_path / "out"
@@ -289,6 +292,7 @@ def test_a_stream_listed_in_a_job_is_refused_before_any_work(tmp_path):
 ODD_NAME = os.fsdecode(b"ab\xff\xfe.wav")  # not UTF-8: held as surrogates
 
 
+@pytest.mark.slow  # starts job worker processes
 def test_a_name_that_is_not_utf8_is_processed(tiny, tmp_path):
     path = clip(tmp_path / ODD_NAME)
     single = tmp_path / "single"
@@ -387,6 +391,7 @@ def test_notices_are_warnings_without_a_callback(tmp_path):
     assert [item.key for item in items] == ["a"]
 
 
+@pytest.mark.slow  # starts job worker processes
 def test_run_job_passes_notices_on(tiny, tmp_path):
     tree = tmp_path / "tree"
     clip(tree / "a.wav")

@@ -873,6 +873,7 @@ def leftovers(folder: str) -> list[str]:
     return found
 
 
+@pytest.mark.slow  # starts job worker processes
 def test_a_full_disk_names_the_output_and_leaves_nothing(test_encoder, tmp_path, small_tmpfs):
     """It said "[Errno 28] No space left on device", naming no path and no remedy."""
     clip = long_clip(tmp_path / "long.wav")
