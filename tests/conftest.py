@@ -98,6 +98,19 @@ def _case(name: str) -> GoldenCase:
     return GoldenCase(name, golden_manifest()["cases"][name])
 
 
+#: Tests using one of these fixtures run a generated test model in ONNX Runtime.
+#: They are marked ``model``: QEMU emulates AVX2 + FMA code some 2000 times slower
+#: than the host runs it, so the emulated AVX2 CPUs of .ci/run leave them out
+#: (docs/NUMERICS.md, "Tests on any CPU"); the emulated Nehalem runs them.
+MODEL_FIXTURES = frozenset({"test_encoder", "wenet_model", "hubert_checkpoint", "hubert_onnx"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Any:
     """Tell tests/reference_data.py which test is running, for its ``numeric`` guard."""
