@@ -1,11 +1,21 @@
 """End-to-end parity: Pipeline against the upstream Python path (librosa + PyTorch).
 
-Tolerance: aud_ave and every frame within 1e-5 (max abs) of
-tests/reference/upstream.py run with the same random-weight checkpoint in
-PyTorch; frame counts equal. (ONNX Runtime and PyTorch convolutions differ
-in summation order, by ~1e-6 on these activations; the mel itself agrees to
-~1e-7.) Results must not depend on the encoder batch size at all (bit for
-bit, on one machine: this package's promise).
+Tolerances, from measured facts (features of magnitude up to ~4):
+
+- EXACT_TOLERANCE 1e-5: aud_ave against the same checkpoint evaluated in
+  float64 by PyTorch on the upstream windows (the value every float32
+  implementation approximates). Ours (ONNX Runtime, float32) measured
+  <= 2.2e-6 on this project's AVX-512 machine and <= 2.7e-6 as an emulated
+  Nehalem (SSE4.2).
+- TOLERANCE 2e-5: aud_ave and every frame against tests/reference/upstream.py
+  run in float32 PyTorch, as upstream runs it; frame counts equal. Both sides
+  are float32 approximations of that value, each with its own summation
+  order chosen per CPU: PyTorch's float32 measured <= 3.1e-6 from float64 on
+  AVX-512 but 9.1e-6 as a Nehalem (no NNPACK, SSE kernels), where the two
+  float32 paths differ by 1.01e-5. The sum of the two budgets is 2e-5.
+
+Results must not depend on the encoder batch size at all (bit for bit, on
+one machine: this package's promise).
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ sys.path.insert(0, os.path.join(HERE, "reference"))
 import upstream  # noqa: E402
 
 DATA = os.path.join(HERE, "data")
-TOLERANCE = 1e-5
+TOLERANCE = 2e-5
+EXACT_TOLERANCE = 1e-5
 #: The same ONNX model on the upstream (librosa) mel windows: the float32 mel values
 #: agree up to one ulp where NumPy's log10 kernel (picked per CPU) rounds differently;
 #: moving every mel value by one float32 ulp moves aud_ave by <= 2.4e-6 (measured).
@@ -66,6 +77,16 @@ def test_parity_with_upstream_torch(test_encoder, pipe, case):
         return
     frame_err = np.abs(ours.all_frames() - upstream_frames(ref)).max()
     assert frame_err <= TOLERANCE, f"{case}: frames max abs {frame_err:.3g} > {TOLERANCE}"
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("case", ["silence_then_tone_16k", "speech_16k_s16_mono"])
+def test_parity_with_the_exact_model_value(test_encoder, pipe, case):
+    path = os.path.join(DATA, golden_manifest()["cases"][case]["file"])
+    ours = pipe.process(path).aud_ave.astype(np.float64)
+    exact = upstream.compute(path, engine="torch", checkpoint=test_encoder.pth, exact=True)
+    err = float(np.abs(ours - exact.aud_ave).max())
+    assert err <= EXACT_TOLERANCE, f"{case}: aud_ave max abs {err:.3g} > {EXACT_TOLERANCE}"
 
 
 @pytest.mark.numeric

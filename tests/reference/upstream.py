@@ -256,19 +256,27 @@ def load_torch_encoder(checkpoint: str) -> Any:
     return model
 
 
-def encode_torch(dataset: AudDataset, checkpoint: str, batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """The upstream loop: DataLoader(batch_size=64, shuffle=False), no_grad, torch.cat."""
+def encode_torch(
+    dataset: AudDataset, checkpoint: str, batch_size: int = BATCH_SIZE, *, exact: bool = False
+) -> np.ndarray:
+    """The upstream loop: DataLoader(batch_size=64, shuffle=False), no_grad, torch.cat.
+
+    ``exact``: the same model and windows evaluated in float64 (not upstream's
+    arithmetic, but the value upstream's float32 arithmetic approximates).
+    """
     import torch
     from torch.utils.data import DataLoader
 
     model = load_torch_encoder(checkpoint)
+    if exact:
+        model = model.double()
     if not dataset.tensor:
         dataset = AudDataset(dataset.orig_mel.T, dataset.fps, tensor=True)
     data_loader: Any = DataLoader(cast(Any, dataset), batch_size=batch_size, shuffle=False)
     outputs = []
     for mel in data_loader:
         with torch.no_grad():
-            out = model(mel)
+            out = model(mel.double() if exact else mel)
         outputs.append(out)
     return torch.cat(outputs, dim=0).cpu().numpy()
 
@@ -362,6 +370,7 @@ def compute(
     fps: float = 25.0,
     pad_mode: str = "constant",
     batch_size: int = BATCH_SIZE,
+    exact: bool = False,
 ) -> Result:
     """Audio file (or 16 kHz samples) → mel → windows → encoder → aud_ave.
 
@@ -377,6 +386,8 @@ def compute(
         Exported ONNX encoder, for onnx.
     fps, pad_mode, batch_size
         Video frame rate, STFT pad mode, encoder batch size.
+    exact : bool
+        With torch: evaluate the encoder in float64 (see `encode_torch`).
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -388,7 +399,7 @@ def compute(
         if not checkpoint:
             raise ValueError("engine 'torch' needs a checkpoint (.pth)")
         dataset = AudDataset(mel, fps, tensor=True)
-        outputs = encode_torch(dataset, checkpoint, batch_size)
+        outputs = encode_torch(dataset, checkpoint, batch_size, exact=exact)
         source = checkpoint
     elif engine == "onnx":
         if not model:
