@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -210,3 +211,18 @@ def _command_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
     the test suite a bug must fail with its traceback instead.
     """
     monkeypatch.setenv("SYNCTALK_AUDIO_DEBUG", "1")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Any) -> Any:
+    """A 1 MiB tmpfs (needs root); the test is skipped where it cannot be mounted."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield str(mount)
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

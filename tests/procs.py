@@ -1,7 +1,8 @@
 """Processes for the job tests: the command as a subprocess, and Linux process facts.
 
 The job tests of both engines run ``synctalk-audio`` as a subprocess
-(`command`). The kill-and-resume tests of the local engine and the Ray cluster
+(`command`; `command_bounded` where a regression could hang or fill memory
+or disk). The kill-and-resume tests of the local engine and the Ray cluster
 fixture both need to know, from /proc, which processes a process started and
 whether they have exited (a zombie counts as exited: it runs no code and
 holds no files open).
@@ -10,8 +11,11 @@ holds no files open).
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import subprocess
 import sys
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,6 +29,47 @@ def command(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         timeout=300,
     )
+
+
+def command_bounded(
+    *args: str,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    file_bytes: int | None = None,
+    text: bool = True,
+) -> subprocess.CompletedProcess[Any]:
+    """``synctalk-audio ARGS`` within bounds, so that a regression fails instead of hanging.
+
+    The command runs in a new session with at most 2 GiB of data (and files of
+    at most ``file_bytes``, when given); after ``timeout`` seconds its whole
+    process group is killed and the test fails. Output is text, or bytes with
+    ``text=False`` (for file names that are not UTF-8).
+    """
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_DATA, (2 << 30, 2 << 30))
+        if file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synctalk_audio.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=text,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=limit,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError(
+            f"synctalk-audio {' '.join(args)} still ran after {timeout} s"
+        ) from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _stat_fields(pid: int) -> list[str] | None:

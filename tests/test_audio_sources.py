@@ -23,7 +23,6 @@ import ctypes
 import errno
 import io
 import os
-import resource
 import signal
 import struct
 import subprocess
@@ -32,6 +31,7 @@ import threading
 
 import numpy as np
 import pytest
+from procs import command_bounded
 
 from synctalk_audio import AudioLoadError, load_audio, load_audio_with_info
 from synctalk_audio.errors import ParameterError
@@ -205,32 +205,9 @@ def test_stream_says_empty_input_is_empty(test_encoder):
 # -- streams: read no further than the duration limit allows ------------------------------
 
 
-def limit_child() -> None:
-    """In a child: at most 2 GiB of data and 256 MiB per file written (the spool included)."""
-    resource.setrlimit(resource.RLIMIT_DATA, (2 << 30, 2 << 30))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, 256 << 20))
-
-
 def run_limited(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``synctalk-audio ARGS`` in a new session and limits; the group is killed on timeout."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "synctalk_audio.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        start_new_session=True,
-        preexec_fn=limit_child,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise AssertionError(
-            f"synctalk-audio {' '.join(args)} still ran after {timeout} s"
-        ) from None
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """``synctalk-audio ARGS`` bounded, with files of at most 256 MiB (the spool included)."""
+    return command_bounded(*args, timeout=timeout, file_bytes=256 << 20)
 
 
 def wav_header(rate: int = 16000, channels: int = 1) -> bytes:
@@ -345,21 +322,6 @@ def test_a_device_given_alone_is_refused_at_once(test_encoder, tmp_path, device)
         f"synctalk-audio process: error: could not decode {link}: Format not recognised."
     ), done.stderr
     assert len(done.stderr.splitlines()) == 1 and not out.exists()
-
-
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """A 1 MiB tmpfs (needs root); the test is skipped where it cannot be mounted."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield str(mount)
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 @pytest.mark.parametrize("how", ["tmpfs", "simulated"])

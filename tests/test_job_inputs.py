@@ -20,17 +20,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import resource
 import shutil
 import signal
 import stat
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from procs import command_bounded
 from tiny_models import make_tiny_encoder
 
 from synctalk_audio.errors import ParameterError
@@ -72,31 +70,9 @@ def deadline(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def limit_memory() -> None:
-    """In the child: at most 2 GiB of data, so that a regression fails instead of filling RAM."""
-    resource.setrlimit(resource.RLIMIT_DATA, (2 << 30, 2 << 30))
-
-
 def run_bounded(*args: str, timeout: float = 60, env: dict[str, str] | None = None):
-    """``synctalk-audio ARGS`` in a new session and 2 GiB; the group is killed on timeout."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "synctalk_audio.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        preexec_fn=limit_memory,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise AssertionError(
-            f"synctalk-audio {' '.join(args)} still ran after {timeout} s"
-        ) from None
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """``synctalk-audio ARGS`` bounded (tests/procs.py); bytes out (names need not be UTF-8)."""
+    return command_bounded(*args, timeout=timeout, env=env, text=False)
 
 
 def planned(*args, **kwargs) -> tuple[list[str], list[str]]:

@@ -841,21 +841,6 @@ FULL_DISK = (
 )
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """A 1 MiB tmpfs (needs root); the test is skipped where it cannot be mounted."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield str(mount)
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
-
-
 def long_clip(path) -> str:
     """20 s of noise: 502 frame files of 32 KiB, more than the 1 MiB tmpfs holds."""
     import soundfile
