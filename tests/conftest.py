@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import subprocess
 import warnings
 from dataclasses import dataclass
@@ -99,7 +100,8 @@ def _case(name: str) -> GoldenCase:
     return GoldenCase(name, golden_manifest()["cases"][name])
 
 
-#: Tests using one of these fixtures run a generated test model in ONNX Runtime.
+#: Tests using one of these fixtures run a generated test model in ONNX Runtime
+#: (one that asks for it with request.getfixturevalue must carry the mark itself).
 #: They are marked ``model``: QEMU emulates AVX2 + FMA code some 2000 times slower
 #: than the host runs it, so the emulated AVX2 CPUs of .ci/run leave them out
 #: (docs/NUMERICS.md, "Tests on any CPU"); the emulated Nehalem runs them.
@@ -216,6 +218,8 @@ def _command_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def small_tmpfs(tmp_path: Any) -> Any:
     """A 1 MiB tmpfs (needs root); the test is skipped where it cannot be mounted."""
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command on PATH")
     mount = tmp_path / "small"
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],

@@ -139,7 +139,10 @@ def test_manifests(kind, tiny, clips, tmp_path):
         assert (out / key / "aud_ave.npy").is_file()
 
 
-@pytest.mark.parametrize("mode", ["ave", pytest.param("wenet", marks=pytest.mark.slow)])
+# getfixturevalue hides wenet_model from tests/conftest.py: the case carries `model` itself.
+@pytest.mark.parametrize(
+    "mode", ["ave", pytest.param("wenet", marks=[pytest.mark.slow, pytest.mark.model])]
+)
 def test_each_mode_writes_what_a_single_run_writes(mode, tiny, clips, tmp_path, request):
     model = request.getfixturevalue("wenet_model") if mode == "wenet" else tiny
     out = tmp_path / "out"
