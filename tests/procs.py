@@ -10,11 +10,13 @@ holds no files open).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,6 +72,30 @@ def command_bounded(
             f"synctalk-audio {' '.join(args)} still ran after {timeout} s"
         ) from None
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+class Overran(BaseException):
+    """A block ran past its `deadline`."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail the block after ``seconds`` (SIGALRM) instead of hanging.
+
+    The error is no OSError (TimeoutError is one), which a loop over a
+    directory would swallow and go on.
+    """
+
+    def expired(signum: int, frame: object) -> None:
+        raise Overran(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -23,7 +23,6 @@ import ctypes
 import errno
 import io
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import threading
 
 import numpy as np
 import pytest
-from procs import command_bounded
+from procs import command_bounded, deadline
 
 from synctalk_audio import AudioLoadError, load_audio, load_audio_with_info
 from synctalk_audio.errors import ParameterError
@@ -235,30 +234,6 @@ class EndlessWriter(threading.Thread):
             while self.written < self.total:
                 f.write(chunk)
                 self.written += len(chunk)
-
-
-class Overran(BaseException):
-    """A block ran past its deadline."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: int):
-    """Fail the block after ``seconds`` (SIGALRM) instead of hanging.
-
-    The error is no OSError (TimeoutError is one), which a loop over a
-    directory would swallow and go on.
-    """
-
-    def expired(signum, frame):
-        raise Overran(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_an_endless_stream_stops_at_the_duration_limit(tmp_path):

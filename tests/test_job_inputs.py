@@ -17,18 +17,15 @@ with a timeout (its process group is killed), or under ``signal.alarm``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import stat
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from procs import command_bounded
+from procs import command_bounded, deadline
 from tiny_models import make_tiny_encoder
 
 from synctalk_audio.errors import ParameterError
@@ -44,30 +41,6 @@ NOTE = "synctalk-audio process: note: "
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
     return make_tiny_encoder(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
-
-
-class Overran(BaseException):
-    """A block ran past its deadline."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Fail the block after ``seconds`` (SIGALRM) instead of hanging.
-
-    The error is no OSError (TimeoutError is one), which a loop over a
-    directory would swallow and go on.
-    """
-
-    def expired(signum, frame):
-        raise Overran(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def run_bounded(*args: str, timeout: float = 60, env: dict[str, str] | None = None):
