@@ -100,7 +100,11 @@ def made(
         with open(stamp, encoding="utf-8") as f:
             if f.read().strip() == key:
                 return folder
-    shutil.rmtree(folder, ignore_errors=True)
+    if os.path.lexists(folder):
+        # Replace only what this module made (its stamp beside it), never a user's folder.
+        if not os.path.isfile(stamp):
+            pytest.fail(f"{folder} exists and was not made by the test fixtures: move it away")
+        shutil.rmtree(folder)
     staging = folder + ".making"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
