@@ -230,7 +230,7 @@ def test_toy_mode_in_the_command(toy, tmp_path, capsys):
     assert cli.main([*argv, "--fps", "25"]) == 2
     assert capsys.readouterr().err.strip() == (
         "synctalk-audio process: error: --fps 25 is not possible with mode 'toy': its features"
-        " come at 20 fps only (leave --fps out or pass 20)"
+        " come at 20 fps only (leave it out or pass 20)"
     )
     assert cli.main(["validate", str(out), str(out), "--json"]) == 0
 

@@ -300,19 +300,11 @@ def test_pipeline_threads_reach_the_front_end(monkeypatch):
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ave, "melspectrogram", spy)
-    from synctalk_audio.modes import configure
+    from synctalk_audio.spec import RunSpec
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     for threads, expected in ((3, 3), (None, usable)):
-        mode, settings_, encoder = configure(
-            "ave",
-            ZeroEncoder(),
-            fps=25,
-            half_window=8,
-            pad_mode="constant",
-            batch_size=None,
-            threads=threads,
-        )
-        assert settings_.threads == expected == front_end_threads(threads)
-        mode.compute(np.zeros(8000, np.float32), encoder, settings_)
+        spec = RunSpec.create("ave", ZeroEncoder(), threads=threads)
+        assert spec.settings.threads == expected == front_end_threads(threads)
+        spec.mode.compute(np.zeros(8000, np.float32), spec.open_encoder(), spec.settings)
         assert seen[-1] == expected

@@ -54,7 +54,7 @@ def stream_frames(
     assert [f.index for f in frames] == list(range(len(frames)))
     return (
         np.stack([f.features for f in frames]).tobytes(),
-        np.stack([f.aud_ave_row for f in frames]).tobytes(),
+        np.stack([f.row for f in frames]).tobytes(),
         early,
     )
 

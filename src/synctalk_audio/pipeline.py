@@ -2,5 +2,9 @@
 
 from __future__ import annotations
 
-from .engines.pipeline import *  # noqa: F403  (Pipeline, DEFAULT_MODEL, ...)
-from .engines.pipeline import __all__ as __all__
+from .engines.pipeline import Pipeline
+from .modes.ave import DEFAULT_MODEL
+from .outputs.metadata import versions
+from .spec import RunSpec
+
+__all__ = ["DEFAULT_MODEL", "Pipeline", "RunSpec", "versions"]

@@ -17,7 +17,7 @@ from ..limits import (
 )
 
 if TYPE_CHECKING:
-    from ..modes import FeatureMode, ModeSettings
+    from ..spec import RunSpec
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # validation over tolerance, processing failure
@@ -161,22 +161,30 @@ def max_duration_of(args: argparse.Namespace) -> float | None:
     """--max-duration as a limit in seconds; 0 means none."""
     if args.max_duration == 0:
         return None
-    return check_max_duration(args.max_duration, name="--max-duration")
+    return check_max_duration(args.max_duration)
 
 
-def settings_of(args: argparse.Namespace) -> tuple[FeatureMode, ModeSettings]:
-    """--mode and the settings it validates: --fps, --half-window, --pad-mode."""
-    from ..modes import get_mode
+def spec_of(args: argparse.Namespace, *, stream: bool = False) -> RunSpec:
+    """The run's `RunSpec` from the encoder options (`add_encoder_options`), built once.
 
-    mode = get_mode(args.mode)
-    settings = mode.settings(
+    A bad value raises `ParameterError` naming its keyword, which `main`
+    turns into the option's name (``--fps``).
+    """
+    from ..spec import RunSpec
+
+    return RunSpec.create(
+        args.mode,
+        args.model,
         fps=args.fps,
         half_window=args.half_window,
         pad_mode=args.pad_mode,
-        names=("--fps", "--half-window"),
         options=mode_options_of(args),
+        batch_size=getattr(args, "batch_size", None),
+        threads=args.threads,
+        max_duration=max_duration_of(args),
+        frames=not getattr(args, "no_frames", False),
+        stream=stream,
     )
-    return mode, settings
 
 
 def mode_options_of(args: argparse.Namespace) -> dict[str, object]:

@@ -23,8 +23,7 @@ from .common import (
     add_encoder_options,
     add_overwrite,
     exit_status,
-    max_duration_of,
-    settings_of,
+    spec_of,
 )
 
 if TYPE_CHECKING:
@@ -159,30 +158,19 @@ def run_one(args: argparse.Namespace, audio: str) -> int:
     from ..engines.pipeline import Pipeline
     from ..outputs.directory import atomic_output_dir, check_output_dir
 
-    mode, settings = settings_of(args)
-    max_duration = max_duration_of(args)
+    spec = spec_of(args)
     check_output_dir(args.output, overwrite=args.overwrite, inputs=[audio])
     if not os.path.exists(audio):
         raise FileNotFoundError(f"audio file not found: {audio}")
     started = time.perf_counter()
-    with Pipeline(
-        args.model,
-        fps=settings.fps,
-        mode=mode,
-        half_window=settings.half_window,
-        pad_mode=settings.pad_mode,
-        options=dict(settings.options),
-        batch_size=args.batch_size,
-        threads=args.threads,
-        max_duration=max_duration,
-    ) as pipe:
+    with Pipeline.from_spec(spec) as pipe:
         show = not args.quiet and sys.stderr.isatty()
         with atomic_output_dir(args.output, overwrite=args.overwrite, inputs=[audio]) as staging:
             # Block by block, in flat memory whatever the duration.
             metadata = pipe.process_into(
                 audio,
                 staging,
-                frames=not args.no_frames,
+                frames=spec.frames,
                 progress=Progress("processing") if show else None,
                 started=started,
             )
@@ -248,24 +236,14 @@ def run_many(args: argparse.Namespace) -> int:
     from ..jobs import run_job
     from ..outputs.directory import STOP_SIGNALS
 
-    mode, settings = settings_of(args)
-    max_duration = max_duration_of(args)
+    spec = spec_of(args)
     show = not args.quiet and sys.stderr.isatty()
     try:
         summary = run_job(
             args.output,
             args.audio,
             manifest=args.manifest,
-            model=args.model,
-            mode=mode.name,
-            fps=settings.fps,
-            half_window=settings.half_window,
-            pad_mode=settings.pad_mode,
-            options=dict(settings.options),
-            batch_size=args.batch_size,
-            threads=args.threads,
-            max_duration=max_duration,
-            frames=not args.no_frames,
+            spec=spec,
             overwrite=args.overwrite,
             force=args.force,
             engine=args.engine,

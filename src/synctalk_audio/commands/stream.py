@@ -26,8 +26,7 @@ from .common import (
     add_encoder_options,
     add_overwrite,
     exit_status,
-    max_duration_of,
-    settings_of,
+    spec_of,
 )
 
 if TYPE_CHECKING:
@@ -191,9 +190,8 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs.files import FRAME_HEADER, write_frame_file, write_metadata
     from ..outputs.metadata import run_metadata
 
-    mode, settings = settings_of(args)
-    mode.check_streamable()
-    max_duration = max_duration_of(args)
+    spec = spec_of(args, stream=True)
+    mode, settings, max_duration = spec.mode, spec.settings, spec.max_duration
     if args.raw is not None:
         check_sample_rate(args.rate, name="--rate")
         check_channels(args.channels, name="--channels")
@@ -202,16 +200,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_stdout and args.output is None:
         raise ParameterError("--no-stdout needs --output, or nothing would be written")
     _check_stdio(args)
-    streamer = FeatureStreamer(
-        args.model,
-        mode=mode,
-        fps=settings.fps,
-        half_window=settings.half_window,
-        pad_mode=settings.pad_mode,
-        options=dict(settings.options),
-        threads=args.threads,
-        max_duration=max_duration,
-    )
+    streamer = FeatureStreamer.from_spec(spec)
     stdin = sys.stdin.buffer
     source = getattr(stdin, "raw", stdin)
     if args.raw is not None:

@@ -20,21 +20,15 @@ import numpy as np
 from ..encoders.onnx import Encoder
 from ..errors import ParameterError
 from ..frontends.audio import AudioSource
-from ..limits import DEFAULT_MAX_DURATION, check_count, check_max_duration, usable_cpus
-from ..modes import DEFAULT_HALF_WINDOW, FeatureMode, configure, get_mode
-from ..modes.ave import DEFAULT_MODEL
-from ..modes.base import check_pad_mode
+from ..limits import DEFAULT_MAX_DURATION, check_count, usable_cpus
+from ..modes import DEFAULT_HALF_WINDOW, FeatureMode
 from ..outputs.features import AudioFeatures
 from ..outputs.metadata import input_facts, run_metadata, versions
+from ..spec import RunSpec
 
-__all__ = ["DEFAULT_MODEL", "Pipeline", "check_mode", "check_pad_mode", "versions"]
+__all__ = ["Pipeline"]
 
 Progress = Callable[[int, int], None]
-
-
-def check_mode(mode: str | FeatureMode) -> FeatureMode:
-    """The registered mode called ``mode``; `ParameterError` naming the known ones otherwise."""
-    return get_mode(mode)
 
 
 class Pipeline:
@@ -102,17 +96,40 @@ class Pipeline:
         threads: int | None = None,
         max_duration: float | None = DEFAULT_MAX_DURATION,
     ) -> None:
-        self.max_duration = check_max_duration(max_duration)
-        self.mode, self.settings, self.encoder = configure(
+        spec = RunSpec.create(
             mode,
             model,
             fps=fps,
             half_window=half_window,
             pad_mode=pad_mode,
+            options=options,
             batch_size=batch_size,
             threads=threads,
-            options=options,
+            max_duration=max_duration,
         )
+        self._start(spec)
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec) -> Pipeline:
+        """A pipeline for a `RunSpec` already built (what the commands and job workers use).
+
+        Examples
+        --------
+        >>> spec = RunSpec.create("ave", "models/audio_encoder.onnx")  # doctest: +SKIP
+        >>> Pipeline.from_spec(spec).fps  # doctest: +SKIP
+        25.0
+        """
+        pipe = cls.__new__(cls)
+        pipe._start(spec)
+        return pipe
+
+    def _start(self, spec: RunSpec) -> None:
+        #: The run's settings (`RunSpec`), validated once.
+        self.spec = spec
+        self.mode = spec.mode
+        self.settings = spec.settings
+        self.max_duration = spec.max_duration
+        self.encoder = spec.open_encoder()
         self.fps = self.settings.fps
         self.half_window = self.settings.half_window
         self.pad_mode = self.settings.pad_mode
@@ -297,8 +314,9 @@ class Pipeline:
             write_features(directory, features, frames=frames)
             metadata = features.metadata
             metadata["timings"]["write_s"] = time.perf_counter() - t
-        metadata["settings"]["batch_size"] = self.encoder.describe().get("batch_size")
-        metadata["settings"]["frame_files"] = frames
+        metadata["settings"].update(
+            batch_size=self.spec.encoder_batch_size, frame_files=bool(frames)
+        )
         metadata.update(self.describe())
         metadata["timings"]["wall_s"] = time.perf_counter() - started
         return write_metadata(directory, metadata)

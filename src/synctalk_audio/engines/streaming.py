@@ -42,11 +42,10 @@ from ..limits import (
     check_channels,
     check_duration,
     check_index,
-    check_max_duration,
     check_sample_rate,
 )
-from ..modes import DEFAULT_HALF_WINDOW, FeatureMode, RowStream, configure
-from ..modes.ave import samples_needed_for_frame
+from ..modes import DEFAULT_HALF_WINDOW, FeatureMode, RowStream
+from ..spec import RunSpec
 
 __all__ = [
     "ENCODE_BATCH_BYTES",
@@ -55,7 +54,6 @@ __all__ = [
     "FeatureStreamer",
     "StreamFrame",
     "feed_pcm",
-    "samples_needed_for_frame",
 ]
 
 #: Input values (frames x channels) a chunk is taken in at a time: each block
@@ -94,11 +92,6 @@ class StreamFrame:
     index: int
     features: np.ndarray
     row: np.ndarray
-
-    @property
-    def aud_ave_row(self) -> np.ndarray:
-        """`row` under ``ave``'s name."""
-        return self.row
 
 
 class FeatureStreamer:
@@ -153,18 +146,41 @@ class FeatureStreamer:
         threads: int | None = None,
         max_duration: float | None = None,
     ) -> None:
-        self.max_duration = check_max_duration(max_duration)
-        self.mode, self.settings, self.encoder = configure(
+        spec = RunSpec.create(
             mode,
             model,
             fps=fps,
             half_window=half_window,
             pad_mode=pad_mode,
+            options=options,
             batch_size=batch_size,
             threads=threads,
-            options=options,
+            max_duration=max_duration,
             stream=True,
         )
+        self._start(spec, spec.open_encoder())
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec, encoder: Encoder | None = None) -> FeatureStreamer:
+        """A streamer for a `RunSpec` already built; ``encoder`` overrides the spec's model.
+
+        Raises
+        ------
+        ParameterError
+            If the spec's mode cannot stream.
+        """
+        spec.mode.check_streamable()
+        streamer = cls.__new__(cls)
+        streamer._start(spec, spec.open_encoder() if encoder is None else encoder)
+        return streamer
+
+    def _start(self, spec: RunSpec, encoder: Encoder) -> None:
+        #: The run's settings (`RunSpec`), validated once.
+        self.spec = spec
+        self.mode = spec.mode
+        self.settings = spec.settings
+        self.max_duration = spec.max_duration
+        self.encoder = encoder
         self.fps = self.settings.fps
         self.half_window = self.settings.half_window
 
@@ -379,21 +395,6 @@ class FeatureStream:
     def counts(self) -> dict[str, int]:
         """The mode's counts so far (all of them after `close`), as in metadata.json."""
         return self._front.counts()
-
-    @property
-    def samples_16k(self) -> int:
-        """16 kHz samples given to the front end so far (all of them after `close`)."""
-        return self.counts["samples_16k"]
-
-    @property
-    def mel_frames(self) -> int:
-        """Front-end frames computed so far (mel frames for ``ave``)."""
-        return self.counts.get("mel_frames", 0)
-
-    @property
-    def windows_cut(self) -> int:
-        """Encoder inputs cut so far (all of them after `close`)."""
-        return self.counts.get("windows", 0)
 
     # -- input ---------------------------------------------------------------
     def _shaped(self, samples: np.ndarray) -> np.ndarray:

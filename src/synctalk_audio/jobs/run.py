@@ -33,8 +33,9 @@ from typing import Any
 from ..encoders.onnx import file_sha256
 from ..errors import ParameterError
 from ..frontends.audio import declared_duration
-from ..limits import DEFAULT_MAX_DURATION, check_count, check_max_duration, usable_cpus
-from ..modes import DEFAULT_HALF_WINDOW, get_mode
+from ..limits import DEFAULT_MAX_DURATION, check_count, usable_cpus
+from ..modes import DEFAULT_HALF_WINDOW
+from ..spec import RunSpec
 from .engine import engine_class
 from .plan import JobItem, Notice, plan_job
 from .record import Entry, JobRecord, output_complete
@@ -252,6 +253,7 @@ def run_job(
     inputs: Sequence[str | os.PathLike[str]] = (),
     *,
     manifest: str | os.PathLike[str] | None = None,
+    spec: RunSpec | None = None,
     model: str | os.PathLike[str] | None = None,
     mode: str = "ave",
     fps: float | None = None,
@@ -289,6 +291,9 @@ def run_job(
     manifest : str or os.PathLike, optional
         A manifest: one input per line, or CSV / JSON Lines with ``input``
         and optional ``output`` columns.
+    spec : RunSpec, optional
+        The run's settings, built once (`RunSpec.create`); when given, the
+        keywords from ``model`` to ``frames`` are not used.
     model : str or os.PathLike, optional
         The mode's model file (its ``default_model`` when None).
     mode, fps, half_window, pad_mode, options
@@ -348,24 +353,37 @@ def run_job(
     (['speech_16k', 'speech_8k_u8'], True)
     """
     _check_count(workers, "workers")
-    _check_count(threads, "threads")
-    feature_mode = get_mode(mode)
-    settings = feature_mode.settings(
-        fps=fps, half_window=half_window, pad_mode=pad_mode, options=options
-    )
-    max_duration = check_max_duration(max_duration)
+    if spec is None:
+        spec = RunSpec.create(
+            mode,
+            model,
+            fps=fps,
+            half_window=half_window,
+            pad_mode=pad_mode,
+            options=options,
+            batch_size=batch_size,
+            threads=threads,
+            max_duration=max_duration,
+            frames=frames,
+        )
+    if spec.model_path is None:
+        raise ParameterError(
+            "a job needs its model as a file path (each worker opens its own), not an Encoder"
+            " object"
+        )
+    spec = spec.with_absolute_model()
+    threads = spec.threads
+    feature_mode = spec.mode
     engine_obj = _make_engine(engine, workers, threads, engine_options)
     items = plan_job(output, inputs, manifest=manifest, notice=notice)
     if items and hasattr(engine_obj, "check"):
         engine_obj.check()  # e.g. the Ray cluster answers, before anything is written
-    model_path = os.path.abspath(os.fspath(model or feature_mode.default_model))
-    encoder = feature_mode.open_encoder(model_path, batch_size=batch_size, threads=1)
-    expected = {
-        **feature_mode.describe(settings),
-        "batch_size": encoder.describe().get("batch_size"),
-        "frame_files": frames,
-    }
-    del encoder
+    model_path = spec.model_path
+    assert model_path is not None
+    # The model is checked once here, before any work; the settings recorded
+    # come from the spec, not the encoder.
+    spec.with_threads(1).open_encoder()
+    expected = spec.describe()
     model_sha256 = file_sha256(model_path)
     out = _prepare_output(os.fspath(output))
     items = [dataclasses.replace(i, output=os.path.join(out, i.key)) for i in items]
@@ -400,19 +418,7 @@ def run_job(
         )
         if count is not None:
             engine_obj.workers = count
-        spec = WorkSpec(
-            model=model_path,
-            mode=feature_mode.name,
-            fps=settings.fps,
-            half_window=settings.half_window,
-            pad_mode=settings.pad_mode,
-            options=settings.options,
-            batch_size=batch_size,
-            threads=each,
-            max_duration=max_duration,
-            frames=frames,
-            overwrite=overwrite,
-        )
+        work = WorkSpec(run=spec.with_threads(each), overwrite=overwrite)
         run_started = time.time()
         base = {"settings": expected, "model_sha256": model_sha256, "error": None}
         record.append(
@@ -481,7 +487,7 @@ def run_job(
 
         report()
         if todo:
-            engine_obj.run(todo, spec, on_result)
+            engine_obj.run(todo, work, on_result)
         if count is None:
             count = getattr(engine_obj, "pool_size", None) or 0
         wall_s = time.perf_counter() - clock

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..encoders.onnx import file_sha256
 from ..errors import AudioLoadError, ModelError, ParameterError
+from ..spec import RunSpec
 from .plan import JobItem
 
 __all__ = ["ItemResult", "ItemWorker", "WorkSpec"]
@@ -72,39 +73,18 @@ class ItemResult:
 
 @dataclasses.dataclass(frozen=True)
 class WorkSpec:
-    """Everything a worker needs, as plain values; calling it builds an `ItemWorker`.
+    """Everything a worker needs, picklable; calling it builds an `ItemWorker`.
 
     Attributes
     ----------
-    model : str
-        The model file, absolute.
-    mode : str
-        A registered mode's name.
-    fps : float
-    half_window : int
-    pad_mode : str
-    options : tuple of (str, str)
-        The mode's settings, validated (`FeatureMode.settings`).
-    batch_size, threads : int or None
-        Encoder batch size and threads of each worker.
-    max_duration : float or None
-        Longest input accepted, seconds.
-    frames : bool
-        Write frames/frame_%05d.bin.
+    run : RunSpec
+        The run's settings, its model an absolute path and its threads those
+        of one worker.
     overwrite : bool
         Replace output directories holding files this tool did not write.
     """
 
-    model: str
-    mode: str
-    fps: float
-    half_window: int
-    pad_mode: str
-    options: tuple[tuple[str, str], ...]
-    batch_size: int | None
-    threads: int | None
-    max_duration: float | None
-    frames: bool
+    run: RunSpec
     overwrite: bool
 
     def __call__(self) -> ItemWorker:
@@ -127,17 +107,7 @@ class ItemWorker:
         from ..engines.pipeline import Pipeline
 
         self.spec = spec
-        self.pipeline = Pipeline(
-            spec.model,
-            fps=spec.fps,
-            mode=spec.mode,
-            half_window=spec.half_window,
-            pad_mode=spec.pad_mode,
-            options=dict(spec.options),
-            batch_size=spec.batch_size,
-            threads=spec.threads,
-            max_duration=spec.max_duration,
-        )
+        self.pipeline = Pipeline.from_spec(spec.run)
 
     def __call__(self, item: JobItem) -> ItemResult:
         """Write ``item``'s output; the result says how it went (never raises but for stops)."""
@@ -156,7 +126,7 @@ class ItemWorker:
                 item.output, overwrite=self.spec.overwrite, inputs=[item.input]
             ) as staging:
                 metadata = self.pipeline.process_into(
-                    item.input, staging, frames=self.spec.frames, started=clock
+                    item.input, staging, frames=self.spec.run.frames, started=clock
                 )
         except Exception as exc:
             if os.environ.get(DEBUG_ENV, "") not in ("", "0") and not isinstance(exc, _ANTICIPATED):

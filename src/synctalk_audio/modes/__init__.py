@@ -7,12 +7,7 @@ one line here.
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Mapping
-
 from .. import _core
-from ..encoders.onnx import Encoder
 from ..errors import ParameterError
 from ..limits import check_count, usable_cpus
 from .ave import AveMode
@@ -35,7 +30,6 @@ __all__ = [
     "ModeOption",
     "ModeSettings",
     "RowStream",
-    "configure",
     "feature_files",
     "get_mode",
     "register",
@@ -101,34 +95,3 @@ def front_end_threads(threads: int | None) -> int:
     if threads is None:
         return min(usable_cpus(), _core.MAX_THREADS)
     return min(check_count(threads, "threads"), _core.MAX_THREADS)
-
-
-def configure(
-    mode: str | FeatureMode,
-    model: str | os.PathLike[str] | Encoder | None,
-    *,
-    fps: float | None,
-    half_window: int,
-    pad_mode: str,
-    batch_size: int | None,
-    threads: int | None,
-    stream: bool = False,
-    options: Mapping[str, object] | None = None,
-) -> tuple[FeatureMode, ModeSettings, Encoder]:
-    """The mode, its validated settings and its encoder: what `Pipeline` and
-    `FeatureStreamer` are built from.
-
-    ``model`` None means the mode's ``default_model``; ``stream`` True first
-    checks that the mode streams (`FeatureMode.check_streamable`);
-    ``options`` are the mode's own (`FeatureMode.options`). ``threads`` is
-    given to the encoder and to the front end (`front_end_threads`).
-    """
-    found = get_mode(mode)
-    if stream:
-        found.check_streamable()
-    settings = found.settings(fps=fps, half_window=half_window, pad_mode=pad_mode, options=options)
-    settings = dataclasses.replace(settings, threads=front_end_threads(threads))
-    encoder = found.open_encoder(
-        found.default_model if model is None else model, batch_size=batch_size, threads=threads
-    )
-    return found, settings, encoder

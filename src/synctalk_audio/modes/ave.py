@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from .. import _core
-from ..encoders.onnx import Encoder, OnnxEncoder
+from ..encoders.onnx import DEFAULT_BATCH_SIZE, Encoder, OnnxEncoder
 from ..frontends.audio import AudioInfo, AudioSource, StreamingResampler, load_audio_with_info
 from ..frontends.mel import mel_processor, melspectrogram
 from ..frontends.windows import (
@@ -80,6 +80,8 @@ class AveMode(FeatureMode):
     default_model = DEFAULT_MODEL
     front_end = "mel"
     stream_refusal = None
+    batched = True
+    default_batch_size = DEFAULT_BATCH_SIZE
     exporter = "synctalk_audio.export.ave:export_onnx"
     checkpoint_help = "audio_visual_encoder.pth (keys with or without 'audio_encoder.')"
 

@@ -107,7 +107,8 @@ def check_pad_mode(pad_mode: str) -> PadMode:
     if pad_mode not in ("constant", "reflect"):
         raise ParameterError(
             f"unknown pad mode '{pad_mode}': expected 'constant' (librosa >= 0.10, default)"
-            " or 'reflect' (librosa < 0.10)"
+            " or 'reflect' (librosa < 0.10)",
+            parameter="pad_mode",
         )
     return pad_mode  # type: ignore[return-value]
 
@@ -236,6 +237,10 @@ class FeatureMode:
     exporter: str | None = None
     #: What the exporter takes as ``--checkpoint``.
     checkpoint_help: str = ""
+    #: Whether the encoder takes a batch of inputs per call (`batch_size`).
+    batched: bool = False
+    #: Inputs per encoder call when batched and none is asked for.
+    default_batch_size: int = 1
 
     # -- settings -------------------------------------------------------------
     def check_fps(self, fps: object, *, name: str = "fps") -> float:
@@ -244,8 +249,9 @@ class FeatureMode:
         if value != self.native_fps:
             raise ParameterError(
                 f"{name} {value:g} is not possible with mode '{self.name}': its features come"
-                f" at {self.native_fps:g} fps only (leave {name} out or pass"
-                f" {self.native_fps:g})"
+                f" at {self.native_fps:g} fps only (leave it out or pass"
+                f" {self.native_fps:g})",
+                parameter=name,
             )
         return value
 
@@ -257,36 +263,33 @@ class FeatureMode:
         known = " or ".join(str(h) for h in sorted(self.frame_shapes, reverse=True))
         raise ParameterError(
             f"{name} {half_window!r} is not possible with mode '{self.name}': expected {known}"
-            " (8 = SyncTalk_2D, 4 = Ultralight-Digital-Human)"
+            " (8 = SyncTalk_2D, 4 = Ultralight-Digital-Human)",
+            parameter=name,
         )
 
-    def check_options(
-        self, options: Mapping[str, object] | None, *, flags: bool = False
-    ) -> tuple[tuple[str, str], ...]:
+    def check_options(self, options: Mapping[str, object] | None) -> tuple[tuple[str, str], ...]:
         """Every option of the mode with its value; `ParameterError` for an unknown one.
 
-        ``flags`` True names the options as the commands do (``--odd-frames``).
+        The error's ``parameter`` is the option's name, so that a command
+        names its own flag (``--odd-frames``).
         """
         given = dict(options or {})
         known = {o.name: o for o in self.options}
-
-        def shown(option: ModeOption | str) -> str:
-            name = option if isinstance(option, str) else option.name
-            return "--" + name.replace("_", "-") if flags else name
-
         for name in given:
             if name not in known:
-                have = ", ".join(shown(o) for o in self.options) or "none"
+                have = ", ".join(o.name for o in self.options) or "none"
                 raise ParameterError(
-                    f"{shown(name)} does not apply to mode '{self.name}' (its options: {have})"
+                    f"{name} does not apply to mode '{self.name}' (its options: {have})",
+                    parameter=name,
                 )
         values = []
         for option in self.options:
             value = given.get(option.name, option.default)
             if value not in option.choices:
                 raise ParameterError(
-                    f"{shown(option)} {value!r} is not possible with mode '{self.name}':"
-                    f" expected {' or '.join(option.choices)}"
+                    f"{option.name} {value!r} is not possible with mode '{self.name}':"
+                    f" expected {' or '.join(option.choices)}",
+                    parameter=option.name,
                 )
             values.append((option.name, str(value)))
         return tuple(values)
@@ -297,20 +300,31 @@ class FeatureMode:
         fps: float | None = None,
         half_window: int = DEFAULT_HALF_WINDOW,
         pad_mode: str = "constant",
-        names: tuple[str, str] = ("fps", "half_window"),
         options: Mapping[str, object] | None = None,
     ) -> ModeSettings:
         """Validated settings; ``fps`` None means the mode's own rate.
 
-        ``options`` are the mode's own (`FeatureMode.options`); names given
-        with dashes (``names`` of the command) make messages name the flags.
+        ``options`` are the mode's own (`FeatureMode.options`). Every error
+        names the keyword in its ``parameter`` (`ParameterError.named`).
         """
         return ModeSettings(
-            fps=self.native_fps if fps is None else self.check_fps(fps, name=names[0]),
-            half_window=self.check_half_window(half_window, name=names[1]),
+            fps=self.native_fps if fps is None else self.check_fps(fps),
+            half_window=self.check_half_window(half_window),
             pad_mode=check_pad_mode(pad_mode),
-            options=self.check_options(options, flags=names[0].startswith("--")),
+            options=self.check_options(options),
         )
+
+    def batch_size(self, requested: int | None) -> int:
+        """Encoder inputs per call for a requested batch size, decided without opening a model.
+
+        The default: a mode whose encoder takes one input per call
+        (``batched`` False: hubert's chunk, wenet's chunk with its caches)
+        always gives 1; a batched one gives ``requested`` or
+        ``default_batch_size``.
+        """
+        if not self.batched:
+            return 1
+        return self.default_batch_size if requested is None else int(requested)
 
     def frame_shape(self, half_window: int) -> tuple[int, ...]:
         """Shape of one frame's U-Net input for half-window h."""
