@@ -184,7 +184,7 @@ def test_bad_input_fails_cleanly(test_encoder, tmp_path, case, expect):
 
 def test_interrupt_leaves_nothing(test_encoder, tmp_path, monkeypatch, capsys):
     """Ctrl-C while frames are being written: exit 130, no output, no temp dir."""
-    import synctalk_audio.outputs.files as output
+    import synctalk_audio.outputs.sink as output
 
     written = []
     original = output.write_frame_file
@@ -207,7 +207,7 @@ def test_interrupt_leaves_nothing(test_encoder, tmp_path, monkeypatch, capsys):
 
 
 def test_interrupt_keeps_previous_output(test_encoder, tmp_path, monkeypatch):
-    import synctalk_audio.outputs.files as output
+    import synctalk_audio.outputs.sink as output
 
     out = tmp_path / "out"
     assert (

@@ -291,7 +291,7 @@ def test_multiline_messages_become_one_line(test_encoder, tmp_path, monkeypatch,
 
 
 def test_os_error_one_line_with_debug(test_encoder, tmp_path, monkeypatch, capsys):
-    import synctalk_audio.outputs.files as output
+    import synctalk_audio.outputs.sink as output
 
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")

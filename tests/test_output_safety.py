@@ -881,7 +881,7 @@ def test_a_full_disk_names_the_output_and_leaves_nothing(test_encoder, tmp_path,
 
 def test_a_full_disk_while_writing_frames_names_the_output(test_encoder, tmp_path, monkeypatch):
     """The same without a tmpfs: ENOSPC from the 4th frame file on."""
-    from synctalk_audio.outputs import files
+    from synctalk_audio.outputs import sink as files
     from synctalk_audio.pipeline import Pipeline
 
     real = files.write_frame_file

@@ -20,6 +20,9 @@ from typing import Any
 from .encoders.onnx import Encoder
 from .limits import DEFAULT_MAX_DURATION, check_count, check_max_duration
 from .modes import DEFAULT_HALF_WINDOW, FeatureMode, ModeSettings, front_end_threads, get_mode
+from .outputs.layout import Layout
+from .outputs.sink import DEFAULT_OUTPUT_FORMAT, FeatureSink
+from .outputs.sink import output_format as output_format_class
 
 __all__ = ["RunSpec"]
 
@@ -46,6 +49,9 @@ class RunSpec:
         Longest input accepted, seconds; None for no limit.
     frames : bool
         Whether outputs hold frames/frame_%05d.bin.
+    output_format : str
+        The outputs' format (`outputs.sink.OUTPUT_FORMATS`; ``npy``, the
+        feature file + frames/ + metadata.json, by default).
     """
 
     mode: FeatureMode
@@ -55,6 +61,7 @@ class RunSpec:
     threads: int | None = None
     max_duration: float | None = DEFAULT_MAX_DURATION
     frames: bool = True
+    output_format: str = DEFAULT_OUTPUT_FORMAT
 
     @classmethod
     def create(
@@ -70,6 +77,7 @@ class RunSpec:
         threads: int | None = None,
         max_duration: float | None = DEFAULT_MAX_DURATION,
         frames: bool = True,
+        output_format: str = DEFAULT_OUTPUT_FORMAT,
         stream: bool = False,
     ) -> RunSpec:
         """Validate every setting of a run, each by its one check.
@@ -88,6 +96,8 @@ class RunSpec:
             Longest input, seconds (None: no limit).
         frames : bool
             Outputs hold frame files.
+        output_format : str
+            A registered output format (`outputs.sink.OUTPUT_FORMATS`).
         stream : bool
             The run streams: the mode must stream exactly.
 
@@ -110,6 +120,7 @@ class RunSpec:
         [32, 32, 32]
         """
         found = get_mode(mode)
+        output_format_class(output_format)  # a known format, or ParameterError
         if stream:
             found.check_streamable()
         if batch_size is not None:
@@ -134,6 +145,7 @@ class RunSpec:
             threads=threads,
             max_duration=check_max_duration(max_duration),
             frames=bool(frames),
+            output_format=output_format,
         )
 
     @property
@@ -162,6 +174,19 @@ class RunSpec:
         path = self.model_path
         return self if path is None else dataclasses.replace(self, model=os.path.abspath(path))
 
+    @property
+    def layout(self) -> Layout:
+        """Where the outputs' files are (`outputs.layout.Layout`)."""
+        return Layout.of(self.mode, self.settings.half_window)
+
+    def open_sink(self, directory: str, *, frames: bool | None = None) -> FeatureSink:
+        """The output format's sink on ``directory``, an empty staging directory.
+
+        ``frames`` None means the spec's `frames`.
+        """
+        use = self.frames if frames is None else frames
+        return output_format_class(self.output_format)(directory, self.layout, frames=use)
+
     def open_encoder(self) -> Encoder:
         """The mode's encoder for the model (an `Encoder` object is returned as it is).
 
@@ -173,9 +198,16 @@ class RunSpec:
         return self.mode.open_encoder(self.model, batch_size=self.batch_size, threads=self.threads)
 
     def describe(self) -> dict[str, Any]:
-        """metadata.json's ``settings``: the mode's settings, batch size and frame files."""
-        return {
+        """metadata.json's ``settings``: the mode's settings, batch size and frame files.
+
+        The output format is named only when it is not the default, so that
+        outputs of the default format say what they always said.
+        """
+        described = {
             **self.mode.describe(self.settings),
             "batch_size": self.encoder_batch_size,
             "frame_files": self.frames,
         }
+        if self.output_format != DEFAULT_OUTPUT_FORMAT:
+            described["output_format"] = self.output_format
+        return described

@@ -31,6 +31,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..outputs.directory import StreamOutput
+    from ..outputs.sink import FeatureSink
 
 
 def add_parser(sub: Any) -> None:
@@ -187,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engines.streaming import FeatureStreamer, feed_pcm
     from ..frontends.wavstream import PcmDecoder, PcmFormat, read_wav_header
     from ..outputs.directory import check_output_dir, stream_output_dir
-    from ..outputs.files import FRAME_HEADER, write_frame_file, write_metadata
+    from ..outputs.files import FRAME_HEADER
     from ..outputs.metadata import run_metadata
 
     spec = spec_of(args, stream=True)
@@ -223,23 +224,24 @@ def run(args: argparse.Namespace) -> int:
     if sys.stdout is not None:
         sys.stdout.flush()
     out_fd = None if args.no_stdout else sys.stdout.fileno()
-    rows: list[np.ndarray] = []
+    sink: FeatureSink | None = None  # with --output: rows and frames go there as they come
+    emitted = 0
     started = time.perf_counter()
     ended = _END_OF_INPUT
 
     guard = InterruptGuard()
 
-    def emit(frame: Any, frame_dir: str | None) -> None:
+    def emit(frame: Any) -> None:
+        nonlocal emitted
         data = np.ascontiguousarray(frame.features, dtype="<f4")
         with guard.deferred():  # Ctrl-C never cuts a record in half
             if out_fd is not None:
                 _write_stdout(out_fd, FRAME_HEADER.pack(data.size) + data.tobytes())
-            if frame_dir is not None:
-                path = os.path.join(frame_dir, f"frame_{frame.index:05d}.bin")
-                write_frame_file(path, data)
-            rows.append(frame.row)
+            if sink is not None:
+                sink.append(frame.row[np.newaxis], [data], frame.index)
+            emitted += 1
 
-    def run(frame_dir: str | None) -> None:
+    def run() -> None:
         nonlocal ended
         # Once the stream has ended, whatever arrives is recorded, not raised:
         # what was written is finished and put in place. Settled inside the
@@ -252,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
                 read_size=args.read_size,
                 remaining=remaining,
             ):
-                emit(frame, frame_dir)
+                emit(frame)
             guard.settle()
         except KeyboardInterrupt:
             guard.settle()
@@ -265,20 +267,21 @@ def run(args: argparse.Namespace) -> int:
     guard.install()
     out: StreamOutput | None = None
     if args.output is None:
-        run(None)
+        run()
     else:
         with stream_output_dir(args.output, overwrite=args.overwrite, inputs=_stdin_file()) as out:
-            frame_dir = os.path.join(out.staging, "frames")
-            os.mkdir(frame_dir)
-            run(frame_dir)
+            sink = spec.open_sink(out.staging)
+            try:
+                run()
+            except BaseException:
+                sink.close()
+                raise
             out.complete = ended == _END_OF_INPUT
-            out.keep = out.complete or bool(rows)  # a stop before any frame keeps nothing
-            if out.keep:
-                if rows:
-                    path = os.path.join(out.staging, mode.feature_file)
-                    np.save(path, np.stack(rows).astype("<f4"))
-                write_metadata(
-                    out.staging,
+            out.keep = out.complete or emitted > 0  # a stop before any frame keeps nothing
+            if not out.keep:
+                sink.close()
+            else:
+                sink.finish(
                     run_metadata(
                         mode,
                         settings,
@@ -290,11 +293,11 @@ def run(args: argparse.Namespace) -> int:
                             "samples": stream.samples_received,
                             "duration_s": stream.samples_received / fmt.sample_rate,
                         },
-                        counts={**stream.counts, "frames": len(rows)},
+                        counts={**stream.counts, "frames": emitted},
                         timings={"wall_s": time.perf_counter() - started},
                         complete=out.complete,
                         model=streamer.encoder.describe(),
-                    ),
+                    )
                 )
     quiet = args.quiet or (ended == _READER_GONE and out is None)
     if not quiet:
@@ -304,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
             _READER_GONE: "standard output was closed",
         }[ended]
         print(
-            f"synctalk-audio stream: {state}: {len(rows)} frame{'' if len(rows) == 1 else 's'} from"
+            f"synctalk-audio stream: {state}: {emitted} frame{'' if emitted == 1 else 's'} from"
             f" {stream.samples_received / fmt.sample_rate:.2f} s of audio{_where(out)}",
             file=sys.stderr,
         )

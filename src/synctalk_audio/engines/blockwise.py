@@ -24,9 +24,8 @@ import numpy as np
 
 from ..encoders.onnx import Encoder
 from ..frontends.audio import BLOCK_FRAMES, AudioBlocks
-from ..outputs import files
-from ..outputs.files import NpyRowWriter
 from ..outputs.metadata import input_facts, run_metadata
+from ..outputs.sink import FeatureSink
 from .streaming import FeatureStreamer, StreamFrame
 
 if TYPE_CHECKING:
@@ -59,9 +58,8 @@ class _TimedEncoder:
 def write_features_blockwise(
     pipe: Pipeline,
     source: str | os.PathLike[str],
-    directory: str,
+    out: FeatureSink,
     *,
-    frames: bool = True,
     progress: Progress | None = None,
     block_frames: int = BLOCK_FRAMES,
 ) -> dict[str, Any]:
@@ -73,10 +71,8 @@ def write_features_blockwise(
         Its mode (one that streams), encoder, settings and ``max_duration`` are used.
     source : str or os.PathLike
         A regular audio file.
-    directory : str
-        An existing directory to write into (a staging directory).
-    frames : bool
-        Also write frames/frame_%05d.bin.
+    out : FeatureSink
+        Where rows and frames go as they become final (the caller finishes it).
     progress : callable, optional
         Called as ``progress(samples_decoded, samples_declared)`` after
         every block, and once with both equal at the end.
@@ -92,34 +88,20 @@ def write_features_blockwise(
     started = time.perf_counter()
     timed = _TimedEncoder(pipe.encoder)
     mode, settings = pipe.mode, pipe.settings
-    streamer = FeatureStreamer(
-        timed,
-        mode=mode,
-        fps=settings.fps,
-        half_window=settings.half_window,
-        pad_mode=settings.pad_mode,
-        options=dict(settings.options),
-    )
-    frame_dir = os.path.join(directory, "frames") if frames else None
-    if frame_dir is not None:
-        os.mkdir(frame_dir)
+    streamer = FeatureStreamer.from_spec(pipe.spec, timed)
     load_s = feed_s = write_s = 0.0
-    with (
-        AudioBlocks(source, block_frames=block_frames, max_duration=pipe.max_duration) as blocks,
-        NpyRowWriter(os.path.join(directory, mode.feature_file), mode.row_shape) as rows,
-    ):
+    with AudioBlocks(source, block_frames=block_frames, max_duration=pipe.max_duration) as blocks:
         info = blocks.info
         stream = streamer.open(sample_rate=info.sample_rate, channels=info.channels)
         declared = max(info.frames, 1)
 
         def sink(final: list[StreamFrame]) -> None:
-            if not final:
-                return
-            if frame_dir is not None:
-                for frame in final:
-                    name = f"frame_{frame.index:05d}.bin"
-                    files.write_frame_file(os.path.join(frame_dir, name), frame.features)
-            rows.append(np.stack([frame.row for frame in final]))
+            if final:
+                out.append(
+                    np.stack([frame.row for frame in final]),
+                    [frame.features for frame in final],
+                    final[0].index,
+                )
 
         decoded = iter(blocks)
         while True:
@@ -141,7 +123,6 @@ def write_features_blockwise(
         feed_s += time.perf_counter() - t
         t = time.perf_counter()
         sink(final)
-        rows.finish()
         write_s += time.perf_counter() - t
         if progress is not None:
             progress(declared, declared)
@@ -151,7 +132,7 @@ def write_features_blockwise(
         mode,
         settings,
         input=input_facts(info),
-        counts={**stream.counts, "frames": rows.rows},
+        counts={**stream.counts, "frames": out.rows},
         timings={
             "load_s": load_s,
             f"{mode.front_end}_s": feed_s - timed.seconds,  # resampling, front end, cutting

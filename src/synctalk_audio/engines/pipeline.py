@@ -293,33 +293,34 @@ class Pipeline:
             If a file cannot be decoded.
         """
         from ..frontends.audio import BLOCK_FRAMES, is_regular_audio_file
-        from ..outputs.files import write_features, write_metadata
         from .blockwise import write_features_blockwise
 
         if self.encoder is None:
             raise ParameterError("this Pipeline is closed")
         started = time.perf_counter() if started is None else started
-        if self.mode.streams and is_regular_audio_file(source):
-            metadata = write_features_blockwise(
-                self,
-                source,  # type: ignore[arg-type]
-                directory,
-                frames=frames,
-                progress=progress,
-                block_frames=BLOCK_FRAMES if block_frames is None else block_frames,
-            )
-        else:
-            features = self.process(source, progress=progress)
-            t = time.perf_counter()
-            write_features(directory, features, frames=frames)
-            metadata = features.metadata
-            metadata["timings"]["write_s"] = time.perf_counter() - t
-        metadata["settings"].update(
-            batch_size=self.spec.encoder_batch_size, frame_files=bool(frames)
-        )
-        metadata.update(self.describe())
-        metadata["timings"]["wall_s"] = time.perf_counter() - started
-        return write_metadata(directory, metadata)
+        sink = self.spec.open_sink(directory, frames=frames)
+        try:
+            if self.mode.streams and is_regular_audio_file(source):
+                metadata = write_features_blockwise(
+                    self,
+                    source,  # type: ignore[arg-type]
+                    sink,
+                    progress=progress,
+                    block_frames=BLOCK_FRAMES if block_frames is None else block_frames,
+                )
+            else:
+                features = self.process(source, progress=progress)
+                t = time.perf_counter()
+                sink.append(features.array, features.frames() if frames else None)
+                metadata = features.metadata
+                metadata["timings"]["write_s"] = time.perf_counter() - t
+            metadata["settings"].update(self.spec.replace(frames=bool(frames)).describe())
+            metadata.update(self.describe())
+            metadata["timings"]["wall_s"] = time.perf_counter() - started
+        except BaseException:
+            sink.close()
+            raise
+        return sink.finish(metadata)
 
     def process_many(
         self,

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .features import AudioFeatures
+from .layout import METADATA_FILE
 
 __all__ = [
     "FRAME_HEADER",
@@ -141,16 +142,21 @@ def read_frame_file(path: str) -> np.ndarray:
 def write_features(directory: str, features: AudioFeatures, *, frames: bool = True) -> None:
     """Write the mode's feature file and the frame files (unless ``frames`` is False).
 
-    Writes into ``directory`` directly; wrap the call in `atomic_output_dir`.
+    The standard format's files without metadata.json (`outputs.sink.DirectorySink`),
+    into ``directory`` directly; wrap the call in `atomic_output_dir`.
     Memory stays flat: each frame is a view of the array written as it is cut.
     """
-    path = os.path.join(directory, features.feature_mode.feature_file)
-    np.save(path, features.array.astype("<f4"))
-    if frames:
-        frame_dir = os.path.join(directory, "frames")
-        os.mkdir(frame_dir)
-        for index, frame in enumerate(features.frames()):
-            write_frame_file(os.path.join(frame_dir, f"frame_{index:05d}.bin"), frame)
+    from .layout import Layout
+    from .sink import DirectorySink
+
+    layout = Layout.of(features.feature_mode, features.half_window)
+    sink = DirectorySink(directory, layout, frames=frames)
+    try:
+        sink.append(features.array, features.frames() if frames else None)
+    except BaseException:
+        sink.close()
+        raise
+    sink.finish(None)
 
 
 def write_metadata(directory: str, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +166,7 @@ def write_metadata(directory: str, metadata: dict[str, Any]) -> dict[str, Any]:
     """
     key, value = OUTPUT_MARK
     written = {key: value, **metadata}
-    with open(os.path.join(directory, "metadata.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(directory, METADATA_FILE), "w", encoding="utf-8") as f:
         json.dump(written, f, indent=2)
         f.write("\n")
     return written
