@@ -272,7 +272,7 @@ def test_validate_command(test_encoder, tmp_path):
     report = json.loads(differ.stdout)
     assert report["match"] is False
     assert abs(report["frames_max_abs"] - 1e-3) < 1e-6
-    assert report["aud_ave_max_abs"] == 0.0
+    assert report["features_max_abs"] == 0.0
     relative = run("validate", str(a), str(b), "--relative", "--tolerance", "1e-2")
     assert relative.returncode == 0, relative.stdout
 

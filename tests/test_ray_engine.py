@@ -589,7 +589,7 @@ def test_actor_killed_in_the_middle_of_a_real_job(
     for key in record:
         report = compare_outputs(os.path.join(local_reference, key), os.path.join(out, key))
         assert report["invalid"] == [] and "problem" not in report, key
-        assert report["aud_ave_max_abs"] == 0.0 and report["frames_max_abs"] == 0.0, key
+        assert report["features_max_abs"] == 0.0 and report["frames_max_abs"] == 0.0, key
     assert output_files(out) == output_files(local_reference)
 
 

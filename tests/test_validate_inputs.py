@@ -255,8 +255,8 @@ def test_row_cosine_is_over_the_whole_row(tmp_path, name, row_shape):
     report = compare_outputs(ref, cand)
     a, b = rows[2].astype(np.float64).ravel(), changed[2].astype(np.float64).ravel()
     want = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-    assert report["aud_ave_min_cosine"] == pytest.approx(want, abs=1e-12)
-    assert report["aud_ave_max_abs"] == pytest.approx(2 * np.abs(rows[2, 0]).max())
+    assert report["features_min_cosine"] == pytest.approx(want, abs=1e-12)
+    assert report["features_max_abs"] == pytest.approx(2 * np.abs(rows[2, 0]).max())
 
 
 def test_feature_files_are_read_a_block_at_a_time(tmp_path):
@@ -271,8 +271,8 @@ def test_feature_files_are_read_a_block_at_a_time(tmp_path):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert report["aud_ave_shape"] == [[20000, 512], [20000, 512]]
-    assert report["aud_ave_max_abs"] == pytest.approx(1e-3, rel=1e-2)
+    assert report["features_shape"] == [[20000, 512], [20000, 512]]
+    assert report["features_max_abs"] == pytest.approx(1e-3, rel=1e-2)
     file_size = os.path.getsize(os.path.join(ref, "aud_ave.npy"))
     assert peak < file_size / 2, (peak, file_size)
 

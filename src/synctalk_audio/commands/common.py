@@ -148,6 +148,19 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_output_format(p: argparse.ArgumentParser) -> None:
+    """--output-format: the registered output formats (`outputs.sink.OUTPUT_FORMATS`)."""
+    from ..outputs.sink import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
+
+    p.add_argument(
+        "--output-format",
+        default=DEFAULT_OUTPUT_FORMAT,
+        choices=list(OUTPUT_FORMATS),
+        help="what --output holds: npy = the mode's feature file, frames/frame_%%05d.bin and"
+        " metadata.json (default: %(default)s)",
+    )
+
+
 def add_overwrite(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--overwrite",
@@ -170,6 +183,7 @@ def spec_of(args: argparse.Namespace, *, stream: bool = False) -> RunSpec:
     A bad value raises `ParameterError` naming its keyword, which `main`
     turns into the option's name (``--fps``).
     """
+    from ..outputs.sink import DEFAULT_OUTPUT_FORMAT
     from ..spec import RunSpec
 
     return RunSpec.create(
@@ -183,6 +197,7 @@ def spec_of(args: argparse.Namespace, *, stream: bool = False) -> RunSpec:
         threads=args.threads,
         max_duration=max_duration_of(args),
         frames=not getattr(args, "no_frames", False),
+        output_format=getattr(args, "output_format", DEFAULT_OUTPUT_FORMAT),
         stream=stream,
     )
 

@@ -21,6 +21,7 @@ from .common import (
     EXIT_OK,
     Progress,
     add_encoder_options,
+    add_output_format,
     add_overwrite,
     exit_status,
     spec_of,
@@ -69,6 +70,7 @@ def add_parser(sub: Any) -> None:
         " previous synctalk-audio output (default: %(default)s)",
     )
     add_overwrite(p)
+    add_output_format(p)
     p.add_argument(
         "--batch-size",
         type=int,

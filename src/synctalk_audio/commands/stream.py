@@ -24,6 +24,7 @@ from .common import (
     EXIT_OK,
     InterruptGuard,
     add_encoder_options,
+    add_output_format,
     add_overwrite,
     exit_status,
     spec_of,
@@ -79,6 +80,7 @@ def add_parser(sub: Any) -> None:
         " replaces a complete output)",
     )
     add_overwrite(p)
+    add_output_format(p)
     p.add_argument(
         "--no-stdout",
         action="store_true",

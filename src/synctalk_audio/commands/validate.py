@@ -41,7 +41,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = compare_outputs(args.reference, args.candidate)
-    worst = max(report.get("aud_ave_max_abs", np.inf), report.get("frames_max_abs", 0.0))
+    worst = max(report.get("features_max_abs", np.inf), report.get("frames_max_abs", 0.0))
     if args.relative:
         worst /= max(report.get("reference_max_abs_value", 1.0), 1e-30)
     invalid = report.get("invalid", [])
@@ -54,13 +54,18 @@ def run(args: argparse.Namespace) -> int:
         if "problem" in report:
             print(f"MISMATCH: {report['problem']}")
         else:
+            row = report["features_worst_row"]
+            at_row = "" if row is None else f" (row {row})"
+            where = report["frames_worst_file"]
+            at_file = "" if where is None else f" ({where})"
             print(
-                f"{report['feature_files'][0]} {tuple(report['aud_ave_shape'][0])}:"
-                f" max abs {report['aud_ave_max_abs']:.3g},"
-                f" mean abs {report['aud_ave_mean_abs']:.3g}, min cosine"
-                f" {report['aud_ave_min_cosine']:.9f}\nframes {report['frame_counts'][0]} vs"
-                f" {report['frame_counts'][1]}: max abs {report['frames_max_abs']:.3g}, mean abs"
-                f" {report['frames_mean_abs']:.3g}, min cosine {report['frames_min_cosine']:.9f}"
+                f"{report['feature_files'][0]} {tuple(report['features_shape'][0])}:"
+                f" max abs {report['features_max_abs']:.3g}{at_row},"
+                f" mean abs {report['features_mean_abs']:.3g}, min cosine"
+                f" {report['features_min_cosine']:.9f}\nframes {report['frame_counts'][0]} vs"
+                f" {report['frame_counts'][1]}: max abs {report['frames_max_abs']:.3g}{at_file},"
+                f" mean abs {report['frames_mean_abs']:.3g}, min cosine"
+                f" {report['frames_min_cosine']:.9f}"
             )
         if invalid:
             more = f" (and {len(invalid) - 1} more files)" if len(invalid) > 1 else ""

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import ParameterError
 from .files import OUTPUT_MARK
+from .layout import FRAME_NAME, FRAMES_DIR, METADATA_FILE
 
 try:
     import fcntl
@@ -53,10 +54,6 @@ STOP_SIGNALS: tuple[int, ...] = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
 
-#: What a previous output may hold besides metadata.json (any encoder mode's
-#: feature array: aud_ave.npy, aud_hu.npy, aud_wenet.npy, ...).
-_FEATURE_FILE = re.compile(r"aud_\w+\.npy")
-_FRAME_FILE = re.compile(r"frame_\d{5,}\.bin")
 #: A metadata.json larger than this is not one of ours (ours are a few KB).
 _METADATA_MAX_BYTES = 1 << 20
 #: Room a staging name needs beyond ".STEM": ".tmp-" or ".old-", a pid of up to
@@ -95,10 +92,13 @@ def _is_marked(metadata_path: str) -> bool:
 def _foreign_content(folder: str) -> str | None:
     """None when ``folder`` is empty or holds only a previous output of this tool, else why not.
 
-    A previous output holds metadata.json with the `OUTPUT_MARK`, ``aud_*.npy``
-    files and a ``frames`` directory of ``frame_NNNNN.bin`` files; all plain
+    A previous output holds metadata.json with the `OUTPUT_MARK`, files an
+    output format writes (`outputs.sink.OUTPUT_FORMATS`: a mode's feature
+    file) and a ``frames`` directory of ``frame_NNNNN.bin`` files; all plain
     files, no symbolic links, nothing else.
     """
+    from .sink import OUTPUT_FORMATS
+
     with os.scandir(folder) as scan:
         entries = sorted(scan, key=lambda e: e.name)
     if not entries:
@@ -106,18 +106,18 @@ def _foreign_content(folder: str) -> str | None:
     marked = False
     for entry in entries:
         name = entry.name
-        if name == "metadata.json" and entry.is_file(follow_symlinks=False):
+        if name == METADATA_FILE and entry.is_file(follow_symlinks=False):
             marked = _is_marked(entry.path)
             if not marked:
                 return "its metadata.json was not written by synctalk-audio"
-        elif _FEATURE_FILE.fullmatch(name) and entry.is_file(follow_symlinks=False):
+        elif entry.is_file(follow_symlinks=False) and any(
+            format.owns(name, False) for format in OUTPUT_FORMATS.values()
+        ):
             continue
-        elif name == "frames" and entry.is_dir(follow_symlinks=False):
+        elif name == FRAMES_DIR and entry.is_dir(follow_symlinks=False):
             with os.scandir(entry.path) as frames:
                 for frame in frames:
-                    if not (
-                        _FRAME_FILE.fullmatch(frame.name) and frame.is_file(follow_symlinks=False)
-                    ):
+                    if not (FRAME_NAME.match(frame.name) and frame.is_file(follow_symlinks=False)):
                         return f"it holds frames/{frame.name}, which synctalk-audio does not write"
         else:
             return f"it holds {name}, which synctalk-audio does not write"

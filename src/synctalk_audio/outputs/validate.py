@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import stat
 import struct
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 
 from ..errors import ParameterError
+from .layout import FRAME_NAME, FRAMES_DIR
 
 if TYPE_CHECKING:
     from ..modes import FeatureMode
@@ -42,8 +42,6 @@ __all__ = ["BLOCK_VALUES", "compare_outputs"]
 
 #: Feature-file values read from each side at a time (rows of a block x row size).
 BLOCK_VALUES = 1 << 18
-#: Names of the files of ``frames/``: ``frame_%05d.bin``.
-FRAME_NAME = re.compile(r"frame_[0-9]{5,}\.bin\Z")
 #: Longest .npy header accepted (NumPy's own limit when it loads a file).
 MAX_NPY_HEADER = 10_000
 _NPY_MAGIC = b"\x93NUMPY"
@@ -247,7 +245,7 @@ def _read_frame(path: str, sizes: dict[int, tuple[int, ...]], mode: FeatureMode)
 
 def _frame_names(directory: str) -> list[str]:
     """The frame files of ``directory``/frames, sorted; `ParameterError` for any other entry."""
-    frame_dir = os.path.join(directory, "frames")
+    frame_dir = os.path.join(directory, FRAMES_DIR)
     if not os.path.lexists(frame_dir):
         return []
     if not os.path.isdir(frame_dir):
@@ -310,14 +308,23 @@ def _compare_features(
         name = os.path.basename(ref.path)
         report["problem"] = f"{name} shapes differ: {ref.shape} vs {cand.shape}"
         return
-    worst = total = ref_max = 0.0
+    worst = total = ref_max = best = 0.0
+    worst_row: int | None = None
     cos_min = 1.0
     bad_ref = bad_cand = 0
     axes = tuple(range(1, 1 + len(ref.mode.row_shape)))
+    first = 0
     for a, b in zip(ref.blocks(rows), cand.blocks(rows), strict=True):
         bad_ref += _nonfinite(a)
         bad_cand += _nonfinite(b)
         diff = np.abs(a - b)
+        # Per row over the row's whole shape; the first row of the largest error.
+        row_worst = diff.reshape(diff.shape[0], -1).max(axis=1)
+        at = int(np.argmax(row_worst))  # the first NaN row if any, else the first largest
+        value = float(row_worst[at])
+        if value > best or (np.isnan(value) and not np.isnan(best)):
+            best, worst_row = value, first + at
+        first += a.shape[0]
         # np.maximum / np.minimum keep a NaN, as one max over the whole array would.
         worst = float(np.maximum(worst, diff.max()))
         total += float(diff.sum())
@@ -332,21 +339,24 @@ def _compare_features(
     size = ref.rows * row_size
     _note_nonfinite(invalid, ref.path, bad_ref, size)
     _note_nonfinite(invalid, cand.path, bad_cand, size)
-    report["aud_ave_max_abs"] = worst
+    report["features_max_abs"] = worst
+    # The row of the largest error (None when the files are equal).
+    report["features_worst_row"] = worst_row
     # Relative to the reference's largest value: the fair yardstick for a real
     # encoder whose features are much larger than the test encoder's.
     report["reference_max_abs_value"] = ref_max
-    report["aud_ave_mean_abs"] = total / size
-    report["aud_ave_min_cosine"] = cos_min
+    report["features_mean_abs"] = total / size
+    report["features_min_cosine"] = cos_min
 
 
 def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
     """Compare two output directories; see ``synctalk-audio validate``.
 
     ``report["feature_files"]`` names each side's feature file (the mode's:
-    ``aud_ave.npy``, ``aud_hu.npy``, ...); the keys about it keep the
-    ``aud_ave_`` prefix of the first mode whatever the mode (``aud_ave_max_abs``,
-    ...), so that reports stay comparable. ``report["invalid"]`` lists every
+    ``aud_ave.npy``, ``aud_hu.npy``, ...); the keys about it start with
+    ``features_`` whatever the mode (``features_max_abs``, ``features_worst_row``:
+    the first row holding the largest error, ...), those about the frame
+    files with ``frames_`` (``frames_worst_file``). ``report["invalid"]`` lists every
     file of either directory that holds NaN or infinity: such output is never
     valid, whatever the other side holds. Per-row cosines are over a row's
     whole shape; rows all zero on either side are left out of the minimum.
@@ -387,7 +397,7 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
     try:
         cand = _FeatureFile(cand_path, cand_mode)
         try:
-            report["aud_ave_shape"] = [list(ref.shape), list(cand.shape)]
+            report["features_shape"] = [list(ref.shape), list(cand.shape)]
             ref_frames, cand_frames = _frame_names(reference), _frame_names(candidate)
             _compare_features(report, invalid, ref, cand)
         finally:
@@ -399,11 +409,12 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
     report["frame_counts"] = [len(ref_frames), len(cand_frames)]
     sizes = {math.prod(shape): shape for shape in mode.frame_shapes.values()}
     worst, total, count, cos_min = 0.0, 0.0, 0, 1.0
+    worst_file: str | None = None
     if ref_frames != cand_frames:
         report["problem"] = "frame file lists differ"
     else:
         for name in ref_frames:
-            paths = [os.path.join(side, "frames", name) for side in (reference, candidate)]
+            paths = [os.path.join(side, FRAMES_DIR, name) for side in (reference, candidate)]
             a, b = (_read_frame(path, sizes, mode) for path in paths)
             for path, values in zip(paths, (a, b), strict=True):
                 _note_nonfinite(invalid, path, _nonfinite(values), values.size)
@@ -411,13 +422,17 @@ def compare_outputs(reference: str, candidate: str) -> dict[str, Any]:
                 report["problem"] = f"{name}: {a.size} vs {b.size} values"
                 break
             d = np.abs(a - b)
-            worst = max(worst, float(d.max()))
+            largest = float(d.max())
+            if largest > worst or (worst_file is None and np.isnan(largest)):
+                worst_file = os.path.join(FRAMES_DIR, name)
+            worst = float(np.maximum(worst, largest))
             total += float(d.sum())
             count += d.size
             na, nb = np.linalg.norm(a), np.linalg.norm(b)
             if na > 0 and nb > 0:
                 cos_min = min(cos_min, float(a @ b / (na * nb)))
     report["frames_max_abs"] = worst
+    report["frames_worst_file"] = worst_file
     report["frames_mean_abs"] = total / count if count else 0.0
     report["frames_min_cosine"] = cos_min
     return report
