@@ -20,8 +20,9 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import AudioLoadError, ModelError, ParameterError
+from ..signals import InterruptGuard, exit_status
 from . import export, process, stream, validate
-from .common import DEBUG_ENV, EXIT_FAILED, EXIT_USAGE, InterruptGuard, Parser, exit_status
+from .common import DEBUG_ENV, EXIT_FAILED, EXIT_USAGE, Parser
 
 __all__ = ["build_parser", "main"]
 
@@ -78,8 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
     parser, commands = _build_parsers()
     args = parser.parse_args(args_list)
-    guard = InterruptGuard()  # SIGTERM and SIGHUP stop a run the way Ctrl-C does
+    # The process's one guard: SIGTERM and SIGHUP stop a run the way Ctrl-C
+    # does; a command that must finish what it started (stream) uses it too.
+    guard = InterruptGuard()
     guard.install()
+    args.stop_guard = guard
     try:
         status: int = COMMANDS[args.command].run(args)
         return status

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..limits import (
@@ -208,78 +204,3 @@ def mode_options_of(args: argparse.Namespace) -> dict[str, object]:
 
     names = {option.name for mode in REGISTRY.values() for option in mode.options}
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-
-
-class Stopped(KeyboardInterrupt):
-    """Raised by `InterruptGuard` for SIGINT, SIGTERM and SIGHUP alike."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def exit_status(signum: int) -> int:
-    """The shell's convention: 128 + the signal's number (130 for Ctrl-C)."""
-    return 128 + signum
-
-
-class InterruptGuard:
-    """Turns Ctrl-C, SIGTERM and SIGHUP into `Stopped`, but never inside a `deferred` block.
-
-    All three stop a run the same way, so the output directory is cleaned up
-    or completed (see `atomic_output_dir`) whichever arrives. The stream
-    command writes each record whole: a signal that arrives while a record is
-    being written takes effect right after it. ``signum`` is the first signal
-    received.
-    """
-
-    def __init__(self) -> None:
-        self._depth = 0
-        self._pending: int | None = None
-        self._previous: dict[int, Any] = {}
-        self._settled = False
-        self.signum: int | None = None
-
-    def install(self) -> None:
-        from ..outputs.directory import STOP_SIGNALS
-
-        if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
-                previous = signal.signal(signum, self._on_signal)
-                self._previous.setdefault(signum, previous)
-
-    def restore(self) -> None:
-        """Put back the handlers `install` replaced."""
-        for signum, handler in self._previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        self._previous.clear()
-
-    def settle(self) -> None:
-        """From now on only record a signal (``signum``), never raise.
-
-        For the end of a run that must finish what it started: the stream
-        command, once its input has ended or it was stopped, puts its output
-        in place whatever arrives meanwhile.
-        """
-        self._settled = True
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        if self.signum is None:
-            self.signum = signum
-        if self._settled:
-            return
-        if self._depth:
-            self._pending = signum
-        else:
-            raise Stopped(signum)
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if not self._depth and self._pending is not None:
-                signum, self._pending = self._pending, None
-                raise Stopped(signum)

@@ -23,7 +23,6 @@ from .common import (
     add_encoder_options,
     add_output_format,
     add_overwrite,
-    exit_status,
     spec_of,
 )
 
@@ -236,7 +235,7 @@ def _no_notice(line: str) -> None:
 def run_many(args: argparse.Namespace) -> int:
     """A job: every input to its own directory under ``--output``; a summary at the end."""
     from ..jobs import run_job
-    from ..outputs.directory import STOP_SIGNALS
+    from ..signals import STOP_SIGNALS, exit_status
 
     spec = spec_of(args)
     show = not args.quiet and sys.stderr.isatty()

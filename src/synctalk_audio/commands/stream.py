@@ -22,11 +22,9 @@ from .common import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    InterruptGuard,
     add_encoder_options,
     add_output_format,
     add_overwrite,
-    exit_status,
     spec_of,
 )
 
@@ -192,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs.directory import check_output_dir, stream_output_dir
     from ..outputs.files import FRAME_HEADER
     from ..outputs.metadata import run_metadata
+    from ..signals import InterruptGuard, exit_status
 
     spec = spec_of(args, stream=True)
     mode, settings, max_duration = spec.mode, spec.settings, spec.max_duration
@@ -231,7 +230,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     ended = _END_OF_INPUT
 
-    guard = InterruptGuard()
+    guard = getattr(args, "stop_guard", None)
+    if guard is None:  # run() called without main(): this process's guard is made here
+        guard = InterruptGuard()
+        guard.install()
 
     def emit(frame: Any) -> None:
         nonlocal emitted
@@ -266,7 +268,6 @@ def run(args: argparse.Namespace) -> int:
             ended = _READER_GONE
             _silence_stdout()
 
-    guard.install()
     out: StreamOutput | None = None
     if args.output is None:
         run()

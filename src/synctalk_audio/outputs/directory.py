@@ -20,14 +20,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import ParameterError
+from ..signals import deliver, signals_held, unstoppable
 from .files import OUTPUT_MARK
 from .layout import FRAME_NAME, FRAMES_DIR, METADATA_FILE
 
@@ -38,21 +37,12 @@ except ImportError:  # pragma: no cover - Windows: no lock, the rest holds
 
 __all__ = [
     "PARTIAL_SUFFIX",
-    "STOP_SIGNALS",
     "StreamOutput",
     "atomic_file",
     "atomic_output_dir",
     "check_output_dir",
     "stream_output_dir",
 ]
-
-#: Signals that stop a run the way Ctrl-C does. They are held back while a
-#: staging path or lock file is made, while an output is renamed into place and
-#: while a stopped run cleans up, so none can leave a half-done step behind (a
-#: job's worker can get several: one per thread of its driver, when that dies).
-STOP_SIGNALS: tuple[int, ...] = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
 
 #: A metadata.json larger than this is not one of ours (ours are a few KB).
 _METADATA_MAX_BYTES = 1 << 20
@@ -391,12 +381,12 @@ def _output_lock(final: str, stem: str) -> Iterator[None]:
     try:
         # Taken with signals held, so that a stop cannot fall between creating
         # the lock file and the ``finally`` that deletes it.
-        with _unstoppable():
+        with unstoppable():
             fd = _take_lock(path, final)
         yield
     finally:
         if fd is not None:
-            with _unstoppable():  # a second stop does not cut this short
+            with unstoppable():  # a second stop does not cut this short
                 with contextlib.suppress(OSError):
                     os.unlink(path)
                 os.close(fd)
@@ -434,53 +424,6 @@ def _take_lock(path: str, final: str) -> int:
         if same:
             return fd
         os.close(fd)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[list[int]]:
-    """Hold back `STOP_SIGNALS` during the block.
-
-    Yields the list of signals received meanwhile: if the block raises they
-    are delivered at once, else the caller delivers them with `_deliver`.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-    previous = {}
-    try:
-        for signum in STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, lambda s, _f: received.append(s))
-        yield received
-    except BaseException:
-        _restore(previous)
-        _deliver(received)
-        raise
-    _restore(previous)
-
-
-def _restore(previous: dict[int, Any]) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-
-
-def _deliver(received: list[int]) -> None:
-    """Raise the held signals again, in order, now that their handlers are back.
-
-    Each distinct signal once; the first whose handler raises ends it. All of
-    them, not only the first: a process that ignores SIGINT must still stop
-    on a SIGTERM that came after it.
-    """
-    for signum in dict.fromkeys(received):
-        signal.raise_signal(signum)
-
-
-@contextlib.contextmanager
-def _unstoppable() -> Iterator[None]:
-    """Run the block with `STOP_SIGNALS` held back, then deliver those received."""
-    with _signals_held() as held:
-        yield
-    _deliver(held)
 
 
 def _rmtree(path: str) -> list[str]:
@@ -580,22 +523,22 @@ def atomic_output_dir(
         try:
             # Made with signals held, so that a stop cannot fall between the
             # mkdir and the ``except`` below that removes it.
-            with _unstoppable():
+            with unstoppable():
                 staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-{pid}-", dir=parent)
             with full_disk_named(final, _OUTPUT_FULL):
                 yield staging
             os.chmod(staging, 0o755)
-            with _signals_held() as held:
+            with signals_held() as held:
                 old = _install(staging, final, stem)
         except BaseException:
             if staging is not None:
-                with _unstoppable():  # a second stop does not cut this short
+                with unstoppable():  # a second stop does not cut this short
                     shutil.rmtree(staging, ignore_errors=True)
             raise
         try:
             _delete_previous(final, old)
         finally:
-            _deliver(held)
+            deliver(held)
 
 
 #: What a stopped stream's partial output is called when its --output holds a
@@ -728,13 +671,13 @@ def stream_output_dir(
         _remove_stale(parent, stem)
         staging: str | None = None
         try:
-            with _unstoppable():
+            with unstoppable():
                 staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-{os.getpid()}-", dir=parent)
             out = StreamOutput(staging, final)
             yield out
             os.chmod(staging, 0o755)
             old = None
-            with _signals_held() as held:
+            with signals_held() as held:
                 if out.keep and (out.complete or not _holds_complete_output(final)):
                     old = _install(staging, final, stem)
                     out.written = final
@@ -748,7 +691,7 @@ def stream_output_dir(
                     staging = None
         except BaseException:
             if staging is not None:
-                with _unstoppable():  # a second stop does not cut this short
+                with unstoppable():  # a second stop does not cut this short
                     shutil.rmtree(staging, ignore_errors=True)
             raise
         try:
@@ -756,7 +699,7 @@ def stream_output_dir(
                 shutil.rmtree(staging, ignore_errors=True)
             _delete_previous(out.written or final, old)
         finally:
-            _deliver(held)
+            deliver(held)
 
 
 @contextlib.contextmanager
@@ -769,7 +712,7 @@ def atomic_file(path: str) -> Iterator[str]:
     final = os.path.abspath(path)
     staging: str | None = None
     try:
-        with _unstoppable():  # a stop cannot fall between creating it and naming it
+        with unstoppable():  # a stop cannot fall between creating it and naming it
             fd, staging = tempfile.mkstemp(
                 prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final)
             )
@@ -779,6 +722,6 @@ def atomic_file(path: str) -> Iterator[str]:
         os.replace(staging, final)
     except BaseException:
         if staging is not None:
-            with _unstoppable(), contextlib.suppress(OSError):
+            with unstoppable(), contextlib.suppress(OSError):
                 os.unlink(staging)
         raise
