@@ -38,7 +38,7 @@ SPEECH = os.path.join(DATA, "speech_16k_s16_mono.wav")
 # forever without it), so a test can act while the staging directory exists.
 SLOW_CHILD = r"""
 import os, sys, time
-import synctalk_audio.outputs.files as output
+import synctalk_audio.outputs.sink as output
 from synctalk_audio import cli
 
 go = os.environ.get("SLOW_GO")

@@ -1,10 +1,5 @@
-"""The package version, read from the installed distribution's metadata."""
+"""The package version: the one place it is written (pyproject.toml reads it from here)."""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("synctalk-audio")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0+unknown"
+__version__ = "0.1.0"

@@ -25,7 +25,7 @@ import numpy as np
 from ..encoders.onnx import Encoder
 from ..frontends.audio import BLOCK_FRAMES, AudioBlocks
 from ..outputs.metadata import input_facts, run_metadata
-from ..outputs.sink import FeatureSink
+from ..outputs.sink import RowSink
 from .streaming import FeatureStreamer, StreamFrame
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class _TimedEncoder:
 def write_features_blockwise(
     pipe: Pipeline,
     source: str | os.PathLike[str],
-    out: FeatureSink,
+    out: RowSink,
     *,
     progress: Progress | None = None,
     block_frames: int = BLOCK_FRAMES,
@@ -71,7 +71,7 @@ def write_features_blockwise(
         Its mode (one that streams), encoder, settings and ``max_duration`` are used.
     source : str or os.PathLike
         A regular audio file.
-    out : FeatureSink
+    out : RowSink
         Where rows and frames go as they become final (the caller finishes it).
     progress : callable, optional
         Called as ``progress(samples_decoded, samples_declared)`` after

@@ -293,14 +293,17 @@ class Pipeline:
             If a file cannot be decoded.
         """
         from ..frontends.audio import BLOCK_FRAMES, is_regular_audio_file
+        from ..outputs.sink import BackgroundSink, RowSink
         from .blockwise import write_features_blockwise
 
         if self.encoder is None:
             raise ParameterError("this Pipeline is closed")
         started = time.perf_counter() if started is None else started
-        sink = self.spec.open_sink(directory, frames=frames)
+        sink: RowSink = self.spec.open_sink(directory, frames=frames)
         try:
             if self.mode.streams and is_regular_audio_file(source):
+                # Rows and frames are written by a thread while the next block encodes.
+                sink = BackgroundSink(sink)
                 metadata = write_features_blockwise(
                     self,
                     source,  # type: ignore[arg-type]

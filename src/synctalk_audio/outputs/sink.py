@@ -28,22 +28,19 @@ from .layout import FRAME_NAME, FRAMES_DIR, METADATA_FILE, Layout, feature_file_
 
 __all__ = [
     "DEFAULT_OUTPUT_FORMAT",
+    "BackgroundSink",
     "OUTPUT_FORMATS",
     "DirectorySink",
     "FeatureSink",
+    "RowSink",
     "open_sink",
     "output_format",
     "register_output_format",
 ]
 
 
-class FeatureSink(Protocol):
-    """What every output format provides (see the module docstring)."""
-
-    #: The name ``--output-format`` selects it by.
-    name: ClassVar[str]
-
-    def __init__(self, directory: str, layout: Layout, *, frames: bool) -> None: ...
+class RowSink(Protocol):
+    """What a writer does with a sink: append final rows and frames, then finish or close."""
 
     @property
     def rows(self) -> int:
@@ -66,6 +63,16 @@ class FeatureSink(Protocol):
     def close(self) -> None:
         """Release the files without finishing (the staging directory is then removed)."""
         ...
+
+
+class FeatureSink(RowSink, Protocol):
+    """What every output format provides (see the module docstring): a `RowSink`
+    made as ``Format(directory, layout, frames=...)``, with a name and the names it owns."""
+
+    #: The name ``--output-format`` selects it by.
+    name: ClassVar[str]
+
+    def __init__(self, directory: str, layout: Layout, *, frames: bool) -> None: ...
 
     @classmethod
     def owns(cls, name: str, is_dir: bool) -> bool:
@@ -140,6 +147,107 @@ class DirectorySink:
     def owns_frame(name: str) -> bool:
         """Whether ``name`` in the frames folder is a frame file."""
         return FRAME_NAME.match(name) is not None
+
+
+#: Seconds `BackgroundSink.close` waits for a write in progress.
+CLOSE_WAIT_S = 5.0
+
+
+class BackgroundSink:
+    """Any `RowSink`, its appends done by one writer thread while the caller goes on.
+
+    Writing frame files costs about a tenth of a long run; the encoder
+    releases the GIL, so the writes overlap with the next block's encoding.
+    At most ``depth`` appends wait at a time (memory stays bounded); the
+    writes happen in order, exactly as the wrapped sink would make them. A
+    write's error (a full disk, a stop raised inside it) is raised in the
+    caller at its next `append`, at `finish` or `close`. `close` (a stop, an
+    error) skips the waiting writes and waits up to `CLOSE_WAIT_S` for the
+    one in progress, so a stop is never held up by a stalled disk for
+    longer; a write that ends later finds its directory removed and fails
+    quietly (it never creates the directory again).
+
+    Parameters
+    ----------
+    inner : RowSink
+        The sink that writes.
+    depth : int
+        Appends that may wait for the writer.
+    """
+
+    def __init__(self, inner: RowSink, depth: int = 4) -> None:
+        import queue
+        import threading
+
+        self.inner = inner
+        self._queue: queue.Queue[tuple[np.ndarray, list[np.ndarray] | None, int] | None] = (
+            queue.Queue(maxsize=depth)
+        )
+        self._error: BaseException | None = None
+        self._rows = 0
+        self._thread = threading.Thread(target=self._write, name="synctalk-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def rows(self) -> int:
+        """Rows appended so far (handed to the writer)."""
+        return self._rows
+
+    def _write(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self.inner.append(*item)
+                except BaseException as exc:  # raised in the caller's thread
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def append(
+        self, rows: np.ndarray, frames: Iterable[np.ndarray] | None = None, first: int = 0
+    ) -> None:
+        """Hand rows and frames to the writer (waits while ``depth`` appends are waiting)."""
+        self._raise()
+        listed = None if frames is None else list(frames)
+        self._queue.put((rows, listed, first))
+        self._rows += rows.shape[0]
+
+    def _stop(self, timeout: float | None = None) -> None:
+        if self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=timeout)
+            except Exception:  # queue.Full: the writer is stalled; it is not waited for
+                return
+            self._thread.join(timeout)
+
+    def finish(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Wait for every write, then finish the wrapped sink."""
+        self._stop()
+        self._raise()
+        return self.inner.finish(metadata)
+
+    def close(self) -> None:
+        """Stop the writer (the waiting writes are skipped) and close the wrapped sink."""
+        error = self._error
+        self._error = error or _Closing()
+        while True:  # the waiting writes are dropped, not made
+            try:
+                self._queue.get_nowait()
+            except Exception:  # queue.Empty
+                break
+        self._stop(CLOSE_WAIT_S)
+        if not self._thread.is_alive():
+            self.inner.close()
+
+
+class _Closing(Exception):
+    """Set as a `BackgroundSink`'s error while it closes: the waiting writes are skipped."""
 
 
 #: ``--output-format`` name -> the format's class.
