@@ -66,7 +66,7 @@ def audio_chunks(seconds: float, seed: int = 0):  # type: ignore[no-untyped-def]
 
 
 def run_command(args: argparse.Namespace) -> dict[str, object]:
-    command = [sys.executable, "-m", "synctalk_audio", "stream", "--mode", args.mode, "-q"]
+    command = [args.python, "-m", "synctalk_audio", "stream", "--mode", args.mode, "-q"]
     if args.model:
         command += ["--model", args.model]
     if args.output:
@@ -147,6 +147,9 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--output", default=None, help="also write this output directory")
     parser.add_argument("--api", type=int, default=0, help="FeatureStream open/feed/close N times")
+    parser.add_argument(
+        "--python", default=sys.executable, help="the Python running the command (another install)"
+    )
     args = parser.parse_args()
     result = run_api(args) if args.api else run_command(args)
     print(json.dumps(result, indent=2))
