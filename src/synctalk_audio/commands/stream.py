@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     from ..signals import InterruptGuard, exit_status
 
     spec = spec_of(args, stream=True)
-    mode, settings, max_duration = spec.mode, spec.settings, spec.max_duration
+    max_duration = spec.max_duration
     if args.raw is not None:
         check_sample_rate(args.rate, name="--rate")
         check_channels(args.channels, name="--channels")
@@ -286,8 +286,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 sink.finish(
                     run_metadata(
-                        mode,
-                        settings,
+                        spec,
                         input={
                             "source": "stdin",
                             "sample_rate": fmt.sample_rate,

@@ -87,7 +87,7 @@ def write_features_blockwise(
     """
     started = time.perf_counter()
     timed = _TimedEncoder(pipe.encoder)
-    mode, settings = pipe.mode, pipe.settings
+    mode = pipe.mode
     streamer = FeatureStreamer.from_spec(pipe.spec, timed)
     load_s = feed_s = write_s = 0.0
     with AudioBlocks(source, block_frames=block_frames, max_duration=pipe.max_duration) as blocks:
@@ -129,8 +129,7 @@ def write_features_blockwise(
     total = time.perf_counter() - started
     info = dataclasses.replace(info, frames=blocks.frames_read)
     return run_metadata(
-        mode,
-        settings,
+        pipe.spec,
         input=input_facts(info),
         counts={**stream.counts, "frames": out.rows},
         timings={

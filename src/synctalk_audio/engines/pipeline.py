@@ -184,8 +184,7 @@ class Pipeline:
         timings.update(result.timings)
         timings["total_s"] = time.perf_counter() - start
         metadata = run_metadata(
-            self.mode,
-            self.settings,
+            self.spec,
             input=input_facts(info),
             counts={**result.counts, "frames": int(result.features.shape[0])},
             timings=timings,
@@ -317,7 +316,7 @@ class Pipeline:
                 sink.append(features.array, features.frames() if frames else None)
                 metadata = features.metadata
                 metadata["timings"]["write_s"] = time.perf_counter() - t
-            metadata["settings"].update(self.spec.replace(frames=bool(frames)).describe())
+            metadata["settings"] = self.spec.replace(frames=bool(frames)).describe()
             metadata.update(self.describe())
             metadata["timings"]["wall_s"] = time.perf_counter() - started
         except BaseException:

@@ -19,7 +19,7 @@ from .._version import __version__
 from ..frontends.audio import AudioInfo
 
 if TYPE_CHECKING:
-    from ..modes.base import FeatureMode, ModeSettings
+    from ..spec import RunSpec
 
 __all__ = ["input_facts", "run_metadata", "versions"]
 
@@ -54,13 +54,11 @@ def input_facts(info: AudioInfo) -> dict[str, Any]:
 
 
 def run_metadata(
-    mode: FeatureMode,
-    settings: ModeSettings,
+    spec: RunSpec,
     *,
     input: dict[str, Any],
     counts: dict[str, int],
     timings: dict[str, float],
-    extra_settings: dict[str, Any] | None = None,
     complete: bool | None = None,
     model: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -68,16 +66,14 @@ def run_metadata(
 
     Parameters
     ----------
-    mode, settings : FeatureMode, ModeSettings
-        The run's mode and settings (`FeatureMode.describe` gives ``settings``).
+    spec : RunSpec
+        The run's settings (`RunSpec.describe` gives ``settings``).
     input : dict
         Facts of the input (`input_facts` for files).
     counts : dict
         The mode's counts and ``frames``.
     timings : dict
         Seconds per stage.
-    extra_settings : dict, optional
-        Run settings beyond the mode's (batch size, frame files).
     complete : bool, optional
         For a stream: whether it reached the end of its input.
     model : dict, optional
@@ -86,7 +82,7 @@ def run_metadata(
     metadata: dict[str, Any] = {
         "input": input,
         "counts": counts,
-        "settings": {**mode.describe(settings), **(extra_settings or {})},
+        "settings": spec.describe(),
     }
     if complete is not None:
         metadata["complete"] = complete
