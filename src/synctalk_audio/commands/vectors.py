@@ -64,5 +64,7 @@ def run(args: argparse.Namespace) -> int:
             shape = "x".join(str(n) for n in entry["shape"]) or "scalar"
             tol = entry["tolerance"]
             f32 = f", float32 {tol['float32']:.3g}" if "float32" in tol else ""
-            print(f"  {entry['file']:<28} {shape:<16} {entry['dtype']:<8} tol {tol['abs']:.3g}{f32}")
+            print(
+                f"  {entry['file']:<28} {shape:<16} {entry['dtype']:<8} tol {tol['abs']:.3g}{f32}"
+            )
     return EXIT_OK

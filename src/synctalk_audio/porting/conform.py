@@ -106,7 +106,9 @@ class ConformResult:
             verdict = "not dumped" if s.status == "absent" else s.status
             rows.append((s.stage, shape, error, tol, verdict))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append(self.summary())
         return "\n".join(lines)
@@ -185,13 +187,17 @@ def load_index(reference: str) -> dict[str, Any]:
         raise ConformError(f"cannot read {path}: {exc}") from None
     if not isinstance(index, dict) or index.get("format") != VECTORS_FORMAT:
         found = index.get("format") if isinstance(index, dict) else type(index).__name__
-        raise ConformError(f"{path} is not a vectors index (format {found!r}, expected {VECTORS_FORMAT!r})")
+        raise ConformError(
+            f"{path} is not a vectors index (format {found!r}, expected {VECTORS_FORMAT!r})"
+        )
     stages = index.get("stages")
     if not isinstance(stages, list) or not stages:
         raise ConformError(f"{path} lists no stages")
     for entry in stages:
         if not isinstance(entry, dict) or not {"name", "file", "shape", "tolerance"} <= set(entry):
-            raise ConformError(f"{path}: a stage entry lacks name, file, shape or tolerance: {entry!r}")
+            raise ConformError(
+                f"{path}: a stage entry lacks name, file, shape or tolerance: {entry!r}"
+            )
     return index
 
 
