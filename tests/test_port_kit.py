@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -251,4 +252,30 @@ def test_a_float32_front_end_departs_at_the_preemphasis_and_meets_the_float32_ti
     # this short clip moves aud_ave by 1.8e-6: within the parity bound (speech_24k: 1.05e-5)
     assert verdicts["aud_ave"] == "pass", parity.table()
     budget = conform(reference, candidate, tier="float32")
+    assert budget.passed, budget.table()
+
+
+def test_upstreams_float32_fbank_departs_at_the_fbank_and_meets_the_float32_tier(
+    wenet_model, tmp_path
+):
+    """Upstream's own wenet path (torchaudio's float32 fbank) as a port's dumps."""
+    from reference import ultralight
+
+    candidate = tmp_path / "upstream"
+    candidate.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # audioread imports aifc
+        speech, _ = ultralight.read_first_channel_16k(AUDIO)
+    fbank = ultralight.wenet_fbank(speech)  # float32, as upstream computes it
+    chunks = np.concatenate(list(ultralight.wenet_chunks(fbank)))[:, 0]
+    np.save(candidate / "padded.npy", ultralight.wenet_waveform(speech))
+    np.save(candidate / "fbank.npy", fbank)
+    np.save(candidate / "chunks.npy", chunks)
+    np.save(candidate / "aud_wenet.npy", ultralight.wenet_features(AUDIO, wenet_model))
+    reference = os.path.join(VECTORS, "wenet")
+    parity = conform(reference, str(candidate))
+    verdicts = {s.stage: s.status for s in parity.compared}
+    assert verdicts == {"padded": "pass", "fbank": "FAIL", "chunks": "FAIL", "aud_wenet": "pass"}
+    assert parity.first_failure.stage == "fbank", parity.table()
+    budget = conform(reference, str(candidate), tier="float32")
     assert budget.passed, budget.table()

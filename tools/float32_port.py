@@ -28,6 +28,7 @@ import glob
 import json
 import os
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -123,7 +124,9 @@ def dump(audio: str, model: str, out: str) -> None:
     import librosa
 
     os.makedirs(out, exist_ok=True)
-    wav = librosa.load(audio, sr=16000)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # audioread imports aifc
+        wav = librosa.load(audio, sr=16000)[0]
     for name, array in float32_stages(wav, model).items():
         np.save(os.path.join(out, f"{name}.npy"), array)
 
