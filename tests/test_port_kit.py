@@ -279,3 +279,30 @@ def test_upstreams_float32_fbank_departs_at_the_fbank_and_meets_the_float32_tier
     assert parity.first_failure.stage == "fbank", parity.table()
     budget = conform(reference, str(candidate), tier="float32")
     assert budget.passed, budget.table()
+
+
+@pytest.mark.parametrize(
+    ("mode", "feature"), [("hubert", "aud_hu"), ("wenet", "aud_wenet")], ids=["hubert", "wenet"]
+)
+def test_the_package_output_of_hubert_and_wenet_conforms_at_parity(models, mode, feature, tmp_path):
+    """``process`` (the C++ front ends, the package's encoders) dumped as a port would."""
+    out = tmp_path / "out"
+    argv = ["process", "--mode", mode, "--audio", AUDIO, "--model", models[mode]]
+    argv += ["--output", str(out), "--half-window", "4", "-q"]
+    assert cli.main(argv) == 0
+    candidate = tmp_path / "candidate"
+    candidate.mkdir()
+    features = np.load(out / f"{feature}.npy")
+    np.save(candidate / f"{feature}.npy", features)
+    names = sorted(os.listdir(out / "frames"))
+    stack = [np.fromfile(out / "frames" / name, dtype="<f4", offset=4) for name in names]
+    shape = index_of(mode)["stages"][-1]["shape"]
+    np.save(candidate / "frames.npy", np.stack(stack).reshape(shape))
+    if mode == "wenet":
+        from synctalk_audio.frontends.fbank import kaldi_fbank
+
+        padded = np.load(os.path.join(VECTORS, "wenet", "02_padded.npy"))
+        np.save(candidate / "fbank.npy", kaldi_fbank(padded, dtype=np.float64))
+    result = conform(os.path.join(VECTORS, mode), str(candidate))
+    assert result.passed, result.table()
+    assert len(result.compared) == (3 if mode == "wenet" else 2)
