@@ -306,3 +306,18 @@ def test_the_package_output_of_hubert_and_wenet_conforms_at_parity(models, mode,
     result = conform(os.path.join(VECTORS, mode), str(candidate))
     assert result.passed, result.table()
     assert len(result.compared) == (3 if mode == "wenet" else 2)
+
+
+def test_vectors_names_a_model_of_another_mode_and_a_file_that_is_not_audio(
+    models, tmp_path, capsys
+):
+    out = str(tmp_path / "out")
+    argv = ["vectors", "--mode", "ave", "--model", models["wenet"], "--audio", AUDIO]
+    assert cli.main([*argv, "--output", out]) == 2
+    err = capsys.readouterr().err
+    assert "is not a model of mode 'ave': its inputs are chunk (rank 4)" in err
+    readme = os.path.join(ROOT, "README.md")
+    argv = ["vectors", "--mode", "hubert", "--model", models["hubert"], "--audio", readme]
+    assert cli.main([*argv, "--output", out]) == 2
+    assert "cannot decode" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []

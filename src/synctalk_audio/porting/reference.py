@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..errors import ModelError, ParameterError
+from ..errors import AudioLoadError, ModelError, ParameterError
 
 __all__ = [
     "INDEX_FILE",
@@ -194,7 +194,22 @@ def _require(name: str) -> Any:
         ) from exc
 
 
-def _session(model: str) -> Any:
+#: Each mode's encoder inputs: name (None: any) and rank, as upstream feeds them.
+_SIGNATURES: dict[str, tuple[tuple[str | None, int], ...]] = {
+    "ave": ((None, 4),),
+    "hubert": ((None, 2),),
+    "wenet": (("chunk", 4), ("offset", 1), ("att_cache", 4), ("cnn_cache", 4)),
+}
+_MODELS = {
+    "ave": "the AVE audio encoder (mel (B, 1, 80, 16) -> (B, 512); synctalk-audio export)",
+    "hubert": "a HuBERT export (input_values (B, L) -> last_hidden_state; synctalk-audio export"
+    " --mode hubert)",
+    "wenet": "Ultralight-Digital-Human's WeNet encoder.onnx (chunk, offset, att_cache, cnn_cache)",
+}
+
+
+def _session(model: str, mode: str) -> Any:
+    """An ONNX Runtime session of ``model``, checked to have ``mode``'s inputs."""
     import onnxruntime as ort
 
     if not os.path.isfile(model):
@@ -202,19 +217,55 @@ def _session(model: str) -> Any:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            model, sess_options=options, providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # ONNX Runtime's own exception types
         text = str(exc).strip().splitlines()
         raise ModelError(
             f"ONNX Runtime cannot load {model}: {text[0] if text else type(exc).__name__}"
         ) from None
+    found = [(i.name, len(i.shape)) for i in session.get_inputs()]
+    wanted = _SIGNATURES[mode]
+    if len(found) != len(wanted) or any(
+        (name is not None and name != got_name) or rank != got_rank
+        for (name, rank), (got_name, got_rank) in zip(wanted, found, strict=True)
+    ):
+        shown = ", ".join(f"{name} (rank {rank})" for name, rank in found)
+        raise ModelError(
+            f"{model} is not a model of mode '{mode}': its inputs are {shown}; expected"
+            f" {_MODELS[mode]}"
+        )
+    return session
+
+
+def _run(session: Any, feeds: dict[str, np.ndarray], model: str) -> np.ndarray:
+    """The session's first output; ONNX Runtime's errors as `ModelError`."""
+    try:
+        return np.asarray(session.run(None, feeds)[0])
+    except Exception as exc:  # ONNX Runtime's own exception types
+        text = str(exc).strip().splitlines()
+        raise ModelError(
+            f"ONNX Runtime failed to run {model}: {text[0] if text else type(exc).__name__}"
+        ) from None
+
+
+def _load_error(audio: str, exc: BaseException) -> AudioLoadError:
+    text = str(exc).strip().splitlines()
+    reason = text[0] if text else type(exc).__name__
+    return AudioLoadError(f"cannot decode {audio} as audio: {reason}")
 
 
 def _read_first_channel_16k(path: str) -> tuple[np.ndarray, int]:
     """``soundfile.read`` (float64), the first channel, ``librosa.resample`` to 16 kHz."""
     import soundfile as sf
 
-    speech, rate = sf.read(path)
+    try:
+        speech, rate = sf.read(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise _load_error(path, exc) from None
+    if speech.size == 0:
+        raise AudioLoadError(f"{path} holds no samples")
     if speech.ndim == 2:
         speech = speech[:, 0]
     if rate != SAMPLE_RATE:
@@ -261,10 +312,13 @@ def ave_stages(
     signal = _require("scipy.signal")
     if pad_mode not in ("constant", "reflect"):
         raise ParameterError(f"pad_mode must be 'constant' or 'reflect', got {pad_mode!r}")
-    session = _session(model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # audioread imports aifc
-        wav = librosa.load(audio, sr=SAMPLE_RATE)[0]
+    session = _session(model, "ave")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # audioread imports aifc; librosa's fallback warns
+            wav = librosa.load(audio, sr=SAMPLE_RATE)[0]
+    except Exception as exc:  # soundfile's and audioread's errors alike
+        raise _load_error(audio, exc) from None
     mel_frames = 1 + len(wav) // HOP
     if mel_frames < WINDOW_FRAMES:
         raise ParameterError(
@@ -292,7 +346,7 @@ def ave_stages(
         windows[i, 0] = normalized[start : start + WINDOW_FRAMES].T
     name = session.get_inputs()[0].name
     outputs = np.concatenate(
-        [session.run(None, {name: windows[s : s + BATCH]})[0] for s in range(0, count, BATCH)]
+        [_run(session, {name: windows[s : s + BATCH]}, model) for s in range(0, count, BATCH)]
     ).astype(np.float32)
     aud_ave = np.concatenate([outputs[:1], outputs, outputs[-1:]]).astype(np.float32)
 
@@ -427,7 +481,7 @@ def hubert_stages(
     audio: str, model: str, *, half_window: int = 8, pad_odd: bool = True
 ) -> list[Stage]:
     """Ultralight's hubert path for one file, every stage (see the module docstring)."""
-    session = _session(model)
+    session = _session(model, "hubert")
     speech, _rate = _read_first_channel_16k(audio)
     if len(speech) < HUBERT_KERNEL:
         raise ParameterError(
@@ -443,10 +497,10 @@ def hubert_stages(
     full = length // HUBERT_CLIP
     for i in range(full):
         piece = values[HUBERT_CLIP * i : HUBERT_CLIP * i + HUBERT_PIECE]
-        pieces.append(session.run(None, {name: piece[None]})[0][0])
+        pieces.append(_run(session, {name: piece[None]}, model)[0])
     rest = values[HUBERT_CLIP * full :] if full > 0 else values
     if len(rest) >= HUBERT_KERNEL:
-        pieces.append(session.run(None, {name: rest[None]})[0][0])
+        pieces.append(_run(session, {name: rest[None]}, model)[0])
     hidden = np.concatenate(pieces).astype(np.float32)
     width = hidden.shape[1]
     if hidden.shape[0] < expected:
@@ -581,7 +635,7 @@ def kaldi_fbank(wave: np.ndarray) -> np.ndarray:
 
 def wenet_stages(audio: str, model: str, *, half_window: int = 8) -> list[Stage]:
     """Ultralight's wenet path for one file, every stage (see the module docstring)."""
-    session = _session(model)
+    session = _session(model, "wenet")
     speech, _rate = _read_first_channel_16k(audio)
     scaled = np.clip(speech.astype(np.float32) * np.float32(32767), -32768, 32767)
     pcm = scaled.astype(np.int16)
@@ -595,13 +649,13 @@ def wenet_stages(audio: str, model: str, *, half_window: int = 8) -> list[Stage]
     for k in range(count):
         rows = fbank[WENET_STEP * k : WENET_STEP * k + WENET_CHUNK]
         chunks[k, : rows.shape[0]] = rows
-    feeds = {
+    feeds: dict[str, np.ndarray] = {
         "offset": np.full((1,), WENET_OFFSET, dtype=np.int64),
         "att_cache": np.zeros((3, 8, 16, 128), dtype=np.float32),
         "cnn_cache": np.zeros((3, 1, 512, 14), dtype=np.float32),
     }
     outputs = np.array(
-        [session.run(None, {"chunk": chunks[k][None, None], **feeds})[0][0] for k in range(count)],
+        [_run(session, {"chunk": chunks[k][None, None], **feeds}, model)[0] for k in range(count)],
         dtype=np.float32,
     )
     features = Tolerance(
