@@ -149,10 +149,13 @@ def test_a_port_may_dump_only_some_stages(tmp_path):
     os.rename(
         os.path.join(candidate, "07_normalized.npy"), os.path.join(candidate, "normalized.npy")
     )
+    np.save(os.path.join(candidate, "melspec.npy"), np.zeros(3))
     result = conform(os.path.join(VECTORS, "ave"), candidate)
     assert result.passed
     assert [s.stage for s in result.compared] == ["normalized", "aud_ave"]
     assert "not dumped" in result.table()
+    assert result.unmatched == ["melspec.npy"]
+    assert "not compared (no stage of that name in the reference): melspec.npy" in result.table()
 
 
 def test_a_mis_shaped_stage_fails_and_says_both_shapes(tmp_path, capsys):

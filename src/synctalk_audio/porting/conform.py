@@ -79,6 +79,8 @@ class ConformResult:
     tier: str
     mode: str
     stages: list[StageVerdict] = field(default_factory=list)
+    #: .npy files of the candidate that name no stage of the reference (not compared).
+    unmatched: list[str] = field(default_factory=list)
 
     @property
     def compared(self) -> list[StageVerdict]:
@@ -110,6 +112,11 @@ class ConformResult:
             "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
+        if self.unmatched:
+            lines.append(
+                "not compared (no stage of that name in the reference): "
+                + ", ".join(self.unmatched)
+            )
         lines.append(self.summary())
         return "\n".join(lines)
 
@@ -144,6 +151,7 @@ class ConformResult:
             "mode": self.mode,
             "passed": self.passed,
             "first_failure": None if self.first_failure is None else self.first_failure.stage,
+            "unmatched": list(self.unmatched),
             "stages": [
                 {
                     "stage": s.stage,
@@ -318,6 +326,13 @@ def conform(
         verdict.max_abs, verdict.where = _compare(want, got)
         if verdict.max_abs <= verdict.tolerance:
             verdict.status = "pass"
+    used = {s.file for s in result.stages}
+    known = {e["file"] for e in index["stages"]} | {f"{e['name']}.npy" for e in index["stages"]}
+    result.unmatched = sorted(
+        name
+        for name in os.listdir(candidate)
+        if name.endswith(".npy") and name not in used and name not in known
+    )
     if not result.compared:
         expected = ", ".join(e["file"] for e in entries[:3])
         raise ConformError(
