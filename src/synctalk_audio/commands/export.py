@@ -88,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         from ..export.ort import convert_to_ort, ort_check_feeds
 
         final = os.path.abspath(output)
+        if os.path.isdir(final):
+            raise ParameterError(
+                f"--output {final} is a directory; give a file name like model.ort"
+            )
         if not os.path.isdir(os.path.dirname(final)):
             raise ParameterError(
                 f"cannot write {final}: directory {os.path.dirname(final)} does not exist"
