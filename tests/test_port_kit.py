@@ -324,3 +324,56 @@ def test_vectors_names_a_model_of_another_mode_and_a_file_that_is_not_audio(
     assert cli.main([*argv, "--output", out]) == 2
     assert "cannot decode" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------
+# the committed mel and fbank vectors (tools/make_stage_vectors.py,
+# tools/make_fbank_vectors.py) and the command's reference path agree
+
+
+def test_the_command_reproduces_the_committed_mel_vectors(test_encoder, tmp_path):
+    import soundfile as sf
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import make_stage_vectors
+
+    mel_vectors = os.path.join(TESTS, "vectors")
+    reference_data.reading(mel_vectors)
+    with open(os.path.join(mel_vectors, "index.json"), encoding="utf-8") as f:
+        clips = {clip["name"]: clip for clip in json.load(f)["clips"]}
+    same = {
+        "preemphasis": "preemphasis",
+        "stft_frames": "frames",
+        "magnitude": "magnitude",
+        "mel": "mel",
+        "db": "db",
+        "normalized": "normalized",
+    }
+    for name, (make, _doc) in make_stage_vectors.CLIPS.items():
+        audio = str(tmp_path / f"{name}.wav")
+        sf.write(audio, make(), 16000, subtype="FLOAT")
+        out = tmp_path / name
+        argv = ["vectors", "-q", "--model", test_encoder.onnx, "--audio", audio]
+        assert cli.main([*argv, "--output", str(out)]) == 0
+        index = {s["name"]: s for s in json.loads((out / "index.json").read_text())["stages"]}
+        for stage, stored in same.items():
+            entry = clips[name]["stages"][stored]
+            want = np.load(os.path.join(mel_vectors, entry["file"]))
+            got = np.load(out / index[stage]["file"])
+            if entry["frames"] != "all":
+                got = got[entry["frames"]]
+            err = float(np.max(np.abs(got - want)))
+            assert err <= entry["tolerance"]["abs"], (name, stage, err)
+
+
+def test_the_commands_fbank_is_the_committed_fbank_vectors():
+    from synctalk_audio.porting.reference import kaldi_fbank, torchaudio_mel_banks
+
+    fbank_vectors = os.path.join(TESTS, "vectors_fbank")
+    with open(os.path.join(fbank_vectors, "index.json"), encoding="utf-8") as f:
+        files = json.load(f)["files"]
+    wave = reference_data.load_npy(os.path.join(fbank_vectors, files["input"]["file"]))
+    banks = reference_data.load_npy(os.path.join(fbank_vectors, files["banks"]["file"]))
+    assert np.array_equal(torchaudio_mel_banks(), banks)
+    want = reference_data.load_npy(os.path.join(fbank_vectors, files["log"]["file"]))
+    assert np.max(np.abs(kaldi_fbank(wave) - want)) <= files["log"]["tolerance"]["abs"]
