@@ -30,7 +30,12 @@ SPEECH = os.path.join(DATA, "speech_16k_s16_mono.wav")
 FLAC = os.path.join(DATA, "speech_16k.flac")
 
 #: What each command needs besides the option under test.
-REQUIRED = {"validate": ["ref", "cand"], "export": ["--checkpoint", "c.pth"]}
+REQUIRED = {
+    "validate": ["ref", "cand"],
+    "export": ["--checkpoint", "c.pth"],
+    "conform": ["ref", "cand"],
+    "vectors": ["--model", "m.onnx", "--audio", "a.wav", "--output", "out"],
+}
 
 
 def _long_options() -> list[tuple[str, argparse.Action]]:

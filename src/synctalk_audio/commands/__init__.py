@@ -21,13 +21,20 @@ from collections.abc import Sequence
 from .._version import __version__
 from ..errors import AudioLoadError, ModelError, ParameterError
 from ..signals import InterruptGuard, exit_status
-from . import export, process, stream, validate
+from . import conform, export, process, stream, validate, vectors
 from .common import DEBUG_ENV, EXIT_FAILED, EXIT_USAGE, Parser
 
 __all__ = ["build_parser", "main"]
 
 #: The sub-commands, each a module with ``add_parser(sub)`` and ``run(args)``.
-COMMANDS = {"process": process, "export": export, "validate": validate, "stream": stream}
+COMMANDS = {
+    "process": process,
+    "export": export,
+    "validate": validate,
+    "stream": stream,
+    "vectors": vectors,
+    "conform": conform,
+}
 
 
 #: The command's own options, which a command line may start with.

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import tempfile
 from typing import Any
 
+from ..errors import ParameterError
 from .common import (
     EXIT_OK,
 )
@@ -39,8 +43,19 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--output",
         default=None,
-        metavar="ONNX",
-        help="where to write the model (default: the mode's default model path)",
+        metavar="PATH",
+        help="where to write the model (default: the mode's default model path, with .ort or"
+        " .mlpackage for those formats)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("onnx", "ort", "coreml"),
+        default="onnx",
+        help="onnx (default); ort: ONNX Runtime's ORT format for ONNX Runtime Mobile, with its"
+        " NAME.required_operators.config for a minimal build, checked against the ONNX model;"
+        " coreml: a Core ML ML Program NAME.mlpackage (float32, flexible batch; ave and hubert;"
+        " needs coremltools: pip install 'synctalk-audio[coreml]'), whose predictions are"
+        " checked on a Mac (docs/PORTING.md)",
     )
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
     p.add_argument(
@@ -59,10 +74,42 @@ def run(args: argparse.Namespace) -> int:
 
     exporter = exporter_of(args.mode)
     output = get_mode(args.mode).default_model if args.output is None else args.output
+    if args.format != "onnx" and args.output is None:
+        output = os.path.splitext(output)[0] + (".ort" if args.format == "ort" else ".mlpackage")
+    if args.format == "coreml":
+        from ..export.coreml import export_coreml
+
+        print_report(args, export_coreml(args.mode, args.checkpoint, output))
+        return EXIT_OK
     options: dict[str, Any] = {"opset": args.opset}
     if args.tolerance is not None:
         options["tolerance"] = args.tolerance
-    report = exporter(args.checkpoint, output, **options)
+    if args.format == "ort":
+        from ..export.ort import convert_to_ort, ort_check_feeds
+
+        final = os.path.abspath(output)
+        if os.path.isdir(final):
+            raise ParameterError(
+                f"--output {final} is a directory; give a file name like model.ort"
+            )
+        if not os.path.isdir(os.path.dirname(final)):
+            raise ParameterError(
+                f"cannot write {final}: directory {os.path.dirname(final)} does not exist"
+            )
+        staging = tempfile.mkdtemp(prefix=".export-", dir=os.path.dirname(final))
+        try:
+            onnx_path = os.path.join(staging, "model.onnx")
+            report = exporter(args.checkpoint, onnx_path, **options)
+            converted = convert_to_ort(onnx_path, final, check_feeds=ort_check_feeds(args.mode))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        print_report(args, f"{report}\n{converted}".replace(onnx_path, "(ONNX, not kept)"))
+        return EXIT_OK
+    print_report(args, exporter(args.checkpoint, output, **options))
+    return EXIT_OK
+
+
+def print_report(args: argparse.Namespace, report: object) -> None:
+    """The report on stdout unless --quiet."""
     if not args.quiet:
         print(report)
-    return EXIT_OK
