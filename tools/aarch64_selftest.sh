@@ -133,7 +133,7 @@ run_mode() {
   log "$name: ${emulator[*]:+${emulator[*]} }core_selftest ${args[*]}"
   start=$(now)
   local status=0
-  # SYNCTALK_AUDIO_SIMD would cap the processors; the run must use every level.
+  # The core reads no environment, but capi_test asks for SYNCTALK_AUDIO_SIMD's cap.
   env -u SYNCTALK_AUDIO_SIMD "${emulator[@]}" "$build/core_selftest" "${args[@]}" || status=$?
   local run_time
   run_time=$(since "$start")

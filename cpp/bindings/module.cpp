@@ -11,6 +11,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -58,6 +59,18 @@ Dtype CheckSamples(const py::array& samples, const char* what) {
   if (HasDtype<double>(samples)) return Dtype::kFloat64;
   throw py::type_error(std::string(what) + " must be float32 or float64, got " +
                        std::string(py::str(samples.dtype())));
+}
+
+// The options a processor is built with: `options` (validated first, so its
+// own errors come as before) with the cap of SYNCTALK_AUDIO_SIMD applied.
+// The one place the package reads the variable; the core reads none.
+template <typename Options>
+Options WithSimdCap(Options options) {
+  options.Validate();
+  const synctalk::SimdLevel capped =
+      synctalk::ResolveSimdLevel(options.simd, std::getenv(synctalk::kSimdEnvVar));
+  if (capped != synctalk::ResolveSimdLevel(options.simd, nullptr)) options.simd = capped;
+  return options;
 }
 
 template <typename Out>
@@ -198,7 +211,7 @@ class FrameFft {
  public:
   FrameFft(int n, const std::string& simd) : fft_(CheckedLength(n)) {
     const synctalk::SimdLevel level =
-        synctalk::ResolveSimdLevelFromEnv(synctalk::ParseSimdLevel(simd));
+        synctalk::ResolveSimdLevel(synctalk::ParseSimdLevel(simd), std::getenv(synctalk::kSimdEnvVar));
     if (level != synctalk::SimdLevel::kScalar && n % 2 == 0) {
       lanes_ = std::make_unique<synctalk::SpectrumLanes>(fft_, level, synctalk::BinValue::kPower,
                                                          synctalk::SparseRows{0, nullptr, nullptr,
@@ -436,7 +449,8 @@ PYBIND11_MODULE(_core, m) {
       .def("num_frames", &MelOptions::NumFrames, py::arg("num_samples"));
 
   py::class_<MelProcessor>(m, "MelProcessor")
-      .def(py::init<const MelOptions&>(), py::arg("options"))
+      .def(py::init([](const MelOptions& o) { return std::make_unique<MelProcessor>(WithSimdCap(o)); }),
+           py::arg("options"))
       .def_property_readonly("options", &MelProcessor::options)
       .def("num_frames", &MelProcessor::NumFrames, py::arg("num_samples"))
       .def_property_readonly("simd",
@@ -495,7 +509,8 @@ PYBIND11_MODULE(_core, m) {
       .def("padded_length", &FbankOptions::PaddedLength);
 
   py::class_<FbankProcessor>(m, "FbankProcessor")
-      .def(py::init<const FbankOptions&>(), py::arg("options"))
+      .def(py::init([](const FbankOptions& o) { return std::make_unique<FbankProcessor>(WithSimdCap(o)); }),
+           py::arg("options"))
       .def_property_readonly("options", &FbankProcessor::options)
       .def("num_frames", &FbankProcessor::NumFrames, py::arg("num_samples"))
       .def_property_readonly("simd",

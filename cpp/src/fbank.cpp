@@ -58,7 +58,7 @@ void FbankOptions::Validate() const {
     Invalid("preemphasis", preemphasis, "must be in [-1, 1]");
   }
   try {
-    ResolveSimdLevel(simd, nullptr);  // the environment's cap is applied by FbankProcessor
+    ResolveSimdLevel(simd, nullptr);
   } catch (const std::invalid_argument& e) {
     Invalid("simd", SimdLevelName(simd), e.what());
   }
@@ -141,7 +141,7 @@ FbankProcessor::FbankProcessor(const FbankOptions& options)
   const double step = 2.0 * kPi / (n - 1);
   for (int i = 0; i < n; ++i) window_[i] = std::pow(0.5 - 0.5 * std::cos(step * i), 0.85);
   // The padded length is a power of two >= 2: always even.
-  const SimdLevel level = ResolveSimdLevelFromEnv(options_.simd);
+  const SimdLevel level = ResolveSimdLevel(options_.simd, nullptr);
   if (level != SimdLevel::kScalar) {
     lanes_ = std::make_shared<const SpectrumLanes>(fft_, level, BinValue::kPower, banks_.rows());
   }

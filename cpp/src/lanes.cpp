@@ -1,7 +1,6 @@
 // Choosing the SIMD level and running the per-ISA lanes kernels; see lanes.h.
 #include "synctalk/lanes.h"
 
-#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -132,10 +131,6 @@ SimdLevel ResolveSimdLevel(SimdLevel requested, const char* env_value) {
     }
   }
   return level;
-}
-
-SimdLevel ResolveSimdLevelFromEnv(SimdLevel requested) {
-  return ResolveSimdLevel(requested, std::getenv(kSimdEnvVar));
 }
 
 SpectrumLanes::SpectrumLanes(const RealFft& fft, SimdLevel level, BinValue value,

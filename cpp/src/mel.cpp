@@ -116,7 +116,7 @@ void MelOptions::Validate() const {
     Invalid("max_abs_value", max_abs_value, "must be in (0, 1e6]");
   }
   try {
-    ResolveSimdLevel(simd, nullptr);  // the environment's cap is applied by MelProcessor
+    ResolveSimdLevel(simd, nullptr);
   } catch (const std::invalid_argument& e) {
     Invalid("simd", SimdLevelName(simd), e.what());
   }
@@ -198,7 +198,7 @@ MelProcessor::MelProcessor(const MelOptions& options)
   min_level_ = std::exp(options_.min_level_db / 20 * std::log(10.0));
   // The lanes pack an even length into half as many complex points; an odd
   // n_fft runs the scalar path.
-  const SimdLevel level = ResolveSimdLevelFromEnv(options_.simd);
+  const SimdLevel level = ResolveSimdLevel(options_.simd, nullptr);
   if (level != SimdLevel::kScalar && options_.n_fft % 2 == 0) {
     lanes_ = std::make_shared<const SpectrumLanes>(fft_, level, BinValue::kMagnitude,
                                                    filterbank_.rows());

@@ -32,8 +32,7 @@ namespace {
 struct Report {
   int failures = 0;
   // Levels whose kernel was run directly and compared with the scalar
-  // stages, and levels the mel and fbank processors ran (normally the same
-  // list; SYNCTALK_AUDIO_SIMD caps the processors, not the kernel test).
+  // stages, and levels the mel and fbank processors ran (the same list).
   std::vector<synctalk::SimdLevel> kernel_checked;
   std::vector<synctalk::SimdLevel> processor_checked;
 
@@ -366,7 +365,6 @@ void TestLanesKernels(Report& report) {
 // Every SIMD level this CPU runs equals the scalar reference bit for bit,
 // for any thread count, through the mel and fbank processors.
 void TestSimdEqualsScalar(Report& report) {
-  const bool capped = std::getenv(synctalk::kSimdEnvVar) != nullptr;
   for (int n : {1, 799, 1601, 40000}) {  // 1 to 201 frames: partial lane groups
     const std::vector<float> x = Signal(n, 11u + n);
     synctalk::MelOptions scalar_options;
@@ -389,9 +387,9 @@ void TestSimdEqualsScalar(Report& report) {
       synctalk::MelOptions options;
       options.simd = level;
       const synctalk::MelProcessor processor(options);
-      // The level that runs: the requested one unless SYNCTALK_AUDIO_SIMD caps it.
+      // The level that runs: the requested one (the core reads no environment).
       const synctalk::SimdLevel ran = processor.simd_level();
-      report.Check(ran == level || capped,
+      report.Check(ran == level,
                    std::string("mel runs the requested level ") + synctalk::SimdLevelName(level));
       for (int threads : {1, 3}) {
         std::vector<double> got(want.size());
@@ -468,12 +466,8 @@ int main(int argc, char** argv) {
   TestLanesKernels(report);
   TestSimdEqualsScalar(report);
 
-  const char* cap = std::getenv(synctalk::kSimdEnvVar);
   std::printf("core_selftest: SIMD levels compiled in and supported by this CPU: %s\n",
               Names(synctalk::AvailableSimdLevels()).c_str());
-  if (cap != nullptr) {
-    std::printf("core_selftest: %s=%s caps the processors\n", synctalk::kSimdEnvVar, cap);
-  }
   for (synctalk::SimdLevel level : report.kernel_checked) {
     std::printf("core_selftest: %s (%d lanes) == scalar bit for bit: kernel (spectrum, mel and "
                 "fbank filterbanks)%s\n",

@@ -91,8 +91,7 @@ class FbankProcessor {
   int64_t NumFrames(int64_t num_samples) const { return options_.NumFrames(num_samples); }
   FbankWorkspace NewWorkspace() const;
   // The SIMD level in use (kScalar: the per-frame reference code) and the
-  // frames it computes at once. Built as MelProcessor's (options.simd,
-  // capped by SYNCTALK_AUDIO_SIMD).
+  // frames it computes at once. Built as MelProcessor's (options.simd).
   SimdLevel simd_level() const { return lanes_ ? lanes_->level() : SimdLevel::kScalar; }
   int lanes() const { return lanes_ ? lanes_->lanes() : 1; }
 

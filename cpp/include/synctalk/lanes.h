@@ -14,8 +14,10 @@
 // One kernel template (src/lanes_kernel.inc) is compiled once per instruction
 // set, each in its own translation unit with its own flags (-msse2, -mavx2,
 // -mavx512f; never -march=native); the level is chosen at run time from what
-// the CPU supports, capped by the option and by the environment variable
-// SYNCTALK_AUDIO_SIMD, with the scalar path as the fallback.
+// the CPU supports and the option (MelOptions::simd, FbankOptions::simd),
+// with the scalar path as the fallback. The core reads no environment
+// variable: the Python bindings and the C API apply SYNCTALK_AUDIO_SIMD's cap
+// to the option at their boundary (ResolveSimdLevel with its value).
 #pragma once
 
 #include <cstddef>
@@ -37,16 +39,14 @@ int SimdLanes(SimdLevel level);
 // The levels compiled into this build that the running CPU supports, scalar
 // first, best last.
 std::vector<SimdLevel> AvailableSimdLevels();
-// The level to run for the option `requested` and the environment's cap
-// `env_value` (the value of SYNCTALK_AUDIO_SIMD, or nullptr if unset):
+// The level to run for the option `requested` and the cap `env_value` (the
+// value of SYNCTALK_AUDIO_SIMD as the caller read it, or nullptr: no cap):
 //  - kAuto: the best available level;
 //  - an explicit level: that level; std::invalid_argument if this CPU or
 //    build lacks it;
 //  - then capped by the environment: the best available level not above it.
 // Throws std::invalid_argument for an unknown environment value.
 SimdLevel ResolveSimdLevel(SimdLevel requested, const char* env_value);
-// ResolveSimdLevel with the current value of SYNCTALK_AUDIO_SIMD.
-SimdLevel ResolveSimdLevelFromEnv(SimdLevel requested);
 
 // A row-sparse filterbank: row r has taps weights[at[r] + t], t < taps[r], on
 // bins first[r] + t (MelFilterbank and KaldiMelBanks store theirs this way).

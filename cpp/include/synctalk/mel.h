@@ -69,8 +69,7 @@ struct MelWorkspace {
 };
 
 // Built once from the options: holds the window, the FFT plan and the
-// filterbank, and the SIMD lanes of the level options.simd resolves to (capped
-// by SYNCTALK_AUDIO_SIMD as it is when the processor is built). All methods
+// filterbank, and the SIMD lanes of the level options.simd resolves to. All methods
 // are const and thread-safe; per-call scratch lives in a MelWorkspace owned
 // by the caller.
 class MelProcessor {
