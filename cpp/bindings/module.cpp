@@ -214,8 +214,7 @@ class FrameFft {
         synctalk::ResolveSimdLevel(synctalk::ParseSimdLevel(simd), std::getenv(synctalk::kSimdEnvVar));
     if (level != synctalk::SimdLevel::kScalar && n % 2 == 0) {
       lanes_ = std::make_unique<synctalk::SpectrumLanes>(fft_, level, synctalk::BinValue::kPower,
-                                                         synctalk::SparseRows{0, nullptr, nullptr,
-                                                                              nullptr, nullptr});
+                                                         no_filterbank_);
     }
   }
   std::string simd() const {
@@ -264,6 +263,7 @@ class FrameFft {
     return static_cast<std::size_t>(n);
   }
   synctalk::RealFft fft_;
+  synctalk::SparseFilterbank no_filterbank_;  // the spectrum alone
   std::unique_ptr<synctalk::SpectrumLanes> lanes_;
 };
 
@@ -467,7 +467,7 @@ PYBIND11_MODULE(_core, m) {
                              })
       .def_property_readonly("filterbank", [](const MelProcessor& p) {
         const auto dense = p.filterbank().Dense();
-        py::array_t<float> out({p.filterbank().num_mels(), p.filterbank().num_bins()});
+        py::array_t<float> out({p.filterbank().num_rows(), p.filterbank().num_bins()});
         std::memcpy(out.mutable_data(), dense.data(), dense.size() * sizeof(float));
         return out;
       });
@@ -524,8 +524,8 @@ PYBIND11_MODULE(_core, m) {
                                return py::array_t<double>(p.window().size(), p.window().data());
                              })
       .def_property_readonly("mel_banks", [](const FbankProcessor& p) {
-        const auto dense = p.mel_banks().Dense();
-        py::array_t<float> out({p.mel_banks().num_bins(), p.mel_banks().num_fft_bins()});
+        const auto dense = p.filterbank().Dense();
+        py::array_t<float> out({p.filterbank().num_rows(), p.filterbank().num_bins()});
         std::memcpy(out.mutable_data(), dense.data(), dense.size() * sizeof(float));
         return out;
       });

@@ -281,19 +281,21 @@ std::vector<double> LaneFrames(int lanes, std::size_t n, unsigned seed, bool spe
 // time, lane by lane, on ordinary and on special (zero, subnormal) frames.
 template <typename Stages>
 void CheckFilterbank(Report& report, synctalk::SimdLevel level, std::size_t n,
-                     synctalk::BinValue value, synctalk::SparseRows rows, const std::string& what,
+                     synctalk::BinValue value, const synctalk::SparseFilterbank& bank,
+                     const std::string& what,
                      Stages stages) {
   const synctalk::RealFft fft(n);
-  const synctalk::SpectrumLanes lanes(fft, level, value, rows);
+  const synctalk::SpectrumLanes lanes(fft, level, value, bank);
+  const int rows = bank.num_rows();
   const int count = lanes.lanes();
   for (bool special : {false, true}) {
     const std::vector<double> frames = LaneFrames(count, n, 5u + static_cast<unsigned>(n), special);
-    std::vector<double> scratch(lanes.scratch_size()), got(count * rows.rows), want(rows.rows);
+    std::vector<double> scratch(lanes.scratch_size()), got(count * rows), want(rows);
     lanes.Filterbank(frames.data(), got.data(), scratch.data());
     for (int l = 0; l < count; ++l) {
       stages(frames.data() + l * n, want.data());
       bool same = true;
-      for (int r = 0; r < rows.rows; ++r) same = same && SameBits(&got[r * count + l], &want[r], 1);
+      for (int r = 0; r < rows; ++r) same = same && SameBits(&got[r * count + l], &want[r], 1);
       report.Check(same, std::string(synctalk::SimdLevelName(level)) + " " + what +
                              " == scalar stages" + (special ? " (zero, subnormal)" : "") +
                              ", lane " + std::to_string(l));
@@ -311,7 +313,7 @@ void TestLanesKernels(Report& report) {
   for (synctalk::SimdLevel level : synctalk::AvailableSimdLevels()) {
     if (level == synctalk::SimdLevel::kScalar) continue;
     const std::string name = synctalk::SimdLevelName(level);
-    const synctalk::SparseRows no_rows{0, nullptr, nullptr, nullptr, nullptr};
+    const synctalk::SparseFilterbank no_rows;
     for (std::size_t n : lengths) {
       const synctalk::RealFft fft(n);
       const synctalk::SpectrumLanes lanes(fft, level, synctalk::BinValue::kPower, no_rows);
@@ -341,7 +343,7 @@ void TestLanesKernels(Report& report) {
     const synctalk::MelProcessor mel(mel_options);
     synctalk::MelWorkspace mel_ws = mel.NewWorkspace();
     CheckFilterbank(report, level, mel_options.n_fft, synctalk::BinValue::kMagnitude,
-                    mel.filterbank().rows(), "mel filterbank of |X|",
+                    mel.filterbank(), "mel filterbank of |X|",
                     [&](const double* frame, double* sums) {
                       mel.Spectrum(frame, mel_ws.spectrum.data(), mel_ws.fft_work.data());
                       mel.Magnitude(mel_ws.spectrum.data(), mel_ws.magnitude.data());
@@ -352,7 +354,7 @@ void TestLanesKernels(Report& report) {
     const synctalk::FbankProcessor fbank(fbank_options);
     synctalk::FbankWorkspace fbank_ws = fbank.NewWorkspace();
     CheckFilterbank(report, level, fbank_options.PaddedLength(), synctalk::BinValue::kPower,
-                    fbank.mel_banks().rows(), "fbank filterbank of |X|^2",
+                    fbank.filterbank(), "fbank filterbank of |X|^2",
                     [&](const double* frame, double* sums) {
                       fbank.Spectrum(frame, fbank_ws.spectrum.data(), fbank_ws.fft_work.data());
                       fbank.Power(fbank_ws.spectrum.data(), fbank_ws.power.data());

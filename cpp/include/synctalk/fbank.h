@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "synctalk/fft.h"
+#include "synctalk/filterbank.h"
 #include "synctalk/lanes.h"
 #include "synctalk/mel.h"  // CheckFinite, kFramesPerThread
 #include "synctalk/options.h"
@@ -38,31 +39,9 @@ namespace synctalk {
 constexpr double kFbankLogFloor = FLT_EPSILON;
 
 // torchaudio's get_mel_banks (no VTLN) in float32, operation for operation,
-// plus the zero weight of the Nyquist bin; stored sparsely.
-class KaldiMelBanks {
- public:
-  explicit KaldiMelBanks(const FbankOptions& options);
-
-  int num_bins() const { return num_bins_; }
-  int num_fft_bins() const { return num_fft_bins_; }  // padded / 2 + 1
-  // Dense (num_bins x num_fft_bins, row-major) copy, equal to torchaudio's
-  // array with its zero Nyquist column appended.
-  std::vector<float> Dense() const;
-  // energy[b] = sum_k weight[b][k] * power[k], in float64.
-  void Apply(const double* power, double* energy) const;
-  // The sparse storage, for the SIMD lanes (same taps, same order).
-  SparseRows rows() const {
-    return {num_bins_, first_bin_.data(), num_taps_.data(), tap_at_.data(), weights_.data()};
-  }
-
- private:
-  int num_bins_;
-  int num_fft_bins_;
-  std::vector<int> first_bin_;
-  std::vector<int> num_taps_;
-  std::vector<int> tap_at_;
-  std::vector<double> weights_;  // float32 values, widened
-};
+// plus the zero weight of the Nyquist bin: num_bins rows over padded / 2 + 1
+// bins, equal to torchaudio's array with its zero Nyquist column appended.
+SparseFilterbank BuildKaldiMelBanks(const FbankOptions& options);
 
 // Scratch memory for one thread's calls into FbankProcessor; reuse it across
 // calls to allocate nothing.
@@ -87,7 +66,7 @@ class FbankProcessor {
 
   const FbankOptions& options() const { return options_; }
   const std::vector<double>& window() const { return window_; }
-  const KaldiMelBanks& mel_banks() const { return banks_; }
+  const SparseFilterbank& filterbank() const { return filterbank_; }
   int64_t NumFrames(int64_t num_samples) const { return options_.NumFrames(num_samples); }
   FbankWorkspace NewWorkspace() const;
   // The SIMD level in use (kScalar: the per-frame reference code) and the
@@ -125,7 +104,7 @@ class FbankProcessor {
   // 6. re^2 + im^2.
   void Power(const Complex* spectrum, double* power) const;
   // 7. The mel banks.
-  void Mel(const double* power, double* energy) const { banks_.Apply(power, energy); }
+  void Mel(const double* power, double* energy) const { filterbank_.Apply(power, energy); }
   // 8. log(max(energy, FLT_EPSILON)).
   static double Log(double energy) { return std::log(energy > kFbankLogFloor ? energy : kFbankLogFloor); }
 
@@ -143,7 +122,7 @@ class FbankProcessor {
   FbankOptions options_;
   std::vector<double> window_;
   RealFft fft_;
-  KaldiMelBanks banks_;
+  SparseFilterbank filterbank_;
   std::shared_ptr<const SpectrumLanes> lanes_;  // null: scalar
 };
 

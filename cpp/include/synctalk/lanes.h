@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "synctalk/fft.h"
+#include "synctalk/filterbank.h"
 #include "synctalk/options.h"  // SimdLevel
 
 namespace synctalk {
@@ -48,16 +49,6 @@ std::vector<SimdLevel> AvailableSimdLevels();
 // Throws std::invalid_argument for an unknown environment value.
 SimdLevel ResolveSimdLevel(SimdLevel requested, const char* env_value);
 
-// A row-sparse filterbank: row r has taps weights[at[r] + t], t < taps[r], on
-// bins first[r] + t (MelFilterbank and KaldiMelBanks store theirs this way).
-struct SparseRows {
-  int rows;
-  const int* first;
-  const int* taps;
-  const int* at;
-  const double* weights;
-};
-
 // What the lanes compute from each bin before the filterbank.
 enum class BinValue {
   kMagnitude,  // sqrt(re^2 + im^2): the mel spectrogram
@@ -69,10 +60,12 @@ enum class BinValue {
 // scratch is the caller's.
 class SpectrumLanes {
  public:
-  // `fft` (even length) and the filterbank storage behind `rows` must outlive
-  // this object. `level` must be resolved (not kAuto, not kScalar) and
-  // available; throws std::invalid_argument otherwise.
-  SpectrumLanes(const RealFft& fft, SimdLevel level, BinValue value, SparseRows rows);
+  // `fft` (even length) and `filterbank` (over fft.num_bins() bins; no rows
+  // for the spectrum alone) must outlive this object. `level` must be
+  // resolved (not kAuto, not kScalar) and available; throws
+  // std::invalid_argument otherwise.
+  SpectrumLanes(const RealFft& fft, SimdLevel level, BinValue value,
+                const SparseFilterbank& filterbank);
   ~SpectrumLanes();
   SpectrumLanes(const SpectrumLanes&) = delete;
   SpectrumLanes& operator=(const SpectrumLanes&) = delete;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "synctalk/fft.h"
+#include "synctalk/filterbank.h"
 #include "synctalk/lanes.h"
 #include "synctalk/options.h"
 #include "synctalk/parallel.h"
@@ -28,31 +29,9 @@
 namespace synctalk {
 
 // librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax) with the Slaney scale and
-// norm, reproduced operation for operation (including its float32 rounding),
-// stored sparsely: each triangular filter is non-zero on a short run of bins.
-class MelFilterbank {
- public:
-  explicit MelFilterbank(const MelOptions& options);
-
-  int num_mels() const { return num_mels_; }
-  int num_bins() const { return num_bins_; }
-  // Dense (num_mels x num_bins, row-major) copy, equal to librosa's array.
-  std::vector<float> Dense() const;
-  // mel[m] = sum_k weight[m][k] * magnitude[k], in float64.
-  void Apply(const double* magnitude, double* mel) const;
-  // The sparse storage, for the SIMD lanes (same taps, same order).
-  SparseRows rows() const {
-    return {num_mels_, first_bin_.data(), num_taps_.data(), tap_at_.data(), weights_.data()};
-  }
-
- private:
-  int num_mels_;
-  int num_bins_;
-  std::vector<int> first_bin_;   // per filter
-  std::vector<int> num_taps_;    // per filter
-  std::vector<int> tap_at_;      // per filter: offset into weights_
-  std::vector<double> weights_;  // float32 values, widened
-};
+// norm, reproduced operation for operation (including its float32 rounding):
+// n_mels rows over n_fft / 2 + 1 bins, equal to librosa's array.
+SparseFilterbank BuildMelFilterbank(const MelOptions& options);
 
 // Scratch memory for one thread's calls into MelProcessor. Build it with
 // MelProcessor::NewWorkspace(); reuse it across calls to allocate nothing.
@@ -78,7 +57,7 @@ class MelProcessor {
 
   const MelOptions& options() const { return options_; }
   const std::vector<double>& window() const { return window_; }
-  const MelFilterbank& filterbank() const { return filterbank_; }
+  const SparseFilterbank& filterbank() const { return filterbank_; }
   int64_t NumFrames(int64_t num_samples) const { return options_.NumFrames(num_samples); }
   MelWorkspace NewWorkspace() const;
   // The SIMD level in use (kScalar: the per-frame reference code) and the
@@ -169,7 +148,7 @@ class MelProcessor {
   MelOptions options_;
   std::vector<double> window_;
   RealFft fft_;
-  MelFilterbank filterbank_;
+  SparseFilterbank filterbank_;
   double min_level_;  // 10^(min_level_db / 20), computed as numpy does
   std::shared_ptr<const SpectrumLanes> lanes_;  // null: scalar
 };
