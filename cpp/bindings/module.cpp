@@ -21,8 +21,7 @@
 #include "synctalk/fft.h"
 #include "synctalk/lanes.h"
 #include "synctalk/mel.h"
-#include "synctalk/online_fbank.h"
-#include "synctalk/online_mel.h"
+#include "synctalk/online.h"
 #include "synctalk/options.h"
 
 namespace py = pybind11;
@@ -283,7 +282,7 @@ void AcceptWaveform(synctalk::OnlineMel& online, const py::array& samples) {
 
 py::array_t<float> PopFrames(synctalk::OnlineMel& online) {
   const int64_t count = online.NumFramesPending();
-  const int64_t mels = online.n_mels();
+  const int64_t mels = online.bands();
   py::array_t<float> out({count, mels});
   online.PopFrames(out.mutable_data(), count);
   return out;
@@ -399,7 +398,7 @@ void FbankAcceptWaveform(synctalk::OnlineFbank& online, const py::array& samples
 
 py::array_t<float> FbankPopFrames(synctalk::OnlineFbank& online) {
   const int64_t count = online.NumFramesPending();
-  py::array_t<float> out({count, static_cast<int64_t>(online.num_bins())});
+  py::array_t<float> out({count, static_cast<int64_t>(online.bands())});
   online.PopFrames(out.mutable_data(), count);
   return out;
 }

@@ -15,8 +15,7 @@
 #include "synctalk/fbank.h"
 #include "synctalk/lanes.h"
 #include "synctalk/mel.h"
-#include "synctalk/online_fbank.h"
-#include "synctalk/online_mel.h"
+#include "synctalk/online.h"
 #include "synctalk/options.h"
 
 #ifndef SYNCTALK_VERSION_STRING
@@ -420,7 +419,7 @@ synctalk_status synctalk_online_mel_pop_frames(synctalk_online_mel* online, floa
   return Guard(error, false, [&] {
     const char* f = "synctalk_online_mel_pop_frames";
     NotNull(online, f, "online");
-    PopInto(online->online, online->online.n_mels(), out, out_capacity, popped, f);
+    PopInto(online->online, online->online.bands(), out, out_capacity, popped, f);
   });
 }
 
@@ -570,7 +569,7 @@ synctalk_status synctalk_online_fbank_pop_frames(synctalk_online_fbank* online, 
   return Guard(error, false, [&] {
     const char* f = "synctalk_online_fbank_pop_frames";
     NotNull(online, f, "online");
-    PopInto(online->online, online->online.num_bins(), out, out_capacity, popped, f);
+    PopInto(online->online, online->online.bands(), out, out_capacity, popped, f);
   });
 }
 

@@ -105,26 +105,8 @@ FbankProcessor::FbankProcessor(const FbankOptions& options)
   window_.resize(n);
   const double step = 2.0 * kPi / (n - 1);
   for (int i = 0; i < n; ++i) window_[i] = std::pow(0.5 - 0.5 * std::cos(step * i), 0.85);
-  // The padded length is a power of two >= 2: always even.
-  const SimdLevel level = ResolveSimdLevel(options_.simd, nullptr);
-  if (level != SimdLevel::kScalar) {
-    lanes_ = std::make_shared<const SpectrumLanes>(fft_, level, BinValue::kPower, filterbank_);
-  }
-}
-
-FbankWorkspace FbankProcessor::NewWorkspace() const {
-  FbankWorkspace ws;
-  ws.frame.resize(options_.PaddedLength());
-  ws.spectrum.resize(fft_.num_bins());
-  ws.fft_work.resize(fft_.work_size());
-  ws.power.resize(fft_.num_bins());
-  ws.energy.resize(options_.num_bins);
-  if (lanes_) {
-    ws.lane_frames.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.PaddedLength());
-    ws.lane_out.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.num_bins);
-    ws.lane_scratch.resize(lanes_->scratch_size());
-  }
-  return ws;
+  InitFrames(fft_, options_.num_bins, ResolveSimdLevel(options_.simd, nullptr), BinValue::kPower,
+             filterbank_);
 }
 
 void FbankProcessor::RemoveDcOffset(double* frame) const {

@@ -163,28 +163,18 @@ MelProcessor::MelProcessor(const MelOptions& options)
   std::copy(hann.begin(), hann.end(), window_.begin() + offset);
   // wav2lip: min_level = np.exp(min_level_db / 20 * np.log(10)).
   min_level_ = std::exp(options_.min_level_db / 20 * std::log(10.0));
-  // The lanes pack an even length into half as many complex points; an odd
-  // n_fft runs the scalar path.
-  const SimdLevel level = ResolveSimdLevel(options_.simd, nullptr);
-  if (level != SimdLevel::kScalar && options_.n_fft % 2 == 0) {
-    lanes_ = std::make_shared<const SpectrumLanes>(fft_, level, BinValue::kMagnitude,
-                                                   filterbank_);
-  }
+  InitFrames(fft_, options_.n_mels, ResolveSimdLevel(options_.simd, nullptr),
+             BinValue::kMagnitude, filterbank_);
 }
 
-MelWorkspace MelProcessor::NewWorkspace() const {
-  MelWorkspace ws;
-  ws.frame.resize(options_.n_fft);
-  ws.spectrum.resize(fft_.num_bins());
-  ws.fft_work.resize(fft_.work_size());
-  ws.magnitude.resize(fft_.num_bins());
-  ws.mel.resize(options_.n_mels);
-  if (lanes_) {
-    ws.lane_frames.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.n_fft);
-    ws.lane_out.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.n_mels);
-    ws.lane_scratch.resize(lanes_->scratch_size());
+int64_t MelProcessor::SamplesNeeded(int64_t k) const {
+  int64_t last = LastSampleOf(k);
+  const int64_t start = k * options_.hop_length - options_.n_fft / 2;
+  if (options_.pad_mode == PadMode::kReflect && start < 0) {
+    // The reflected left pad reads y[1 .. -start], i.e. x up to -start.
+    last = std::max(last, -start);
   }
-  return ws;
+  return last + 1;
 }
 
 int64_t MelProcessor::SourceIndex(int64_t j, int64_t n) const {

@@ -22,8 +22,7 @@
 #include "synctalk/fbank.h"
 #include "synctalk/fft.h"
 #include "synctalk/mel.h"
-#include "synctalk/online_fbank.h"
-#include "synctalk/online_mel.h"
+#include "synctalk/online.h"
 
 namespace {
 
@@ -346,8 +345,8 @@ void TestLanesKernels(Report& report) {
                     mel.filterbank(), "mel filterbank of |X|",
                     [&](const double* frame, double* sums) {
                       mel.Spectrum(frame, mel_ws.spectrum.data(), mel_ws.fft_work.data());
-                      mel.Magnitude(mel_ws.spectrum.data(), mel_ws.magnitude.data());
-                      mel.Mel(mel_ws.magnitude.data(), sums);
+                      mel.Magnitude(mel_ws.spectrum.data(), mel_ws.bins.data());
+                      mel.Mel(mel_ws.bins.data(), sums);
                     });
     synctalk::FbankOptions fbank_options;
     fbank_options.simd = synctalk::SimdLevel::kScalar;
@@ -357,8 +356,8 @@ void TestLanesKernels(Report& report) {
                     fbank.filterbank(), "fbank filterbank of |X|^2",
                     [&](const double* frame, double* sums) {
                       fbank.Spectrum(frame, fbank_ws.spectrum.data(), fbank_ws.fft_work.data());
-                      fbank.Power(fbank_ws.spectrum.data(), fbank_ws.power.data());
-                      fbank.Mel(fbank_ws.power.data(), sums);
+                      fbank.Power(fbank_ws.spectrum.data(), fbank_ws.bins.data());
+                      fbank.Mel(fbank_ws.bins.data(), sums);
                     });
     report.kernel_checked.push_back(level);
   }
