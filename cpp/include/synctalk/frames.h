@@ -240,7 +240,7 @@ void FrameProcessor<Derived>::Compute(const In* samples, int64_t num_samples, Ou
   CheckThreads(threads);
   CheckFinite(samples, num_samples);
   const int64_t frames = self().NumFrames(num_samples);
-  if (Derived::kBandMajor) {
+  if constexpr (Derived::kBandMajor) {
     ComputeFramesParallel(samples, num_samples, 0, frames, out, 1, frames, ws, threads);
   } else {
     ComputeFramesParallel(samples, num_samples, 0, frames, out, bands_, 1, ws, threads);
