@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds the C++ core with its self-test (cpp/tests/core_selftest.cpp) and
 # runs it, requiring every SIMD level the target has to equal the scalar
-# path bit for bit:
+# path bit for bit; then checks the C API (cpp/include/synctalk/synctalk.h)
+# with its C99 test (cpp/tests/capi_test.c): every bad argument returns an
+# error, and on the golden clips' samples (tests/golden/*.npz) the C API's
+# mel and fbank, at every SIMD level, whole and streamed, are bitwise the
+# C++ API's (written by cpp/tests/cxx_reference.cpp, in the same build):
 #
 #   tools/aarch64_selftest.sh [aarch64|native|all] [--source DIR] [--keep]
 #
@@ -18,7 +22,8 @@
 # (no lanes::<isa>::Run symbol in the library), if the library contains a
 # fused multiply-add (the core is built with -ffp-contract=off), or if
 # core_selftest fails, including its --require-simd check that the required
-# levels were run and compared with the scalar path. Missing Debian packages
+# levels were run and compared with the scalar path, or if capi_test fails
+# (or the C API is not in the library). Missing Debian packages
 # are installed with apt-get when running as root. Environment: JOBS
 # (parallel build jobs, default 2), CXX (the native compiler, as for CMake).
 set -euo pipefail
@@ -118,18 +123,78 @@ run_mode() {
     return 1
   fi
 
+  if ! "$nm" "$lib" | grep -c " T synctalk_mel_create$" > /dev/null; then
+    echo "FAIL: $name: the C API (synctalk_mel_create) is not in $lib" >&2
+    return 1
+  fi
+
   local args=()
   [[ -z $required ]] || args+=("--require-simd=$required")
   log "$name: ${emulator[*]:+${emulator[*]} }core_selftest ${args[*]}"
   start=$(now)
   local status=0
-  # SYNCTALK_AUDIO_SIMD would cap the processors; the run must use every level.
+  # The core reads no environment, but capi_test asks for SYNCTALK_AUDIO_SIMD's cap.
   env -u SYNCTALK_AUDIO_SIMD "${emulator[@]}" "$build/core_selftest" "${args[@]}" || status=$?
   local run_time
   run_time=$(since "$start")
   echo "$name: core_selftest ${run_time} s, exit status $status"
-  summary+=("$name: build ${build_time} s, core_selftest ${run_time} s, required: ${required:-none}, status $status")
+
+  # The C API against the C++ API on the golden clips, both built here and
+  # run on this target (the references are written beside the clips).
+  log "$name: ${emulator[*]:+${emulator[*]} }capi_test (${#golden_clips[@]} golden clips)"
+  start=$(now)
+  local capi_status=0 clips=()
+  mkdir "$build/golden"
+  cp "${golden_clips[@]}" "$build/golden/"
+  clips=("$build"/golden/*.f32)
+  "${emulator[@]}" "$build/cxx_reference" "${clips[@]}" || capi_status=$?
+  if [[ $capi_status -eq 0 ]]; then
+    env -u SYNCTALK_AUDIO_SIMD "${emulator[@]}" "$build/capi_test" "${clips[@]}" || capi_status=$?
+  fi
+  local capi_time
+  capi_time=$(since "$start")
+  echo "$name: capi_test ${capi_time} s, exit status $capi_status"
+  [[ $status -ne 0 ]] || status=$capi_status
+  summary+=("$name: build ${build_time} s, core_selftest ${run_time} s, capi_test ${capi_time} s, required: ${required:-none}, status $status")
   return "$status"
+}
+
+# The golden clips' samples (tests/golden/*.npz, key "samples": 1-D
+# little-endian float32) as raw float32 files, read with Python's standard
+# library only (no NumPy needed).
+golden_clips=()
+extract_golden() {
+  need "python3 python3"
+  local dir
+  dir=$(mktemp -d /tmp/synctalk-golden.XXXXXX)
+  build_dirs+=("$dir")
+  python3 - "$repo/tests/golden" "$dir" <<'PY'
+import ast
+import pathlib
+import sys
+import zipfile
+
+src, dst = map(pathlib.Path, sys.argv[1:])
+clips = sorted(src.glob("*.npz"))
+if not clips:
+    sys.exit(f"aarch64_selftest.sh: no golden clips (*.npz) in {src}")
+for npz in clips:
+    with zipfile.ZipFile(npz) as archive:
+        data = archive.read("samples.npy")
+    if data[:6] != b"\x93NUMPY":
+        sys.exit(f"aarch64_selftest.sh: {npz}: samples.npy is not a .npy file")
+    size = 2 if data[6] == 1 else 4
+    start = 8 + size + int.from_bytes(data[8 : 8 + size], "little")
+    header = ast.literal_eval(data[8 + size : start].decode("latin1"))
+    if header["descr"] != "<f4" or header["fortran_order"] or len(header["shape"]) != 1:
+        sys.exit(f"aarch64_selftest.sh: {npz}: samples are not 1-D float32: {header}")
+    body = data[start:]
+    if len(body) != 4 * header["shape"][0]:
+        sys.exit(f"aarch64_selftest.sh: {npz}: {len(body)} bytes for shape {header['shape']}")
+    (dst / (npz.stem + ".f32")).write_bytes(body)
+PY
+  golden_clips=("$dir"/*.f32)
+  echo "golden clips: ${#golden_clips[@]} (tests/golden/*.npz)"
 }
 
 x86_fused='\svfn?m(add|sub)'
@@ -164,6 +229,7 @@ run_aarch64() {
 
 total=$(now)
 status=0
+extract_golden
 case "$mode" in
   aarch64) run_aarch64 || status=$? ;;
   native) run_native || status=$? ;;

@@ -11,6 +11,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -20,8 +21,7 @@
 #include "synctalk/fft.h"
 #include "synctalk/lanes.h"
 #include "synctalk/mel.h"
-#include "synctalk/online_fbank.h"
-#include "synctalk/online_mel.h"
+#include "synctalk/online.h"
 #include "synctalk/options.h"
 
 namespace py = pybind11;
@@ -60,13 +60,27 @@ Dtype CheckSamples(const py::array& samples, const char* what) {
                        std::string(py::str(samples.dtype())));
 }
 
-template <typename Out>
-void ComputeInto(const MelProcessor& proc, const py::array& samples, Out* out, int threads) {
+// The options a processor is built with: `options` (validated first, so its
+// own errors come as before) with the cap of SYNCTALK_AUDIO_SIMD applied.
+// The one place the package reads the variable; the core reads none.
+template <typename Options>
+Options WithSimdCap(Options options) {
+  options.Validate();
+  const synctalk::SimdLevel capped =
+      synctalk::ResolveSimdLevel(options.simd, std::getenv(synctalk::kSimdEnvVar));
+  if (capped != synctalk::ResolveSimdLevel(options.simd, nullptr)) options.simd = capped;
+  return options;
+}
+
+// The whole output of a front end (MelProcessor or FbankProcessor) into
+// `out`, from float32 or float64 samples, without the GIL.
+template <typename Processor, typename Out>
+void ComputeInto(const Processor& proc, const py::array& samples, Out* out, int threads) {
   const Dtype dtype = CheckSamples(samples, "audio");
   const int64_t n = samples.size();
   const void* data = samples.data();
   py::gil_scoped_release release;
-  synctalk::MelWorkspace ws = proc.NewWorkspace();
+  synctalk::FrameWorkspace ws = proc.NewWorkspace();
   if (dtype == Dtype::kFloat32) {
     proc.Compute(static_cast<const float*>(data), n, out, ws, threads);
   } else {
@@ -74,19 +88,24 @@ void ComputeInto(const MelProcessor& proc, const py::array& samples, Out* out, i
   }
 }
 
-py::array Melspectrogram(const MelProcessor& proc, const py::array& samples, const std::string& dtype,
-                         int threads) {
+// A front end's output as a new array of `dtype`: (bands, frames) for the
+// mel, (frames, bands) for the fbank (Processor::kBandMajor).
+template <typename Processor>
+py::array ComputeArray(const Processor& proc, const py::array& samples, const std::string& dtype,
+                       int threads) {
   synctalk::CheckThreads(threads);
   CheckSamples(samples, "audio");
   const int64_t frames = proc.NumFrames(samples.size());
-  const int64_t mels = proc.options().n_mels;
+  const int64_t bands = proc.bands();
+  const std::vector<int64_t> shape =
+      Processor::kBandMajor ? std::vector<int64_t>{bands, frames} : std::vector<int64_t>{frames, bands};
   if (dtype == "float32") {
-    py::array_t<float> out({mels, frames});
+    py::array_t<float> out(shape);
     ComputeInto(proc, samples, out.mutable_data(), threads);
     return std::move(out);
   }
   if (dtype == "float64") {
-    py::array_t<double> out({mels, frames});
+    py::array_t<double> out(shape);
     ComputeInto(proc, samples, out.mutable_data(), threads);
     return std::move(out);
   }
@@ -98,7 +117,7 @@ void MelspectrogramInto(const MelProcessor& proc, const py::array& samples, py::
   synctalk::CheckThreads(threads);
   CheckSamples(samples, "audio");
   const int64_t frames = proc.NumFrames(samples.size());
-  const int64_t mels = proc.options().n_mels;
+  const int64_t mels = proc.bands();
   if (out.ndim() != 2 || out.shape(0) != mels || out.shape(1) != frames) {
     throw py::value_error("out must have shape (" + std::to_string(mels) + ", " +
                           std::to_string(frames) + ")");
@@ -198,11 +217,10 @@ class FrameFft {
  public:
   FrameFft(int n, const std::string& simd) : fft_(CheckedLength(n)) {
     const synctalk::SimdLevel level =
-        synctalk::ResolveSimdLevelFromEnv(synctalk::ParseSimdLevel(simd));
+        synctalk::ResolveSimdLevel(synctalk::ParseSimdLevel(simd), std::getenv(synctalk::kSimdEnvVar));
     if (level != synctalk::SimdLevel::kScalar && n % 2 == 0) {
       lanes_ = std::make_unique<synctalk::SpectrumLanes>(fft_, level, synctalk::BinValue::kPower,
-                                                         synctalk::SparseRows{0, nullptr, nullptr,
-                                                                              nullptr, nullptr});
+                                                         no_filterbank_);
     }
   }
   std::string simd() const {
@@ -251,10 +269,12 @@ class FrameFft {
     return static_cast<std::size_t>(n);
   }
   synctalk::RealFft fft_;
+  synctalk::SparseFilterbank no_filterbank_;  // the spectrum alone
   std::unique_ptr<synctalk::SpectrumLanes> lanes_;
 };
 
-void AcceptWaveform(synctalk::OnlineMel& online, const py::array& samples) {
+template <typename Online>
+void AcceptWaveform(Online& online, const py::array& samples) {
   if (samples.ndim() != 1) {
     throw py::value_error("samples must be 1-D, got " + std::to_string(samples.ndim()) + "-D");
   }
@@ -268,48 +288,59 @@ void AcceptWaveform(synctalk::OnlineMel& online, const py::array& samples) {
   online.AcceptWaveform(data, n);
 }
 
-py::array_t<float> PopFrames(synctalk::OnlineMel& online) {
+template <typename Online>
+py::array_t<float> PopFrames(Online& online) {
   const int64_t count = online.NumFramesPending();
-  const int64_t mels = online.n_mels();
-  py::array_t<float> out({count, mels});
+  py::array_t<float> out({count, static_cast<int64_t>(online.bands())});
   online.PopFrames(out.mutable_data(), count);
   return out;
 }
 
+// What the mel and fbank processors share in Python: options, frame count,
+// SIMD level, window.
+template <typename Processor>
+void DefProcessorCommon(py::class_<Processor>& cls) {
+  cls.def_property_readonly("options", &Processor::options)
+      .def("num_frames", &Processor::NumFrames, py::arg("num_samples"))
+      .def_property_readonly(
+          "simd", [](const Processor& p) { return std::string(synctalk::SimdLevelName(p.simd_level())); })
+      .def_property_readonly("lanes", &Processor::lanes)
+      .def_property_readonly("window", [](const Processor& p) {
+        return py::array_t<double>(p.window().size(), p.window().data());
+      });
+}
+
+// The filterbank as a dense float32 (rows, bins) array.
+template <typename Processor>
+py::array_t<float> DenseFilterbank(const Processor& p) {
+  const auto dense = p.filterbank().Dense();
+  py::array_t<float> out({p.filterbank().num_rows(), p.filterbank().num_bins()});
+  std::memcpy(out.mutable_data(), dense.data(), dense.size() * sizeof(float));
+  return out;
+}
+
+// The stream methods of OnlineMel and OnlineFbank.
+template <typename Online>
+void DefOnline(py::class_<Online>& cls, const char* accept_doc, const char* finish_doc,
+               const char* pop_doc) {
+  cls.def("accept_waveform", &AcceptWaveform<Online>, py::arg("samples"), accept_doc)
+      .def(
+          "input_finished",
+          [](Online& o) {
+            py::gil_scoped_release release;
+            o.InputFinished();
+          },
+          finish_doc)
+      .def("pop_frames", &PopFrames<Online>, pop_doc)
+      .def("reset", &Online::Reset)
+      .def("samples_needed", &Online::SamplesNeeded, py::arg("frame"))
+      .def_property_readonly("is_finished", &Online::input_finished)
+      .def_property_readonly("num_frames_ready", &Online::NumFramesReady)
+      .def_property_readonly("num_frames_pending", &Online::NumFramesPending)
+      .def_property_readonly("num_samples_received", &Online::num_samples_received);
+}
+
 // --- Kaldi fbank -------------------------------------------------------------
-
-template <typename Out>
-void FbankInto(const FbankProcessor& proc, const py::array& samples, Out* out, int threads) {
-  const Dtype dtype = CheckSamples(samples, "audio");
-  const int64_t n = samples.size();
-  const void* data = samples.data();
-  py::gil_scoped_release release;
-  synctalk::FbankWorkspace ws = proc.NewWorkspace();
-  if (dtype == Dtype::kFloat32) {
-    proc.Compute(static_cast<const float*>(data), n, out, ws, threads);
-  } else {
-    proc.Compute(static_cast<const double*>(data), n, out, ws, threads);
-  }
-}
-
-py::array Fbank(const FbankProcessor& proc, const py::array& samples, const std::string& dtype,
-                int threads) {
-  synctalk::CheckThreads(threads);
-  CheckSamples(samples, "audio");
-  const int64_t frames = proc.NumFrames(samples.size());
-  const int64_t bins = proc.options().num_bins;
-  if (dtype == "float32") {
-    py::array_t<float> out({frames, bins});
-    FbankInto(proc, samples, out.mutable_data(), threads);
-    return std::move(out);
-  }
-  if (dtype == "float64") {
-    py::array_t<double> out({frames, bins});
-    FbankInto(proc, samples, out.mutable_data(), threads);
-    return std::move(out);
-  }
-  throw py::type_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
-}
 
 // Every intermediate stage of the fbank for one clip, as float64 arrays.
 py::dict FbankStages(const FbankProcessor& proc, const py::array& samples) {
@@ -370,27 +401,6 @@ py::dict FbankStages(const FbankProcessor& proc, const py::array& samples) {
   return out;
 }
 
-void FbankAcceptWaveform(synctalk::OnlineFbank& online, const py::array& samples) {
-  if (samples.ndim() != 1) {
-    throw py::value_error("samples must be 1-D, got " + std::to_string(samples.ndim()) + "-D");
-  }
-  if (!HasDtype<float>(samples)) {
-    throw py::type_error("samples must be float32, got " + std::string(py::str(samples.dtype())));
-  }
-  if (!(samples.flags() & py::array::c_style)) throw py::value_error("samples must be C-contiguous");
-  const float* data = static_cast<const float*>(samples.data());
-  const int64_t n = samples.size();
-  py::gil_scoped_release release;
-  online.AcceptWaveform(data, n);
-}
-
-py::array_t<float> FbankPopFrames(synctalk::OnlineFbank& online) {
-  const int64_t count = online.NumFramesPending();
-  py::array_t<float> out({count, static_cast<int64_t>(online.num_bins())});
-  online.PopFrames(out.mutable_data(), count);
-  return out;
-}
-
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -435,45 +445,24 @@ PYBIND11_MODULE(_core, m) {
       .def("validate", &MelOptions::Validate)
       .def("num_frames", &MelOptions::NumFrames, py::arg("num_samples"));
 
-  py::class_<MelProcessor>(m, "MelProcessor")
-      .def(py::init<const MelOptions&>(), py::arg("options"))
-      .def_property_readonly("options", &MelProcessor::options)
-      .def("num_frames", &MelProcessor::NumFrames, py::arg("num_samples"))
-      .def_property_readonly("simd",
-                             [](const MelProcessor& p) { return std::string(synctalk::SimdLevelName(p.simd_level())); })
-      .def_property_readonly("lanes", &MelProcessor::lanes)
-      .def("melspectrogram", &Melspectrogram, py::arg("audio"), py::arg("dtype") = "float32",
+  py::class_<MelProcessor> mel_processor(m, "MelProcessor");
+  mel_processor.def(py::init([](const MelOptions& o) { return std::make_unique<MelProcessor>(WithSimdCap(o)); }),
+                    py::arg("options"));
+  DefProcessorCommon(mel_processor);
+  mel_processor
+      .def("melspectrogram", &ComputeArray<MelProcessor>, py::arg("audio"), py::arg("dtype") = "float32",
            py::arg("threads") = 1)
       .def("melspectrogram_into", &MelspectrogramInto, py::arg("audio"), py::arg("out"),
            py::arg("threads") = 1)
       .def("stages", &Stages, py::arg("audio"))
-      .def_property_readonly("window",
-                             [](const MelProcessor& p) {
-                               return py::array_t<double>(p.window().size(), p.window().data());
-                             })
-      .def_property_readonly("filterbank", [](const MelProcessor& p) {
-        const auto dense = p.filterbank().Dense();
-        py::array_t<float> out({p.filterbank().num_mels(), p.filterbank().num_bins()});
-        std::memcpy(out.mutable_data(), dense.data(), dense.size() * sizeof(float));
-        return out;
-      });
+      .def_property_readonly("filterbank", &DenseFilterbank<MelProcessor>);
 
-  py::class_<synctalk::OnlineMel>(m, "OnlineMel")
-      .def(py::init<const MelProcessor&, int>(), py::arg("processor"), py::arg("threads") = 1,
-           py::keep_alive<1, 2>())
-      .def("accept_waveform", &AcceptWaveform, py::arg("samples"),
-           "Append float32 samples and compute every frame that became final.")
-      .def("input_finished", [](synctalk::OnlineMel& o) {
-             py::gil_scoped_release release;
-             o.InputFinished();
-           }, "Mark the end of input and compute the remaining (padded) frames.")
-      .def("pop_frames", &PopFrames, "Take the pending frames: float32 (k, n_mels).")
-      .def("reset", &synctalk::OnlineMel::Reset)
-      .def("samples_needed", &synctalk::OnlineMel::SamplesNeeded, py::arg("frame"))
-      .def_property_readonly("is_finished", &synctalk::OnlineMel::input_finished)
-      .def_property_readonly("num_frames_ready", &synctalk::OnlineMel::NumFramesReady)
-      .def_property_readonly("num_frames_pending", &synctalk::OnlineMel::NumFramesPending)
-      .def_property_readonly("num_samples_received", &synctalk::OnlineMel::num_samples_received);
+  py::class_<synctalk::OnlineMel> online_mel(m, "OnlineMel");
+  online_mel.def(py::init<const MelProcessor&, int>(), py::arg("processor"), py::arg("threads") = 1,
+                 py::keep_alive<1, 2>());
+  DefOnline(online_mel, "Append float32 samples and compute every frame that became final.",
+            "Mark the end of input and compute the remaining (padded) frames.",
+            "Take the pending frames: float32 (k, n_mels).");
 
   m.attr("MIN_FBANK_BINS") = synctalk::kMinFbankBins;
 
@@ -494,40 +483,22 @@ PYBIND11_MODULE(_core, m) {
       .def("num_frames", &FbankOptions::NumFrames, py::arg("num_samples"))
       .def("padded_length", &FbankOptions::PaddedLength);
 
-  py::class_<FbankProcessor>(m, "FbankProcessor")
-      .def(py::init<const FbankOptions&>(), py::arg("options"))
-      .def_property_readonly("options", &FbankProcessor::options)
-      .def("num_frames", &FbankProcessor::NumFrames, py::arg("num_samples"))
-      .def_property_readonly("simd",
-                             [](const FbankProcessor& p) { return std::string(synctalk::SimdLevelName(p.simd_level())); })
-      .def_property_readonly("lanes", &FbankProcessor::lanes)
-      .def("fbank", &Fbank, py::arg("audio"), py::arg("dtype") = "float32", py::arg("threads") = 1,
-           "Log mel energies, (frames, num_bins), of a 1-D float32/float64 array.")
+  py::class_<FbankProcessor> fbank_processor(m, "FbankProcessor");
+  fbank_processor.def(
+      py::init([](const FbankOptions& o) { return std::make_unique<FbankProcessor>(WithSimdCap(o)); }),
+      py::arg("options"));
+  DefProcessorCommon(fbank_processor);
+  fbank_processor
+      .def("fbank", &ComputeArray<FbankProcessor>, py::arg("audio"), py::arg("dtype") = "float32",
+           py::arg("threads") = 1, "Log mel energies, (frames, num_bins), of a 1-D float32/float64 array.")
       .def("stages", &FbankStages, py::arg("audio"))
-      .def_property_readonly("window",
-                             [](const FbankProcessor& p) {
-                               return py::array_t<double>(p.window().size(), p.window().data());
-                             })
-      .def_property_readonly("mel_banks", [](const FbankProcessor& p) {
-        const auto dense = p.mel_banks().Dense();
-        py::array_t<float> out({p.mel_banks().num_bins(), p.mel_banks().num_fft_bins()});
-        std::memcpy(out.mutable_data(), dense.data(), dense.size() * sizeof(float));
-        return out;
-      });
+      .def_property_readonly("mel_banks", &DenseFilterbank<FbankProcessor>);
 
-  py::class_<synctalk::OnlineFbank>(m, "OnlineFbank")
-      .def(py::init<const FbankProcessor&>(), py::arg("processor"), py::keep_alive<1, 2>())
-      .def("accept_waveform", &FbankAcceptWaveform, py::arg("samples"),
-           "Append float32 samples and compute every frame they complete.")
-      .def("input_finished", &synctalk::OnlineFbank::InputFinished,
-           "Mark the end of input (adds no frame: snip_edges).")
-      .def("pop_frames", &FbankPopFrames, "Take the pending frames: float32 (k, num_bins).")
-      .def("reset", &synctalk::OnlineFbank::Reset)
-      .def("samples_needed", &synctalk::OnlineFbank::SamplesNeeded, py::arg("frame"))
-      .def_property_readonly("is_finished", &synctalk::OnlineFbank::input_finished)
-      .def_property_readonly("num_frames_ready", &synctalk::OnlineFbank::NumFramesReady)
-      .def_property_readonly("num_frames_pending", &synctalk::OnlineFbank::NumFramesPending)
-      .def_property_readonly("num_samples_received", &synctalk::OnlineFbank::num_samples_received);
+  py::class_<synctalk::OnlineFbank> online_fbank(m, "OnlineFbank");
+  online_fbank.def(py::init<const FbankProcessor&>(), py::arg("processor"), py::keep_alive<1, 2>());
+  DefOnline(online_fbank, "Append float32 samples and compute every frame they complete.",
+            "Mark the end of input (adds no frame: snip_edges).",
+            "Take the pending frames: float32 (k, num_bins).");
 
   py::class_<FrameFft>(m, "FrameFft")
       .def(py::init<int, const std::string&>(), py::arg("n"), py::arg("simd") = "auto")

@@ -58,14 +58,13 @@ void FbankOptions::Validate() const {
     Invalid("preemphasis", preemphasis, "must be in [-1, 1]");
   }
   try {
-    ResolveSimdLevel(simd, nullptr);  // the environment's cap is applied by FbankProcessor
+    ResolveSimdLevel(simd, nullptr);
   } catch (const std::invalid_argument& e) {
     Invalid("simd", SimdLevelName(simd), e.what());
   }
 }
 
-KaldiMelBanks::KaldiMelBanks(const FbankOptions& o)
-    : num_bins_(o.num_bins), num_fft_bins_(o.PaddedLength() / 2 + 1) {
+SparseFilterbank BuildKaldiMelBanks(const FbankOptions& o) {
   const int padded = o.PaddedLength();
   // Python floats (float64) in torchaudio.
   const double fft_bin_width = static_cast<double>(o.sample_rate) / padded;
@@ -80,86 +79,34 @@ KaldiMelBanks::KaldiMelBanks(const FbankOptions& o)
   std::vector<float> mel(padded / 2);
   for (int k = 0; k < padded / 2; ++k) mel[k] = MelScaleFloat(width_f * static_cast<float>(k));
 
-  first_bin_.assign(num_bins_, 0);
-  num_taps_.assign(num_bins_, 0);
-  tap_at_.assign(num_bins_, 0);
-  std::vector<double> row(num_fft_bins_);
-  for (int b = 0; b < num_bins_; ++b) {
+  SparseFilterbank bank(padded / 2 + 1);
+  std::vector<float> row(padded / 2 + 1, 0.0f);  // the Nyquist bin stays 0
+  for (int b = 0; b < o.num_bins; ++b) {
     const float bf = static_cast<float>(b);
     const float left = low_f + bf * delta_f;
     const float center = low_f + (bf + 1.0f) * delta_f;
     const float right = low_f + (bf + 2.0f) * delta_f;
-    int first = -1, last = -1;
-    std::fill(row.begin(), row.end(), 0.0);  // the Nyquist bin stays 0
     for (int k = 0; k < padded / 2; ++k) {
       const float up = (mel[k] - left) / (center - left);
       const float down = (right - mel[k]) / (right - center);
-      const float weight = std::max(0.0f, std::min(up, down));
-      row[k] = weight;
-      if (weight != 0.0f) {
-        if (first < 0) first = k;
-        last = k;
-      }
+      row[k] = std::max(0.0f, std::min(up, down));
     }
-    tap_at_[b] = static_cast<int>(weights_.size());
-    if (first >= 0) {
-      first_bin_[b] = first;
-      num_taps_[b] = last - first + 1;
-      weights_.insert(weights_.end(), row.begin() + first, row.begin() + last + 1);
-    }
+    bank.AppendRow(row);
   }
-}
-
-std::vector<float> KaldiMelBanks::Dense() const {
-  std::vector<float> dense(static_cast<std::size_t>(num_bins_) * num_fft_bins_, 0.0f);
-  for (int b = 0; b < num_bins_; ++b) {
-    for (int t = 0; t < num_taps_[b]; ++t) {
-      dense[static_cast<std::size_t>(b) * num_fft_bins_ + first_bin_[b] + t] =
-          static_cast<float>(weights_[tap_at_[b] + t]);
-    }
-  }
-  return dense;
-}
-
-void KaldiMelBanks::Apply(const double* power, double* energy) const {
-  for (int b = 0; b < num_bins_; ++b) {
-    const double* w = weights_.data() + tap_at_[b];
-    const double* x = power + first_bin_[b];
-    double sum = 0.0;
-    for (int t = 0; t < num_taps_[b]; ++t) sum += w[t] * x[t];
-    energy[b] = sum;
-  }
+  return bank;
 }
 
 FbankProcessor::FbankProcessor(const FbankOptions& options)
     : options_((options.Validate(), options)),
       fft_(static_cast<std::size_t>(options.PaddedLength())),
-      banks_(options) {
+      filterbank_(BuildKaldiMelBanks(options)) {
   // torch.hann_window(N, periodic=False).pow(0.85): Kaldi's povey window.
   const int n = options_.frame_length;
   window_.resize(n);
   const double step = 2.0 * kPi / (n - 1);
   for (int i = 0; i < n; ++i) window_[i] = std::pow(0.5 - 0.5 * std::cos(step * i), 0.85);
-  // The padded length is a power of two >= 2: always even.
-  const SimdLevel level = ResolveSimdLevelFromEnv(options_.simd);
-  if (level != SimdLevel::kScalar) {
-    lanes_ = std::make_shared<const SpectrumLanes>(fft_, level, BinValue::kPower, banks_.rows());
-  }
-}
-
-FbankWorkspace FbankProcessor::NewWorkspace() const {
-  FbankWorkspace ws;
-  ws.frame.resize(options_.PaddedLength());
-  ws.spectrum.resize(fft_.num_bins());
-  ws.fft_work.resize(fft_.work_size());
-  ws.power.resize(fft_.num_bins());
-  ws.energy.resize(options_.num_bins);
-  if (lanes_) {
-    ws.lane_frames.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.PaddedLength());
-    ws.lane_out.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.num_bins);
-    ws.lane_scratch.resize(lanes_->scratch_size());
-  }
-  return ws;
+  InitFrames(fft_, options_.num_bins, ResolveSimdLevel(options_.simd, nullptr), BinValue::kPower,
+             filterbank_);
 }
 
 void FbankProcessor::RemoveDcOffset(double* frame) const {

@@ -1,7 +1,6 @@
 // Choosing the SIMD level and running the per-ISA lanes kernels; see lanes.h.
 #include "synctalk/lanes.h"
 
-#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -134,12 +133,8 @@ SimdLevel ResolveSimdLevel(SimdLevel requested, const char* env_value) {
   return level;
 }
 
-SimdLevel ResolveSimdLevelFromEnv(SimdLevel requested) {
-  return ResolveSimdLevel(requested, std::getenv(kSimdEnvVar));
-}
-
 SpectrumLanes::SpectrumLanes(const RealFft& fft, SimdLevel level, BinValue value,
-                             SparseRows rows)
+                             const SparseFilterbank& filterbank)
     : level_(level), lanes_(SimdLanes(level)), plan_(new lanes::Plan()) {
   if (level == SimdLevel::kAuto || level == SimdLevel::kScalar || !Supported(level)) {
     throw std::invalid_argument(std::string("SpectrumLanes: level '") + SimdLevelName(level) +
@@ -175,11 +170,11 @@ SpectrumLanes::SpectrumLanes(const RealFft& fft, SimdLevel level, BinValue value
   p.roots = reinterpret_cast<const double*>(half.radix_roots().data());
   p.unpack = reinterpret_cast<const double*>(fft.unpack().data());
   p.power = value == BinValue::kPower ? 1 : 0;
-  p.rows = rows.rows;
-  p.first = rows.first;
-  p.taps = rows.taps;
-  p.at = rows.at;
-  p.weights = rows.weights;
+  p.rows = filterbank.num_rows();
+  p.first = filterbank.first_bin();
+  p.taps = filterbank.num_taps();
+  p.at = filterbank.tap_at();
+  p.weights = filterbank.weights();
 }
 
 SpectrumLanes::~SpectrumLanes() = default;

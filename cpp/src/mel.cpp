@@ -116,79 +116,46 @@ void MelOptions::Validate() const {
     Invalid("max_abs_value", max_abs_value, "must be in (0, 1e6]");
   }
   try {
-    ResolveSimdLevel(simd, nullptr);  // the environment's cap is applied by MelProcessor
+    ResolveSimdLevel(simd, nullptr);
   } catch (const std::invalid_argument& e) {
     Invalid("simd", SimdLevelName(simd), e.what());
   }
 }
 
-MelFilterbank::MelFilterbank(const MelOptions& o)
-    : num_mels_(o.n_mels), num_bins_(o.n_fft / 2 + 1) {
+SparseFilterbank BuildMelFilterbank(const MelOptions& o) {
+  const int num_mels = o.n_mels, num_bins = o.n_fft / 2 + 1;
   // librosa.fft_frequencies: numpy.fft.rfftfreq(n_fft, d=1/sr) = k * (1 / (n_fft * d)).
   const double bin_hz = 1.0 / (o.n_fft * (1.0 / o.sample_rate));
-  std::vector<double> fft_freqs(num_bins_);
-  for (int k = 0; k < num_bins_; ++k) fft_freqs[k] = k * bin_hz;
+  std::vector<double> fft_freqs(num_bins);
+  for (int k = 0; k < num_bins; ++k) fft_freqs[k] = k * bin_hz;
   // librosa.mel_frequencies(n_mels + 2, fmin, fmax): evenly spaced in mel.
   const double min_mel = HzToMel(o.fmin), max_mel = HzToMel(o.fmax);
-  std::vector<double> mel_f(num_mels_ + 2);
-  for (int i = 0; i < num_mels_ + 2; ++i) mel_f[i] = MelToHz(Linspace(min_mel, max_mel, num_mels_ + 2, i));
+  std::vector<double> mel_f(num_mels + 2);
+  for (int i = 0; i < num_mels + 2; ++i) mel_f[i] = MelToHz(Linspace(min_mel, max_mel, num_mels + 2, i));
 
-  first_bin_.assign(num_mels_, 0);
-  num_taps_.assign(num_mels_, 0);
-  tap_at_.assign(num_mels_, 0);
-  for (int m = 0; m < num_mels_; ++m) {
+  SparseFilterbank bank(num_bins);
+  std::vector<float> row(num_bins);
+  for (int m = 0; m < num_mels; ++m) {
     const double fdiff_lo = mel_f[m + 1] - mel_f[m];
     const double fdiff_hi = mel_f[m + 2] - mel_f[m + 1];
     const double enorm = 2.0 / (mel_f[m + 2] - mel_f[m]);
-    tap_at_[m] = static_cast<int>(weights_.size());
-    int first = -1, last = -1;
-    std::vector<double> row(num_bins_);
-    for (int k = 0; k < num_bins_; ++k) {
+    for (int k = 0; k < num_bins; ++k) {
       const double lower = -(mel_f[m] - fft_freqs[k]) / fdiff_lo;
       const double upper = (mel_f[m + 2] - fft_freqs[k]) / fdiff_hi;
       // librosa stores the triangle in a float32 array, then scales it in
       // float64 and rounds to float32 again: keep both roundings.
       const float triangle = static_cast<float>(std::max(0.0, std::min(lower, upper)));
-      const float weight = static_cast<float>(static_cast<double>(triangle) * enorm);
-      row[k] = weight;
-      if (weight != 0.0f) {
-        if (first < 0) first = k;
-        last = k;
-      }
+      row[k] = static_cast<float>(static_cast<double>(triangle) * enorm);
     }
-    if (first >= 0) {
-      first_bin_[m] = first;
-      num_taps_[m] = last - first + 1;
-      weights_.insert(weights_.end(), row.begin() + first, row.begin() + last + 1);
-    }
+    bank.AppendRow(row);
   }
-}
-
-std::vector<float> MelFilterbank::Dense() const {
-  std::vector<float> dense(static_cast<std::size_t>(num_mels_) * num_bins_, 0.0f);
-  for (int m = 0; m < num_mels_; ++m) {
-    for (int t = 0; t < num_taps_[m]; ++t) {
-      dense[static_cast<std::size_t>(m) * num_bins_ + first_bin_[m] + t] =
-          static_cast<float>(weights_[tap_at_[m] + t]);
-    }
-  }
-  return dense;
-}
-
-void MelFilterbank::Apply(const double* magnitude, double* mel) const {
-  for (int m = 0; m < num_mels_; ++m) {
-    const double* w = weights_.data() + tap_at_[m];
-    const double* x = magnitude + first_bin_[m];
-    double sum = 0.0;
-    for (int t = 0; t < num_taps_[m]; ++t) sum += w[t] * x[t];
-    mel[m] = sum;
-  }
+  return bank;
 }
 
 MelProcessor::MelProcessor(const MelOptions& options)
     : options_((options.Validate(), options)),
       fft_(static_cast<std::size_t>(options.n_fft)),
-      filterbank_(options) {
+      filterbank_(BuildMelFilterbank(options)) {
   // librosa.util.pad_center: the win_length window centred in n_fft zeros.
   window_.assign(options_.n_fft, 0.0);
   const std::vector<double> hann = PeriodicHann(options_.win_length);
@@ -196,28 +163,18 @@ MelProcessor::MelProcessor(const MelOptions& options)
   std::copy(hann.begin(), hann.end(), window_.begin() + offset);
   // wav2lip: min_level = np.exp(min_level_db / 20 * np.log(10)).
   min_level_ = std::exp(options_.min_level_db / 20 * std::log(10.0));
-  // The lanes pack an even length into half as many complex points; an odd
-  // n_fft runs the scalar path.
-  const SimdLevel level = ResolveSimdLevelFromEnv(options_.simd);
-  if (level != SimdLevel::kScalar && options_.n_fft % 2 == 0) {
-    lanes_ = std::make_shared<const SpectrumLanes>(fft_, level, BinValue::kMagnitude,
-                                                   filterbank_.rows());
-  }
+  InitFrames(fft_, options_.n_mels, ResolveSimdLevel(options_.simd, nullptr),
+             BinValue::kMagnitude, filterbank_);
 }
 
-MelWorkspace MelProcessor::NewWorkspace() const {
-  MelWorkspace ws;
-  ws.frame.resize(options_.n_fft);
-  ws.spectrum.resize(fft_.num_bins());
-  ws.fft_work.resize(fft_.work_size());
-  ws.magnitude.resize(fft_.num_bins());
-  ws.mel.resize(options_.n_mels);
-  if (lanes_) {
-    ws.lane_frames.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.n_fft);
-    ws.lane_out.resize(static_cast<std::size_t>(lanes_->lanes()) * options_.n_mels);
-    ws.lane_scratch.resize(lanes_->scratch_size());
+int64_t MelProcessor::SamplesNeeded(int64_t k) const {
+  int64_t last = LastSampleOf(k);
+  const int64_t start = k * options_.hop_length - options_.n_fft / 2;
+  if (options_.pad_mode == PadMode::kReflect && start < 0) {
+    // The reflected left pad reads y[1 .. -start], i.e. x up to -start.
+    last = std::max(last, -start);
   }
-  return ws;
+  return last + 1;
 }
 
 int64_t MelProcessor::SourceIndex(int64_t j, int64_t n) const {

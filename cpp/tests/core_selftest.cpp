@@ -22,8 +22,7 @@
 #include "synctalk/fbank.h"
 #include "synctalk/fft.h"
 #include "synctalk/mel.h"
-#include "synctalk/online_fbank.h"
-#include "synctalk/online_mel.h"
+#include "synctalk/online.h"
 
 namespace {
 
@@ -32,8 +31,7 @@ namespace {
 struct Report {
   int failures = 0;
   // Levels whose kernel was run directly and compared with the scalar
-  // stages, and levels the mel and fbank processors ran (normally the same
-  // list; SYNCTALK_AUDIO_SIMD caps the processors, not the kernel test).
+  // stages, and levels the mel and fbank processors ran (the same list).
   std::vector<synctalk::SimdLevel> kernel_checked;
   std::vector<synctalk::SimdLevel> processor_checked;
 
@@ -282,19 +280,21 @@ std::vector<double> LaneFrames(int lanes, std::size_t n, unsigned seed, bool spe
 // time, lane by lane, on ordinary and on special (zero, subnormal) frames.
 template <typename Stages>
 void CheckFilterbank(Report& report, synctalk::SimdLevel level, std::size_t n,
-                     synctalk::BinValue value, synctalk::SparseRows rows, const std::string& what,
+                     synctalk::BinValue value, const synctalk::SparseFilterbank& bank,
+                     const std::string& what,
                      Stages stages) {
   const synctalk::RealFft fft(n);
-  const synctalk::SpectrumLanes lanes(fft, level, value, rows);
+  const synctalk::SpectrumLanes lanes(fft, level, value, bank);
+  const int rows = bank.num_rows();
   const int count = lanes.lanes();
   for (bool special : {false, true}) {
     const std::vector<double> frames = LaneFrames(count, n, 5u + static_cast<unsigned>(n), special);
-    std::vector<double> scratch(lanes.scratch_size()), got(count * rows.rows), want(rows.rows);
+    std::vector<double> scratch(lanes.scratch_size()), got(count * rows), want(rows);
     lanes.Filterbank(frames.data(), got.data(), scratch.data());
     for (int l = 0; l < count; ++l) {
       stages(frames.data() + l * n, want.data());
       bool same = true;
-      for (int r = 0; r < rows.rows; ++r) same = same && SameBits(&got[r * count + l], &want[r], 1);
+      for (int r = 0; r < rows; ++r) same = same && SameBits(&got[r * count + l], &want[r], 1);
       report.Check(same, std::string(synctalk::SimdLevelName(level)) + " " + what +
                              " == scalar stages" + (special ? " (zero, subnormal)" : "") +
                              ", lane " + std::to_string(l));
@@ -312,7 +312,7 @@ void TestLanesKernels(Report& report) {
   for (synctalk::SimdLevel level : synctalk::AvailableSimdLevels()) {
     if (level == synctalk::SimdLevel::kScalar) continue;
     const std::string name = synctalk::SimdLevelName(level);
-    const synctalk::SparseRows no_rows{0, nullptr, nullptr, nullptr, nullptr};
+    const synctalk::SparseFilterbank no_rows;
     for (std::size_t n : lengths) {
       const synctalk::RealFft fft(n);
       const synctalk::SpectrumLanes lanes(fft, level, synctalk::BinValue::kPower, no_rows);
@@ -342,22 +342,22 @@ void TestLanesKernels(Report& report) {
     const synctalk::MelProcessor mel(mel_options);
     synctalk::MelWorkspace mel_ws = mel.NewWorkspace();
     CheckFilterbank(report, level, mel_options.n_fft, synctalk::BinValue::kMagnitude,
-                    mel.filterbank().rows(), "mel filterbank of |X|",
+                    mel.filterbank(), "mel filterbank of |X|",
                     [&](const double* frame, double* sums) {
                       mel.Spectrum(frame, mel_ws.spectrum.data(), mel_ws.fft_work.data());
-                      mel.Magnitude(mel_ws.spectrum.data(), mel_ws.magnitude.data());
-                      mel.Mel(mel_ws.magnitude.data(), sums);
+                      mel.Magnitude(mel_ws.spectrum.data(), mel_ws.bins.data());
+                      mel.Mel(mel_ws.bins.data(), sums);
                     });
     synctalk::FbankOptions fbank_options;
     fbank_options.simd = synctalk::SimdLevel::kScalar;
     const synctalk::FbankProcessor fbank(fbank_options);
     synctalk::FbankWorkspace fbank_ws = fbank.NewWorkspace();
     CheckFilterbank(report, level, fbank_options.PaddedLength(), synctalk::BinValue::kPower,
-                    fbank.mel_banks().rows(), "fbank filterbank of |X|^2",
+                    fbank.filterbank(), "fbank filterbank of |X|^2",
                     [&](const double* frame, double* sums) {
                       fbank.Spectrum(frame, fbank_ws.spectrum.data(), fbank_ws.fft_work.data());
-                      fbank.Power(fbank_ws.spectrum.data(), fbank_ws.power.data());
-                      fbank.Mel(fbank_ws.power.data(), sums);
+                      fbank.Power(fbank_ws.spectrum.data(), fbank_ws.bins.data());
+                      fbank.Mel(fbank_ws.bins.data(), sums);
                     });
     report.kernel_checked.push_back(level);
   }
@@ -366,7 +366,6 @@ void TestLanesKernels(Report& report) {
 // Every SIMD level this CPU runs equals the scalar reference bit for bit,
 // for any thread count, through the mel and fbank processors.
 void TestSimdEqualsScalar(Report& report) {
-  const bool capped = std::getenv(synctalk::kSimdEnvVar) != nullptr;
   for (int n : {1, 799, 1601, 40000}) {  // 1 to 201 frames: partial lane groups
     const std::vector<float> x = Signal(n, 11u + n);
     synctalk::MelOptions scalar_options;
@@ -389,9 +388,9 @@ void TestSimdEqualsScalar(Report& report) {
       synctalk::MelOptions options;
       options.simd = level;
       const synctalk::MelProcessor processor(options);
-      // The level that runs: the requested one unless SYNCTALK_AUDIO_SIMD caps it.
+      // The level that runs: the requested one (the core reads no environment).
       const synctalk::SimdLevel ran = processor.simd_level();
-      report.Check(ran == level || capped,
+      report.Check(ran == level,
                    std::string("mel runs the requested level ") + synctalk::SimdLevelName(level));
       for (int threads : {1, 3}) {
         std::vector<double> got(want.size());
@@ -468,12 +467,8 @@ int main(int argc, char** argv) {
   TestLanesKernels(report);
   TestSimdEqualsScalar(report);
 
-  const char* cap = std::getenv(synctalk::kSimdEnvVar);
   std::printf("core_selftest: SIMD levels compiled in and supported by this CPU: %s\n",
               Names(synctalk::AvailableSimdLevels()).c_str());
-  if (cap != nullptr) {
-    std::printf("core_selftest: %s=%s caps the processors\n", synctalk::kSimdEnvVar, cap);
-  }
   for (synctalk::SimdLevel level : report.kernel_checked) {
     std::printf("core_selftest: %s (%d lanes) == scalar bit for bit: kernel (spectrum, mel and "
                 "fbank filterbanks)%s\n",

@@ -22,14 +22,12 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "synctalk/fft.h"
-#include "synctalk/lanes.h"
-#include "synctalk/mel.h"  // CheckFinite, kFramesPerThread
+#include "synctalk/filterbank.h"
+#include "synctalk/frames.h"
 #include "synctalk/options.h"
-#include "synctalk/parallel.h"
 
 namespace synctalk {
 
@@ -38,77 +36,28 @@ namespace synctalk {
 constexpr double kFbankLogFloor = FLT_EPSILON;
 
 // torchaudio's get_mel_banks (no VTLN) in float32, operation for operation,
-// plus the zero weight of the Nyquist bin; stored sparsely.
-class KaldiMelBanks {
- public:
-  explicit KaldiMelBanks(const FbankOptions& options);
+// plus the zero weight of the Nyquist bin: num_bins rows over padded / 2 + 1
+// bins, equal to torchaudio's array with its zero Nyquist column appended.
+SparseFilterbank BuildKaldiMelBanks(const FbankOptions& options);
 
-  int num_bins() const { return num_bins_; }
-  int num_fft_bins() const { return num_fft_bins_; }  // padded / 2 + 1
-  // Dense (num_bins x num_fft_bins, row-major) copy, equal to torchaudio's
-  // array with its zero Nyquist column appended.
-  std::vector<float> Dense() const;
-  // energy[b] = sum_k weight[b][k] * power[k], in float64.
-  void Apply(const double* power, double* energy) const;
-  // The sparse storage, for the SIMD lanes (same taps, same order).
-  SparseRows rows() const {
-    return {num_bins_, first_bin_.data(), num_taps_.data(), tap_at_.data(), weights_.data()};
-  }
-
- private:
-  int num_bins_;
-  int num_fft_bins_;
-  std::vector<int> first_bin_;
-  std::vector<int> num_taps_;
-  std::vector<int> tap_at_;
-  std::vector<double> weights_;  // float32 values, widened
-};
-
-// Scratch memory for one thread's calls into FbankProcessor; reuse it across
-// calls to allocate nothing.
-struct FbankWorkspace {
-  std::vector<double> frame;      // padded length
-  std::vector<Complex> spectrum;  // padded / 2 + 1
-  std::vector<Complex> fft_work;  // RealFft::work_size()
-  std::vector<double> power;      // padded / 2 + 1
-  std::vector<double> energy;     // num_bins
-  // The SIMD lanes (empty on the scalar path): L frames, L x num_bins sums, scratch.
-  std::vector<double> lane_frames;
-  std::vector<double> lane_out;
-  std::vector<double> lane_scratch;
-};
+// Scratch memory for one thread's calls into FbankProcessor (frames.h).
+using FbankWorkspace = FrameWorkspace;
 
 // Built once from the options: the povey window, the FFT plan and the mel
 // banks. All methods are const and thread-safe; scratch lives in a
-// FbankWorkspace owned by the caller.
-class FbankProcessor {
+// FbankWorkspace owned by the caller. Compute, ComputeFrame(s) and the lanes
+// come from FrameProcessor (frames.h): Compute writes NumFrames(num_samples)
+// x num_bins, row-major (Kaldi's layout: one row per frame).
+class FbankProcessor : public FrameProcessor<FbankProcessor> {
  public:
   explicit FbankProcessor(const FbankOptions& options);
 
+  static constexpr bool kBandMajor = false;  // (frames, num_bins), as Kaldi
+
   const FbankOptions& options() const { return options_; }
   const std::vector<double>& window() const { return window_; }
-  const KaldiMelBanks& mel_banks() const { return banks_; }
+  const SparseFilterbank& filterbank() const { return filterbank_; }
   int64_t NumFrames(int64_t num_samples) const { return options_.NumFrames(num_samples); }
-  FbankWorkspace NewWorkspace() const;
-  // The SIMD level in use (kScalar: the per-frame reference code) and the
-  // frames it computes at once. Built as MelProcessor's (options.simd,
-  // capped by SYNCTALK_AUDIO_SIMD).
-  SimdLevel simd_level() const { return lanes_ ? lanes_->level() : SimdLevel::kScalar; }
-  int lanes() const { return lanes_ ? lanes_->lanes() : 1; }
-
-  // The whole fbank of `num_samples` samples into `out`, NumFrames(num_samples)
-  // x num_bins row-major (Kaldi's layout: one row per frame), on `threads`
-  // threads; bitwise the same for any thread count and SIMD level. Throws
-  // std::invalid_argument for an empty or non-finite input or a bad thread
-  // count before writing.
-  template <typename In, typename Out>
-  void Compute(const In* samples, int64_t num_samples, Out* out, FbankWorkspace& ws,
-               int threads = 1) const;
-  // Frames [begin, end) into out (frame k at out + (k - begin) * num_bins),
-  // through the SIMD lanes if any: what ComputeFrame gives, bit for bit.
-  template <typename In, typename Out>
-  void ComputeFrames(const In* samples, int64_t begin, int64_t end, Out* out, FbankWorkspace& ws,
-                     int64_t first = 0) const;
 
   // --- Stages, in pipeline order (each works in place on ws.frame). -------
   // 1. Frame k: samples [frame_shift k, frame_shift k + frame_length) as
@@ -126,14 +75,26 @@ class FbankProcessor {
   // 6. re^2 + im^2.
   void Power(const Complex* spectrum, double* power) const;
   // 7. The mel banks.
-  void Mel(const double* power, double* energy) const { banks_.Apply(power, energy); }
+  void Mel(const double* power, double* energy) const { filterbank_.Apply(power, energy); }
   // 8. log(max(energy, FLT_EPSILON)).
   static double Log(double energy) { return std::log(energy > kFbankLogFloor ? energy : kFbankLogFloor); }
 
-  // Stages 1-8 for frame k: num_bins values into `row`.
-  template <typename In, typename Out>
-  void ComputeFrame(const In* samples, int64_t k, Out* row, FbankWorkspace& ws,
-                    int64_t first = 0) const;
+  // The stages grouped for FrameProcessor: 1-4, 5-7 (into ws.bands), 8.
+  // (Frames never reach past the samples: num_samples is not needed.)
+  template <typename In>
+  void PrepareFrame(const In* samples, int64_t /*num_samples*/, int64_t k, double* frame,
+                    int64_t first) const {
+    ExtractFrame(samples, k, frame, first);
+    RemoveDcOffset(frame);
+    PreEmphasize(frame);
+    ApplyWindow(frame);
+  }
+  void TransformFrame(const double* frame, FbankWorkspace& ws) const {
+    Spectrum(frame, ws.spectrum.data(), ws.fft_work.data());
+    Power(ws.spectrum.data(), ws.bins.data());
+    Mel(ws.bins.data(), ws.bands.data());
+  }
+  double Finish(double energy) const { return Log(energy); }
 
   // Samples frame k reads: [FirstSampleOf(k), FirstSampleOf(k) + frame_length).
   int64_t FirstSampleOf(int64_t k) const { return k * options_.frame_shift; }
@@ -144,8 +105,7 @@ class FbankProcessor {
   FbankOptions options_;
   std::vector<double> window_;
   RealFft fft_;
-  KaldiMelBanks banks_;
-  std::shared_ptr<const SpectrumLanes> lanes_;  // null: scalar
+  SparseFilterbank filterbank_;
 };
 
 // --- Template definitions ----------------------------------------------------
@@ -155,68 +115,6 @@ void FbankProcessor::ExtractFrame(const In* samples, int64_t k, double* frame,
                                   int64_t first) const {
   const In* x = samples + (FirstSampleOf(k) - first);
   for (int i = 0; i < options_.frame_length; ++i) frame[i] = static_cast<double>(x[i]);
-}
-
-template <typename In, typename Out>
-void FbankProcessor::ComputeFrame(const In* samples, int64_t k, Out* row, FbankWorkspace& ws,
-                                  int64_t first) const {
-  ExtractFrame(samples, k, ws.frame.data(), first);
-  RemoveDcOffset(ws.frame.data());
-  PreEmphasize(ws.frame.data());
-  ApplyWindow(ws.frame.data());
-  Spectrum(ws.frame.data(), ws.spectrum.data(), ws.fft_work.data());
-  Power(ws.spectrum.data(), ws.power.data());
-  Mel(ws.power.data(), ws.energy.data());
-  for (int b = 0; b < options_.num_bins; ++b) row[b] = static_cast<Out>(Log(ws.energy[b]));
-}
-
-template <typename In, typename Out>
-void FbankProcessor::ComputeFrames(const In* samples, int64_t begin, int64_t end, Out* out,
-                                   FbankWorkspace& ws, int64_t first) const {
-  const int num_bins = options_.num_bins;
-  if (!lanes_) {
-    for (int64_t k = begin; k < end; ++k) {
-      ComputeFrame(samples, k, out + (k - begin) * num_bins, ws, first);
-    }
-    return;
-  }
-  // Groups of L frames, one per lane; stages 1-4 and 8 per frame as above.
-  const int lanes = lanes_->lanes();
-  const int padded = options_.PaddedLength();
-  for (int64_t group = begin; group < end; group += lanes) {
-    const int count = static_cast<int>(std::min<int64_t>(lanes, end - group));
-    for (int l = 0; l < count; ++l) {
-      double* frame = ws.lane_frames.data() + static_cast<std::size_t>(l) * padded;
-      ExtractFrame(samples, group + l, frame, first);
-      RemoveDcOffset(frame);
-      PreEmphasize(frame);
-      ApplyWindow(frame);
-    }
-    // Unused lanes of a last, partial group: zeros (their results are dropped).
-    std::fill(ws.lane_frames.begin() + static_cast<std::size_t>(count) * padded,
-              ws.lane_frames.end(), 0.0);
-    lanes_->Filterbank(ws.lane_frames.data(), ws.lane_out.data(), ws.lane_scratch.data());
-    for (int l = 0; l < count; ++l) {
-      Out* row = out + (group + l - begin) * num_bins;
-      for (int b = 0; b < num_bins; ++b) {
-        row[b] = static_cast<Out>(Log(ws.lane_out[static_cast<std::size_t>(b) * lanes + l]));
-      }
-    }
-  }
-}
-
-template <typename In, typename Out>
-void FbankProcessor::Compute(const In* samples, int64_t num_samples, Out* out,
-                             FbankWorkspace& ws, int threads) const {
-  CheckThreads(threads);
-  CheckFinite(samples, num_samples);
-  const int64_t num_frames = NumFrames(num_samples);
-  const int workers = WorkersFor(num_frames, threads, kFramesPerThread);
-  std::vector<FbankWorkspace> extra;
-  for (int w = 1; w < workers; ++w) extra.push_back(NewWorkspace());
-  ParallelRanges(0, num_frames, workers, lanes(), [&](int w, int64_t b, int64_t e) {
-    ComputeFrames(samples, b, e, out + b * options_.num_bins, w == 0 ? ws : extra[w - 1]);
-  });
 }
 
 }  // namespace synctalk

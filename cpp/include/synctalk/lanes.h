@@ -14,8 +14,10 @@
 // One kernel template (src/lanes_kernel.inc) is compiled once per instruction
 // set, each in its own translation unit with its own flags (-msse2, -mavx2,
 // -mavx512f; never -march=native); the level is chosen at run time from what
-// the CPU supports, capped by the option and by the environment variable
-// SYNCTALK_AUDIO_SIMD, with the scalar path as the fallback.
+// the CPU supports and the option (MelOptions::simd, FbankOptions::simd),
+// with the scalar path as the fallback. The core reads no environment
+// variable: the Python bindings and the C API apply SYNCTALK_AUDIO_SIMD's cap
+// to the option at their boundary (ResolveSimdLevel with its value).
 #pragma once
 
 #include <cstddef>
@@ -24,6 +26,7 @@
 #include <vector>
 
 #include "synctalk/fft.h"
+#include "synctalk/filterbank.h"
 #include "synctalk/options.h"  // SimdLevel
 
 namespace synctalk {
@@ -37,26 +40,14 @@ int SimdLanes(SimdLevel level);
 // The levels compiled into this build that the running CPU supports, scalar
 // first, best last.
 std::vector<SimdLevel> AvailableSimdLevels();
-// The level to run for the option `requested` and the environment's cap
-// `env_value` (the value of SYNCTALK_AUDIO_SIMD, or nullptr if unset):
+// The level to run for the option `requested` and the cap `env_value` (the
+// value of SYNCTALK_AUDIO_SIMD as the caller read it, or nullptr: no cap):
 //  - kAuto: the best available level;
 //  - an explicit level: that level; std::invalid_argument if this CPU or
 //    build lacks it;
 //  - then capped by the environment: the best available level not above it.
 // Throws std::invalid_argument for an unknown environment value.
 SimdLevel ResolveSimdLevel(SimdLevel requested, const char* env_value);
-// ResolveSimdLevel with the current value of SYNCTALK_AUDIO_SIMD.
-SimdLevel ResolveSimdLevelFromEnv(SimdLevel requested);
-
-// A row-sparse filterbank: row r has taps weights[at[r] + t], t < taps[r], on
-// bins first[r] + t (MelFilterbank and KaldiMelBanks store theirs this way).
-struct SparseRows {
-  int rows;
-  const int* first;
-  const int* taps;
-  const int* at;
-  const double* weights;
-};
 
 // What the lanes compute from each bin before the filterbank.
 enum class BinValue {
@@ -69,10 +60,12 @@ enum class BinValue {
 // scratch is the caller's.
 class SpectrumLanes {
  public:
-  // `fft` (even length) and the filterbank storage behind `rows` must outlive
-  // this object. `level` must be resolved (not kAuto, not kScalar) and
-  // available; throws std::invalid_argument otherwise.
-  SpectrumLanes(const RealFft& fft, SimdLevel level, BinValue value, SparseRows rows);
+  // `fft` (even length) and `filterbank` (over fft.num_bins() bins; no rows
+  // for the spectrum alone) must outlive this object. `level` must be
+  // resolved (not kAuto, not kScalar) and available; throws
+  // std::invalid_argument otherwise.
+  SpectrumLanes(const RealFft& fft, SimdLevel level, BinValue value,
+                const SparseFilterbank& filterbank);
   ~SpectrumLanes();
   SpectrumLanes(const SpectrumLanes&) = delete;
   SpectrumLanes& operator=(const SpectrumLanes&) = delete;

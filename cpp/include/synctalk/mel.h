@@ -15,101 +15,39 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <memory>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
 #include "synctalk/fft.h"
-#include "synctalk/lanes.h"
+#include "synctalk/filterbank.h"
+#include "synctalk/frames.h"
 #include "synctalk/options.h"
-#include "synctalk/parallel.h"
 
 namespace synctalk {
 
 // librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax) with the Slaney scale and
-// norm, reproduced operation for operation (including its float32 rounding),
-// stored sparsely: each triangular filter is non-zero on a short run of bins.
-class MelFilterbank {
- public:
-  explicit MelFilterbank(const MelOptions& options);
+// norm, reproduced operation for operation (including its float32 rounding):
+// n_mels rows over n_fft / 2 + 1 bins, equal to librosa's array.
+SparseFilterbank BuildMelFilterbank(const MelOptions& options);
 
-  int num_mels() const { return num_mels_; }
-  int num_bins() const { return num_bins_; }
-  // Dense (num_mels x num_bins, row-major) copy, equal to librosa's array.
-  std::vector<float> Dense() const;
-  // mel[m] = sum_k weight[m][k] * magnitude[k], in float64.
-  void Apply(const double* magnitude, double* mel) const;
-  // The sparse storage, for the SIMD lanes (same taps, same order).
-  SparseRows rows() const {
-    return {num_mels_, first_bin_.data(), num_taps_.data(), tap_at_.data(), weights_.data()};
-  }
-
- private:
-  int num_mels_;
-  int num_bins_;
-  std::vector<int> first_bin_;   // per filter
-  std::vector<int> num_taps_;    // per filter
-  std::vector<int> tap_at_;      // per filter: offset into weights_
-  std::vector<double> weights_;  // float32 values, widened
-};
-
-// Scratch memory for one thread's calls into MelProcessor. Build it with
-// MelProcessor::NewWorkspace(); reuse it across calls to allocate nothing.
-struct MelWorkspace {
-  std::vector<double> frame;      // n_fft
-  std::vector<Complex> spectrum;  // n_fft / 2 + 1
-  std::vector<Complex> fft_work;  // RealFft::work_size()
-  std::vector<double> magnitude;  // n_fft / 2 + 1
-  std::vector<double> mel;        // n_mels
-  // The SIMD lanes (empty on the scalar path): L frames, L x n_mels sums, scratch.
-  std::vector<double> lane_frames;
-  std::vector<double> lane_out;
-  std::vector<double> lane_scratch;
-};
+// Scratch memory for one thread's calls into MelProcessor (frames.h).
+using MelWorkspace = FrameWorkspace;
 
 // Built once from the options: holds the window, the FFT plan and the
-// filterbank, and the SIMD lanes of the level options.simd resolves to (capped
-// by SYNCTALK_AUDIO_SIMD as it is when the processor is built). All methods
-// are const and thread-safe; per-call scratch lives in a MelWorkspace owned
-// by the caller.
-class MelProcessor {
+// filterbank, and the SIMD lanes of the level options.simd resolves to. All
+// methods are const and thread-safe; per-call scratch lives in a
+// MelWorkspace owned by the caller. Compute, ComputeFrame(s) and the lanes
+// come from FrameProcessor (frames.h): Compute writes n_mels x
+// NumFrames(num_samples), row-major.
+class MelProcessor : public FrameProcessor<MelProcessor> {
  public:
   explicit MelProcessor(const MelOptions& options);
 
+  static constexpr bool kBandMajor = true;  // (n_mels, frames), as librosa
+
   const MelOptions& options() const { return options_; }
   const std::vector<double>& window() const { return window_; }
-  const MelFilterbank& filterbank() const { return filterbank_; }
+  const SparseFilterbank& filterbank() const { return filterbank_; }
   int64_t NumFrames(int64_t num_samples) const { return options_.NumFrames(num_samples); }
-  MelWorkspace NewWorkspace() const;
-  // The SIMD level in use (kScalar: the per-frame reference code) and the
-  // frames it computes at once.
-  SimdLevel simd_level() const { return lanes_ ? lanes_->level() : SimdLevel::kScalar; }
-  int lanes() const { return lanes_ ? lanes_->lanes() : 1; }
-
-  // The whole spectrogram of `num_samples` samples (float or double) into
-  // `out`, n_mels x NumFrames(num_samples) row-major (float or double), on
-  // `threads` threads (the calling one included; `ws` is the calling
-  // thread's). The result is bitwise the same for any thread count and SIMD
-  // level. Throws std::invalid_argument for an empty or non-finite input or
-  // a bad thread count before writing anything.
-  template <typename In, typename Out>
-  void Compute(const In* samples, int64_t num_samples, Out* out, MelWorkspace& ws,
-               int threads = 1) const;
-
-  // Frames [begin, end) into `out` (frame k at out + (k - begin) *
-  // frame_stride, band m at + m * mel_stride), through the SIMD lanes if any:
-  // what ComputeFrame gives for each k, bit for bit. `samples` and `first`
-  // as for ExtractFrame. The input must have been checked (CheckFinite).
-  template <typename In, typename Out>
-  void ComputeFrames(const In* samples, int64_t num_samples, int64_t begin, int64_t end,
-                     Out* out, int64_t frame_stride, int64_t mel_stride, MelWorkspace& ws,
-                     int64_t first = 0) const;
-  // ComputeFrames on `threads` threads (extra workspaces made per call).
-  template <typename In, typename Out>
-  void ComputeFramesParallel(const In* samples, int64_t num_samples, int64_t begin, int64_t end,
-                             Out* out, int64_t frame_stride, int64_t mel_stride,
-                             MelWorkspace& ws, int threads, int64_t first = 0) const;
 
   // --- Stages, in pipeline order. ------------------------------------------
   // 1. Pre-emphasis of sample j, in float64: x[0], or x[j] - coef * x[j-1].
@@ -147,11 +85,19 @@ class MelProcessor {
     return std::min(std::max(scaled, -max_abs), max_abs);
   }
 
-  // Stages 2-8 for frame k: n_mels values into `column`, spaced `stride` apart.
-  // `samples` and `first` as for ExtractFrame.
-  template <typename In, typename Out>
-  void ComputeFrame(const In* samples, int64_t num_samples, int64_t k, Out* column,
-                    int64_t stride, MelWorkspace& ws, int64_t first = 0) const;
+  // The stages grouped for FrameProcessor: 2-3, 4-6 (into ws.bands), 7-8.
+  template <typename In>
+  void PrepareFrame(const In* samples, int64_t num_samples, int64_t k, double* frame,
+                    int64_t first) const {
+    ExtractFrame(samples, num_samples, k, frame, first);
+    ApplyWindow(frame);
+  }
+  void TransformFrame(const double* frame, MelWorkspace& ws) const {
+    Spectrum(frame, ws.spectrum.data(), ws.fft_work.data());
+    Magnitude(ws.spectrum.data(), ws.bins.data());
+    Mel(ws.bins.data(), ws.bands.data());
+  }
+  double Finish(double mel) const { return Normalize(AmpToDb(mel)); }
 
   // Samples frame k reads, as [FirstSampleOf(k), LastSampleOf(k)]: the
   // pre-emphasis of the frame's first sample needs the one before it. Frames
@@ -162,6 +108,10 @@ class MelProcessor {
   int64_t LastSampleOf(int64_t k) const {
     return k * options_.hop_length - options_.n_fft / 2 + options_.n_fft - 1;
   }
+  // Samples that must have arrived before frame k is final, the end of input
+  // not yet known (online.h): through LastSampleOf(k), and with a reflected
+  // left pad the samples it reflects.
+  int64_t SamplesNeeded(int64_t k) const;
 
  private:
   // Index into y for padded position j (may be < 0 or >= n); -1 means zero.
@@ -170,18 +120,9 @@ class MelProcessor {
   MelOptions options_;
   std::vector<double> window_;
   RealFft fft_;
-  MelFilterbank filterbank_;
+  SparseFilterbank filterbank_;
   double min_level_;  // 10^(min_level_db / 20), computed as numpy does
-  std::shared_ptr<const SpectrumLanes> lanes_;  // null: scalar
 };
-
-// Frames per thread below which Compute does not start another thread.
-constexpr int64_t kFramesPerThread = 64;
-
-// Throws std::invalid_argument if any sample is NaN or infinite, naming the
-// first offending index.
-template <typename In>
-void CheckFinite(const In* samples, int64_t num_samples);
 
 // --- Template definitions ----------------------------------------------------
 
@@ -223,113 +164,6 @@ void MelProcessor::ExtractFrame(const In* samples, int64_t num_samples, int64_t 
                  coef * static_cast<double>(samples[source - 1 - first]);
     }
   }
-}
-
-template <typename In, typename Out>
-void MelProcessor::ComputeFrame(const In* samples, int64_t num_samples, int64_t k,
-                                Out* column, int64_t stride, MelWorkspace& ws,
-                                int64_t first) const {
-  ExtractFrame(samples, num_samples, k, ws.frame.data(), first);
-  ApplyWindow(ws.frame.data());
-  Spectrum(ws.frame.data(), ws.spectrum.data(), ws.fft_work.data());
-  Magnitude(ws.spectrum.data(), ws.magnitude.data());
-  Mel(ws.magnitude.data(), ws.mel.data());
-  for (int m = 0; m < options_.n_mels; ++m) {
-    column[m * stride] = static_cast<Out>(Normalize(AmpToDb(ws.mel[m])));
-  }
-}
-
-template <typename In>
-void CheckFinite(const In* samples, int64_t num_samples) {
-  if (num_samples <= 0) {
-    throw std::invalid_argument("audio is empty: need at least 1 sample");
-  }
-  for (int64_t j = 0; j < num_samples; ++j) {
-    if (!std::isfinite(samples[j])) {
-      throw std::invalid_argument("audio is not finite: sample " + std::to_string(j) + " is " +
-                                  std::to_string(static_cast<double>(samples[j])) +
-                                  "; remove NaN and infinite values before computing the mel");
-    }
-  }
-}
-
-template <typename In, typename Out>
-void MelProcessor::ComputeFrames(const In* samples, int64_t num_samples, int64_t begin,
-                                 int64_t end, Out* out, int64_t frame_stride,
-                                 int64_t mel_stride, MelWorkspace& ws, int64_t first) const {
-  if (!lanes_) {
-    for (int64_t k = begin; k < end; ++k) {
-      ComputeFrame(samples, num_samples, k, out + (k - begin) * frame_stride, mel_stride, ws,
-                   first);
-    }
-    return;
-  }
-  // Groups of L frames, one per lane; stages 2-3 and 7-8 per frame as above.
-  const int lanes = lanes_->lanes();
-  const int n_fft = options_.n_fft;
-  const int n_mels = options_.n_mels;
-  for (int64_t group = begin; group < end; group += lanes) {
-    const int count = static_cast<int>(std::min<int64_t>(lanes, end - group));
-    for (int l = 0; l < count; ++l) {
-      double* frame = ws.lane_frames.data() + static_cast<std::size_t>(l) * n_fft;
-      const int64_t start = (group + l) * options_.hop_length - n_fft / 2;
-      if (start >= 1 && start + n_fft <= num_samples) {
-        // Stages 2 and 3 of an interior frame in one pass: the same two
-        // roundings as ExtractFrame then ApplyWindow.
-        const double coef = options_.preemphasis;
-        const double* w = window_.data();
-        const In* x = samples + (start - first);
-        for (int i = 0; i < n_fft; ++i) {
-          const double y = static_cast<double>(x[i]) - coef * static_cast<double>(x[i - 1]);
-          frame[i] = y * w[i];
-        }
-      } else {
-        ExtractFrame(samples, num_samples, group + l, frame, first);
-        ApplyWindow(frame);
-      }
-    }
-    // Unused lanes of a last, partial group: zeros (their results are dropped).
-    std::fill(ws.lane_frames.begin() + static_cast<std::size_t>(count) * n_fft,
-              ws.lane_frames.end(), 0.0);
-    lanes_->Filterbank(ws.lane_frames.data(), ws.lane_out.data(), ws.lane_scratch.data());
-    // Stages 7 and 8 as two passes (the same operations on each value): the
-    // second has no library call, so the compiler can vectorise it.
-    double* sums = ws.lane_out.data();
-    const std::size_t values = static_cast<std::size_t>(n_mels) * lanes;
-    for (std::size_t i = 0; i < values; ++i) sums[i] = AmpToDb(sums[i]);
-    for (std::size_t i = 0; i < values; ++i) sums[i] = Normalize(sums[i]);
-    for (int m = 0; m < n_mels; ++m) {
-      const double* band_in = sums + static_cast<std::size_t>(m) * lanes;
-      Out* band = out + m * mel_stride;
-      for (int l = 0; l < count; ++l) {
-        band[(group + l - begin) * frame_stride] = static_cast<Out>(band_in[l]);
-      }
-    }
-  }
-}
-
-template <typename In, typename Out>
-void MelProcessor::ComputeFramesParallel(const In* samples, int64_t num_samples, int64_t begin,
-                                         int64_t end, Out* out, int64_t frame_stride,
-                                         int64_t mel_stride, MelWorkspace& ws, int threads,
-                                         int64_t first) const {
-  CheckThreads(threads);
-  const int workers = WorkersFor(end - begin, threads, kFramesPerThread);
-  std::vector<MelWorkspace> extra;
-  for (int w = 1; w < workers; ++w) extra.push_back(NewWorkspace());
-  ParallelRanges(begin, end, workers, lanes(), [&](int w, int64_t b, int64_t e) {
-    ComputeFrames(samples, num_samples, b, e, out + (b - begin) * frame_stride, frame_stride,
-                  mel_stride, w == 0 ? ws : extra[w - 1], first);
-  });
-}
-
-template <typename In, typename Out>
-void MelProcessor::Compute(const In* samples, int64_t num_samples, Out* out, MelWorkspace& ws,
-                           int threads) const {
-  CheckThreads(threads);
-  CheckFinite(samples, num_samples);
-  const int64_t num_frames = NumFrames(num_samples);
-  ComputeFramesParallel(samples, num_samples, 0, num_frames, out, 1, num_frames, ws, threads);
 }
 
 }  // namespace synctalk

@@ -25,8 +25,10 @@ const char* PadModeName(PadMode mode);
 // supports; kScalar: the per-frame reference code only.
 enum class SimdLevel { kAuto, kScalar, kSse2, kAvx2, kAvx512, kNeon };
 
-// The environment variable that caps the level of every processor built
-// while it is set: scalar | sse2 | avx2 | avx512 | neon (auto or empty: no cap).
+// The environment variable that caps the level of every processor the Python
+// package builds while it is set: scalar | sse2 | avx2 | avx512 | neon (auto
+// or empty: no cap). Read at the boundary only (the Python bindings, and the
+// C API's synctalk_simd_apply_environment), never by the core.
 constexpr const char* kSimdEnvVar = "SYNCTALK_AUDIO_SIMD";
 
 // Parses "auto", "scalar", "sse2", "avx2", "avx512", "neon"; throws
