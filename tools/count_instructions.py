@@ -273,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     with open(baseline_path, encoding="utf-8") as f:
         baseline = json.load(f)
-    lines, failed = compare(counts, baseline["counts"], args.tolerance)
+    asked = {k: v for k, v in baseline["counts"].items() if k.split("/")[0] in args.stages}
+    lines, failed = compare(counts, asked, args.tolerance)
     print(f"against {os.path.relpath(baseline_path, ROOT)} (commit {baseline['commit'][:12]},"
           f" {baseline['date']}), tolerance +{args.tolerance:g} %:")  # fmt: skip
     print("\n".join(lines))
