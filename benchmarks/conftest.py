@@ -162,6 +162,14 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  #
         terminalreporter.write_line(f"history: {os.path.relpath(path, ROOT)}")
 
 
+@pytest.fixture(autouse=True)
+def _heavy_mark(request: pytest.FixtureRequest) -> None:
+    """Record in extra_info whether the benchmark runs only with --heavy (for the report)."""
+    if "benchmark" in request.fixturenames:
+        heavy = request.node.get_closest_marker("heavy") is not None
+        request.getfixturevalue("benchmark").extra_info["heavy"] = heavy
+
+
 @pytest.fixture(scope="session")
 def encoder_path(request: pytest.FixtureRequest) -> str:
     given = request.config.getoption("--encoder")
