@@ -26,7 +26,7 @@ from bench_command import Side
 from long_file import write_speech
 from ratio import interleaved, record
 
-HOURS = 0.25
+HOURS = 0.15
 ROUNDS = 2
 
 WHOLE_FILE = """
