@@ -149,6 +149,12 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         pass
 
 
+def pytest_benchmark_update_commit_info(config: pytest.Config, commit_info: dict) -> None:
+    # pytest-benchmark counts untracked files as dirty, the run's own history
+    # file among them; only changes to tracked files make a run "-dirty".
+    commit_info["dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no"))
+
+
 def pytest_benchmark_update_json(
     config: pytest.Config, benchmarks: list, output_json: dict
 ) -> None:

@@ -113,7 +113,10 @@ def load_run(path: str) -> Run:
 def load_history(folder: str) -> list[Run]:
     """Every run in ``folder`` (its *.json files), oldest first."""
     paths = sorted(glob.glob(os.path.join(folder, "*.json")))
-    runs = [load_run(p) for p in paths]
+    for path in [p for p in paths if os.path.getsize(p) == 0]:
+        # pytest-benchmark writes the file at the end of a run.
+        print(f"bench_report: {path} is empty (a run still going?): left out", file=sys.stderr)
+    runs = [load_run(p) for p in paths if os.path.getsize(p) > 0]
     return sorted(runs, key=lambda r: r.date)
 
 
