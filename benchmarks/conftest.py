@@ -113,9 +113,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "heavy: a suite of minutes or many processes; runs with --heavy only"
     )
+    # The commit the run measures: the one checked out when it starts
+    # (pytest-benchmark asks git at the end, after any commit made meanwhile).
+    config.stash[_START_COMMIT] = (
+        _git("rev-parse", "HEAD"),
+        bool(_git("status", "--porcelain", "--untracked-files=no")),
+    )
     if config.getoption("--history", default=False):
-        commit = _git("rev-parse", "--short=12", "HEAD") or "nocommit"
-        if _git("status", "--porcelain", "--untracked-files=no"):
+        full, dirty = config.stash[_START_COMMIT]
+        commit = full[:12] or "nocommit"
+        if dirty:
             commit += "-dirty"
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         os.makedirs(HISTORY, exist_ok=True)
@@ -127,6 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _HISTORY_PATH = pytest.StashKey[str]()
+_START_COMMIT = pytest.StashKey[tuple[str, bool]]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -150,9 +158,13 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 
 def pytest_benchmark_update_commit_info(config: pytest.Config, commit_info: dict) -> None:
-    # pytest-benchmark counts untracked files as dirty, the run's own history
-    # file among them; only changes to tracked files make a run "-dirty".
-    commit_info["dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    # The commit checked out when the run started; and pytest-benchmark counts
+    # untracked files as dirty, the run's own history file among them: only
+    # changes to tracked files make a run "-dirty".
+    full, dirty = config.stash[_START_COMMIT]
+    if full:
+        commit_info["id"] = full
+    commit_info["dirty"] = dirty
 
 
 def pytest_benchmark_update_json(

@@ -184,3 +184,17 @@ def test_every_benchmark_suite_is_collected_and_the_test_command_runs_none():
     )
     assert "benchmarks/" not in default.stdout
     assert "tests/test_bench_report.py" in default.stdout
+
+
+def test_a_fall_under_the_floor_is_not_flagged_unless_the_floor_is_lowered(tmp_path: Path):
+    folder = tmp_path / "history"
+    folder.mkdir()
+    write_run(folder, "aaa", "2026-12-01T10:00:00", 3.0)
+    write_run(folder, "aaa", "2026-12-01T10:05:00", 3.03)  # noise 1.0 %
+    write_run(folder, "bbb", "2026-12-02T10:00:00", 2.9)  # -3.8 %
+    done = report("--history", str(folder), "--check")
+    assert done.returncode == 0, done.stdout
+    assert "1.0 % (floor 5 %)" in done.stdout
+    lowered = report("--history", str(folder), "--check", "--min-noise", "0.01")
+    assert lowered.returncode == 1, lowered.stdout
+    assert "fell by 3.8 % at bbbbbbbbbbbb (noise 1.0 %) [latest]" in lowered.stdout

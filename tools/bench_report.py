@@ -14,7 +14,9 @@ the ratios of its side to the reference measured in the same run, each
 - The noise of a ratio: the largest relative spread, (max - min) / median,
   between repeated runs of one commit on one machine, over every commit
   with at least two runs. Where the history has no repeated run of a ratio,
-  ``--default-noise`` (10 %) stands in, marked as assumed.
+  ``--default-noise`` (10 %) stands in, marked as assumed. Two or three runs
+  see only part of a shared machine's swings, so a fall is flagged only if
+  it is also larger than ``--min-noise`` (5 %).
 - A flag: the ratio of a commit fell from the previous commit's (same
   machine) by more than its noise. ``--check`` exits 1 when the latest
   commit has one.
@@ -49,6 +51,7 @@ HISTORY = os.path.join(ROOT, "benchmarks", "history")
 BEGIN = "<!-- bench-report:begin -->"
 END = "<!-- bench-report:end -->"
 DEFAULT_NOISE = 0.10
+MIN_NOISE = 0.05
 
 
 class ReportError(Exception):
@@ -162,10 +165,17 @@ def commit_order(runs: list[Run], machine: str) -> list[str]:
     return order
 
 
-def flags(series: Series, order: list[str], default_noise: float) -> dict[str, tuple[float, float]]:
+def allowed(series: Series, default_noise: float, min_noise: float) -> float:
+    """The fall a ratio may show without a flag: its noise (or the default), at least the floor."""
+    return max(series.noise if series.noise is not None else default_noise, min_noise)
+
+
+def flags(
+    series: Series, order: list[str], default_noise: float, min_noise: float = 0.0
+) -> dict[str, tuple[float, float]]:
     """{commit: (fall, allowed)} where the commit's median fell from the previous commit's
     median (of those with this ratio) by more than the noise."""
-    noise = series.noise if series.noise is not None else default_noise
+    noise = allowed(series, default_noise, min_noise)
     fallen: dict[str, tuple[float, float]] = {}
     previous: float | None = None
     for commit in order:
@@ -180,7 +190,7 @@ def flags(series: Series, order: list[str], default_noise: float) -> dict[str, t
     return fallen
 
 
-def table(runs: list[Run], default_noise: float) -> tuple[str, list[str]]:
+def table(runs: list[Run], default_noise: float, min_noise: float = 0.0) -> tuple[str, list[str]]:
     """The markdown table of ratios per commit, and the lines naming every fall."""
     lines: list[str] = []
     falls: list[str] = []
@@ -194,7 +204,7 @@ def table(runs: list[Run], default_noise: float) -> tuple[str, list[str]]:
             if m != machine:
                 continue
             series.noise = measure_noise(series)
-            fallen = flags(series, order, default_noise)
+            fallen = flags(series, order, default_noise, min_noise)
             cells = []
             for commit in order:
                 values = series.values.get(commit)
@@ -209,12 +219,18 @@ def table(runs: list[Run], default_noise: float) -> tuple[str, list[str]]:
                 if series.noise is not None
                 else f"{default_noise * 100:.0f} % (assumed)"
             )
+            if (
+                allowed(series, default_noise, min_noise)
+                == min_noise
+                > (series.noise if series.noise is not None else default_noise)
+            ):
+                noise += f" (floor {min_noise * 100:g} %)"
             fell = ", ".join(f"{c} (-{f * 100:.1f} %)" for c, (f, _) in fallen.items()) or "-"
             lines.append(f"| {key} | " + " | ".join(cells) + f" | {noise} | {fell} |")
-            for commit, (fall, allowed) in fallen.items():
+            for commit, (fall, limit) in fallen.items():
                 falls.append(
                     f"{machine}: {key} fell by {fall * 100:.1f} % at {commit}"
-                    f" (noise {allowed * 100:.1f} %)" + (" [latest]" if commit == order[-1] else "")
+                    f" (noise {limit * 100:.1f} %)" + (" [latest]" if commit == order[-1] else "")
                 )
     return "\n".join(lines), falls
 
@@ -255,7 +271,7 @@ def plot(runs: list[Run], path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png")
     os.close(fd)
-    fig.savefig(tmp, dpi=90)
+    fig.savefig(tmp, dpi=90, bbox_inches="tight")
     plt.close(fig)
     os.replace(tmp, path)
 
@@ -362,6 +378,12 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_NOISE,
         help="noise assumed for a ratio never run twice on one commit (0.10)",
     )
+    parser.add_argument(
+        "--min-noise",
+        type=float,
+        default=MIN_NOISE,
+        help="a fall smaller than this is never flagged, whatever the measured noise (0.05)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if the latest commit fell")
     args = parser.parse_args(argv)
     try:
@@ -371,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.history}: no saved runs; make one with"
                 " python -m pytest benchmarks --benchmark-enable --history"
             )
-        text, falls = table(runs, args.default_noise)
+        text, falls = table(runs, args.default_noise, args.min_noise)
         print(text)
         if args.plot:
             plot(runs, args.plot)
