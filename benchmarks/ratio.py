@@ -98,24 +98,54 @@ def interleaved(
     return result
 
 
+# Starts the command from a small process: Linux keeps in a child's ru_maxrss
+# the resident size of the process it was forked from, before its exec, so a
+# command forked straight from a large pytest process (PyTorch, models
+# loaded) would report that process's size as its own peak.
+_TRAMPOLINE = """
+import json, os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime,
+               usage.ru_maxrss], f)
+"""
+
+
 def run_child(argv: list[str], cwd: str | None = None) -> tuple[float, float, float]:
     """Run a command to its end: wall seconds, CPU seconds (user + system), peak RSS in MiB.
 
-    The peak RSS and CPU time are the child's own (``os.wait4``). Raises
-    RuntimeError with the command's stderr if it fails.
+    The CPU time and peak RSS are the command's own (``os.wait4`` in a small
+    Python process that forks it, see ``_TRAMPOLINE``). Raises RuntimeError
+    with the command's stderr if it fails.
     """
+    import json
     import os
     import subprocess
+    import sys
     import tempfile
 
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=cwd)
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        if child.returncode != 0:
+    with tempfile.TemporaryDirectory() as work:
+        facts = os.path.join(work, "usage.json")
+        with open(os.path.join(work, "stderr"), "w+b") as err:
+            start = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-S", "-c", _TRAMPOLINE, facts, *argv],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                cwd=cwd,
+            )
+            wall = time.perf_counter() - start
             err.seek(0)
             message = err.read().decode(errors="replace")
-            raise RuntimeError(f"{' '.join(argv)} failed ({child.returncode}):\n{message}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: KiB
+        if done.returncode != 0 or not os.path.exists(facts):
+            raise RuntimeError(
+                f"{' '.join(argv)}: no usage recorded ({done.returncode}):\n{message}"
+            )
+        with open(facts, encoding="utf-8") as f:
+            status, cpu, maxrss = json.load(f)
+    if status != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({status}):\n{message}")
+    return wall, cpu, maxrss / 1024  # Linux: KiB
