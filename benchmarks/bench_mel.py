@@ -1,23 +1,28 @@
 """The mel spectrogram: the C++ core against SyncTalk's librosa function, NumPy and SciPy.
 
-60 s of 16 kHz speech. Groups:
+60 s of 16 kHz speech. Each test times one candidate with pytest-benchmark
+and its reference in the same rounds, alternating (benchmarks/ratio.py), and
+records the ratio of the two medians in ``extra_info["ratios"]``:
 
-- ``mel-60s``: the core on 1 and 2 threads (best SIMD level), forced to the
-  scalar reference (``MelOptions(simd="scalar")``), SyncTalk_2D's function on
-  librosa (the baseline of the goals) and a vectorised NumPy rewrite;
-- ``fft-stage``: the FFT alone on the same 4801 windowed 800-sample frames:
-  the core's SIMD lanes, its scalar FFT and ``scipy.fft.rfft(workers=1)``;
-- ``mel-many-clips``: 12 clips of 5 s through ``melspectrogram_many`` on 1
-  and 2 threads.
+- ``test_mel_vs_librosa``: the core on 1 and 2 threads (best SIMD level),
+  forced to the scalar reference (``MelOptions(simd="scalar")``) and a
+  vectorised NumPy rewrite, each against SyncTalk_2D's function on librosa
+  (``vs_librosa``);
+- ``test_fft_core_vs_scipy``: the FFT alone on the same 4801 windowed
+  800-sample frames, the core's SIMD lanes and its scalar FFT, against
+  ``scipy.fft.rfft(workers=1)`` (``vs_scipy``);
+- ``test_mel_many_clips_two_threads``: 12 clips of 5 s through
+  ``melspectrogram_many`` on 2 threads against 1 (``vs_1_thread``).
 
-    python -m pytest benchmarks/bench_mel.py --benchmark-enable \\
-        --benchmark-columns=median,iqr,rounds
+librosa's matmul runs on one OpenBLAS thread (benchmarks/conftest.py sets
+OPENBLAS_NUM_THREADS=1 unless it is set).
 
-The machine may be shared, so compare ratios; run as a script for the
-issue's goals measured with every candidate interleaved round by round
-(median over the rounds of the fastest of 3 back-to-back calls), printed as a
-table; the script runs with OPENBLAS_NUM_THREADS=1 unless it is set (see the
-end of the file):
+    python -m pytest benchmarks/bench_mel.py --benchmark-enable
+
+Run as a script, it prints the same comparisons as tables with the goals
+(every candidate in turn per round, the fastest of 3 back-to-back calls,
+median over the rounds), with OPENBLAS_NUM_THREADS=1 unless it is set (see
+the end of the file):
 
     python benchmarks/bench_mel.py --rounds 30
 """
@@ -48,6 +53,9 @@ from synctalk_audio import (  # noqa: E402
     melspectrogram_many,
 )
 from synctalk_audio.frontends.mel import mel_processor, simd_levels  # noqa: E402
+
+sys.path.insert(0, HERE)
+from ratio import interleaved  # noqa: E402
 
 BASIS = None
 SCALAR = MelOptions(simd="scalar")
@@ -85,54 +93,74 @@ def load_speech_60s() -> np.ndarray:
 
 
 # --- pytest-benchmark ----------------------------------------------------------
+# Each test times the core with pytest-benchmark and its reference in the
+# same rounds, alternating (benchmarks/ratio.py), and records the ratio.
+
+MEL_ROUNDS = 25
 
 
 @pytest.mark.benchmark(group="mel-60s")
-@pytest.mark.parametrize("threads", [1, 2])
-def test_mel_cpp(benchmark, speech_60s, threads):
-    mel = benchmark(melspectrogram, speech_60s, threads=threads)
-    assert mel.shape == (80, 4801)
-
-
-@pytest.mark.benchmark(group="mel-60s")
-def test_mel_cpp_forced_scalar(benchmark, speech_60s):
-    mel = benchmark(melspectrogram, speech_60s, options=SCALAR)
-    assert mel.shape == (80, 4801)
-
-
-@pytest.mark.benchmark(group="mel-60s")
-def test_mel_librosa_synctalk(benchmark, speech_60s):
-    upstream.melspectrogram(speech_60s)  # warm: librosa's first call is slow
-    mel = benchmark(upstream.melspectrogram, speech_60s)
-    assert mel.shape == (80, 4801)
-
-
-@pytest.mark.benchmark(group="mel-60s")
-def test_mel_numpy_vectorised(benchmark, speech_60s):
-    mel = benchmark(numpy_melspectrogram, speech_60s)
+@pytest.mark.parametrize(
+    "candidate", ["core-1-thread", "core-2-threads", "core-forced-scalar", "numpy-vectorised"]
+)
+def test_mel_vs_librosa(benchmark, speech_60s, candidate):
+    runs: dict[str, tuple[str, Callable[[], np.ndarray]]] = {
+        "core-1-thread": ("mel, core, 1 thread", lambda: melspectrogram(speech_60s)),
+        "core-2-threads": (
+            "mel, core, 2 threads",
+            lambda: melspectrogram(speech_60s, threads=2),
+        ),
+        "core-forced-scalar": (
+            "mel, core forced to the scalar reference, 1 thread",
+            lambda: melspectrogram(speech_60s, options=SCALAR),
+        ),
+        "numpy-vectorised": ("mel, vectorised NumPy", lambda: numpy_melspectrogram(speech_60s)),
+    }
+    headline, ours = runs[candidate]
+    mel = interleaved(
+        benchmark,
+        ours,
+        lambda: upstream.melspectrogram(speech_60s),
+        rounds=MEL_ROUNDS,
+        headline=f"{headline} (60 s) vs SyncTalk_2D's librosa function",
+        reference_name="SyncTalk_2D melspectrogram on librosa 0.11",
+        ratio_name="vs_librosa",
+    )
+    benchmark.extra_info["simd"] = mel_processor(MelOptions()).simd
+    benchmark.extra_info["OPENBLAS_NUM_THREADS"] = os.environ.get("OPENBLAS_NUM_THREADS")
     assert mel.shape == (80, 4801)
 
 
 @pytest.mark.benchmark(group="fft-stage")
 @pytest.mark.parametrize("simd", ["auto", "scalar"])
-def test_fft_core(benchmark, speech_60s, simd):
+def test_fft_core_vs_scipy(benchmark, speech_60s, simd):
     frames = windowed_frames(speech_60s)
-    spectrum = benchmark(_core.FrameFft(800, simd).forward, frames)
-    assert spectrum.shape == (4801, 401)
-
-
-@pytest.mark.benchmark(group="fft-stage")
-def test_fft_scipy_one_worker(benchmark, speech_60s):
-    frames = windowed_frames(speech_60s)
-    spectrum = benchmark(scipy.fft.rfft, frames, axis=1, workers=1)
+    fft = _core.FrameFft(800, simd)
+    spectrum = interleaved(
+        benchmark,
+        lambda: fft.forward(frames),
+        lambda: scipy.fft.rfft(frames, axis=1, workers=1),
+        rounds=MEL_ROUNDS,
+        headline=f"FFT stage, core {'SIMD lanes' if simd == 'auto' else 'scalar'}"
+        " (4801 x 800 points) vs scipy.fft.rfft, 1 worker",
+        reference_name="scipy.fft.rfft(frames, axis=1, workers=1)",
+        ratio_name="vs_scipy",
+    )
     assert spectrum.shape == (4801, 401)
 
 
 @pytest.mark.benchmark(group="mel-many-clips")
-@pytest.mark.parametrize("threads", [1, 2])
-def test_mel_many_clips(benchmark, speech_60s, threads):
+def test_mel_many_clips_two_threads(benchmark, speech_60s):
     clips = [speech_60s[i * 80000 : (i + 1) * 80000] for i in range(12)]  # 12 x 5 s
-    mels = benchmark(melspectrogram_many, clips, threads=threads)
+    mels = interleaved(
+        benchmark,
+        lambda: melspectrogram_many(clips, threads=2),
+        lambda: melspectrogram_many(clips, threads=1),
+        rounds=MEL_ROUNDS,
+        headline="many clips (12 x 5 s), melspectrogram_many on 2 threads vs 1",
+        reference_name="melspectrogram_many(clips, threads=1)",
+        ratio_name="vs_1_thread",
+    )
     assert len(mels) == 12
 
 
