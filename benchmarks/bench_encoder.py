@@ -1,4 +1,4 @@
-"""The encoder alone: OnnxEncoder against a bare ONNX Runtime loop on the same model.
+"""The encoder alone: AveEncoder (ONNX Runtime) against a bare ONNX Runtime loop on the same model.
 
 1497 windows (60 s of speech at 25 fps). The bare loop is the best case of
 calling onnxruntime directly (batch 16 was its best here); ours adds input
@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 
 from synctalk_audio import encoder_windows, melspectrogram
-from synctalk_audio.encoders.onnx import OnnxEncoder
+from synctalk_audio.encoders import AveEncoder
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def windows(speech_60s):
 @pytest.mark.benchmark(group="encoder-1497-windows")
 @pytest.mark.parametrize("batch", [16, 32, 64])
 def test_encoder_ours(benchmark, encoder_path, windows, batch):
-    enc = OnnxEncoder(encoder_path, batch_size=batch)
+    enc = AveEncoder(encoder_path, batch_size=batch)
     out = benchmark.pedantic(enc.encode, args=(windows,), rounds=3, warmup_rounds=1)
     assert out.shape == (windows.shape[0], 512)
 

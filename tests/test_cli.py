@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from synctalk_audio import cli
-from synctalk_audio.encoders.onnx import file_sha256
+from synctalk_audio.encoders import file_sha256
 from synctalk_audio.outputs.files import read_frame_file
 from synctalk_audio.pipeline import Pipeline
 
@@ -64,6 +64,7 @@ def test_process_writes_the_original_layout(test_encoder, tmp_path):
         "half_window": 8,
         "frame_shape": [32, 16, 16],
         "batch_size": 32,
+        "backend": "onnxruntime",
         "frame_files": True,
     }
     assert {"load_s", "mel_s", "encode_s", "write_s", "wall_s"} <= set(meta["timings"])

@@ -80,7 +80,8 @@ class Progress:
 
 
 def add_encoder_options(p: argparse.ArgumentParser) -> None:
-    """--mode, --model, --fps, --half-window, --pad-mode, --threads: process and stream."""
+    """--mode, --model, --backend, --fps, --half-window, --pad-mode, --threads (process, stream)."""
+    from ..encoders import BACKENDS, DEFAULT_BACKEND
     from ..modes import DEFAULT_HALF_WINDOW, REGISTRY
 
     defaults = "; ".join(f"{m.name}: {m.default_model}" for m in REGISTRY.values())
@@ -95,6 +96,13 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PATH",
         help=f"the mode's ONNX model (default: {defaults})",
+    )
+    p.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        choices=list(BACKENDS),
+        help="the runtime that runs the model; their features agree within 1e-5"
+        " (openvino needs `pip install 'synctalk-audio[openvino]'`; default: %(default)s)",
     )
     p.add_argument(
         "--fps",

@@ -174,6 +174,7 @@ def run_one(args: argparse.Namespace, audio: str) -> int:
         options=dict(settings.options),
         batch_size=args.batch_size,
         threads=args.threads,
+        backend=args.backend,
         max_duration=max_duration,
     ) as pipe:
         show = not args.quiet and sys.stderr.isatty()
@@ -264,6 +265,7 @@ def run_many(args: argparse.Namespace) -> int:
             options=dict(settings.options),
             batch_size=args.batch_size,
             threads=args.threads,
+            backend=args.backend,
             max_duration=max_duration,
             frames=not args.no_frames,
             overwrite=args.overwrite,

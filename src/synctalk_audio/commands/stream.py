@@ -210,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
         pad_mode=settings.pad_mode,
         options=dict(settings.options),
         threads=args.threads,
+        backend=args.backend,
         max_duration=max_duration,
     )
     stdin = sys.stdin.buffer

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..encoders.onnx import Encoder
+from ..encoders import Backend, Encoder
 from ..errors import ParameterError
 from ..frontends.audio import AudioSource
 from ..limits import DEFAULT_MAX_DURATION, check_count, check_max_duration, usable_cpus
@@ -70,6 +70,11 @@ class Pipeline:
         one clip (mel, fbank; at least 64 frames each); when None, ONNX
         Runtime's default for the ave and hubert encoders and every CPU
         otherwise. The features do not depend on it.
+    backend : str or Backend, optional
+        The runtime of the encoder: a name of `encoders.BACKENDS`
+        (``onnxruntime``, ``openvino``) or a `Backend`;
+        `encoders.DEFAULT_BACKEND` when None. Ignored when ``model`` is an
+        `Encoder`. The features of the backends agree within 1e-5.
     max_duration : float or None
         Longest input file accepted, in seconds (24 h by default; None for no
         limit). Checked from the file's header before it is decoded, so a
@@ -100,6 +105,7 @@ class Pipeline:
         options: Mapping[str, object] | None = None,
         batch_size: int | None = None,
         threads: int | None = None,
+        backend: str | Backend | None = None,
         max_duration: float | None = DEFAULT_MAX_DURATION,
     ) -> None:
         self.max_duration = check_max_duration(max_duration)
@@ -111,6 +117,7 @@ class Pipeline:
             pad_mode=pad_mode,
             batch_size=batch_size,
             threads=threads,
+            backend=backend,
             options=options,
         )
         self.fps = self.settings.fps
@@ -297,7 +304,9 @@ class Pipeline:
             write_features(directory, features, frames=frames)
             metadata = features.metadata
             metadata["timings"]["write_s"] = time.perf_counter() - t
-        metadata["settings"]["batch_size"] = self.encoder.describe().get("batch_size")
+        described = self.encoder.describe()
+        metadata["settings"]["batch_size"] = described.get("batch_size")
+        metadata["settings"]["backend"] = described.get("backend")
         metadata["settings"]["frame_files"] = frames
         metadata.update(self.describe())
         metadata["timings"]["wall_s"] = time.perf_counter() - started
@@ -331,4 +340,5 @@ class Pipeline:
 
     def describe(self) -> dict[str, Any]:
         """The encoder's facts and the versions in use, for metadata.json."""
-        return {"model": self.encoder.describe(), "versions": versions()}
+        model = self.encoder.describe()
+        return {"model": model, "versions": versions(model.get("backend"))}

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..encoders.onnx import file_sha256
+from ..encoders import file_sha256
 from ..errors import ParameterError
 from ..frontends.audio import declared_duration
 from ..limits import DEFAULT_MAX_DURATION, check_count, check_max_duration, usable_cpus
@@ -260,6 +260,7 @@ def run_job(
     options: Mapping[str, object] | None = None,
     batch_size: int | None = None,
     threads: int | None = None,
+    backend: str | None = None,
     max_duration: float | None = DEFAULT_MAX_DURATION,
     frames: bool = True,
     overwrite: bool = False,
@@ -299,6 +300,8 @@ def run_job(
         Encoder threads per worker; shared out by `worker_sizing` when None.
         With ``ray``, also the CPUs Ray reserves per actor (unless
         ``engine_options`` give ``cpus_per_worker``).
+    backend : str, optional
+        The encoder's backend (`encoders.BACKENDS`); the default one when None.
     max_duration : float or None
         Longest input accepted, seconds (None: no limit).
     frames : bool
@@ -359,10 +362,14 @@ def run_job(
     if items and hasattr(engine_obj, "check"):
         engine_obj.check()  # e.g. the Ray cluster answers, before anything is written
     model_path = os.path.abspath(os.fspath(model or feature_mode.default_model))
-    encoder = feature_mode.open_encoder(model_path, batch_size=batch_size, threads=1)
+    encoder = feature_mode.open_encoder(
+        model_path, backend=backend, batch_size=batch_size, threads=1
+    )
+    described = encoder.describe()
     expected = {
         **feature_mode.describe(settings),
-        "batch_size": encoder.describe().get("batch_size"),
+        "batch_size": described.get("batch_size"),
+        "backend": described.get("backend"),
         "frame_files": frames,
     }
     del encoder
@@ -409,6 +416,7 @@ def run_job(
             options=settings.options,
             batch_size=batch_size,
             threads=each,
+            backend=described.get("backend"),
             max_duration=max_duration,
             frames=frames,
             overwrite=overwrite,

@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any
 
-from ..encoders.onnx import file_sha256
+from ..encoders import file_sha256
 from ..errors import AudioLoadError, ModelError, ParameterError
 from .plan import JobItem
 
@@ -87,6 +87,8 @@ class WorkSpec:
         The mode's settings, validated (`FeatureMode.settings`).
     batch_size, threads : int or None
         Encoder batch size and threads of each worker.
+    backend : str
+        The encoder's backend (a name of `encoders.BACKENDS`).
     max_duration : float or None
         Longest input accepted, seconds.
     frames : bool
@@ -106,6 +108,7 @@ class WorkSpec:
     max_duration: float | None
     frames: bool
     overwrite: bool
+    backend: str | None = None
 
     def __call__(self) -> ItemWorker:
         return ItemWorker(self)
@@ -136,6 +139,7 @@ class ItemWorker:
             options=dict(spec.options),
             batch_size=spec.batch_size,
             threads=spec.threads,
+            backend=spec.backend,
             max_duration=spec.max_duration,
         )
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 
 from .. import _core
-from ..encoders.onnx import Encoder
+from ..encoders import Backend, Encoder
 from ..errors import ParameterError
 from ..limits import check_count, usable_cpus
 from .ave import AveMode
@@ -112,6 +112,7 @@ def configure(
     pad_mode: str,
     batch_size: int | None,
     threads: int | None,
+    backend: str | Backend | None = None,
     stream: bool = False,
     options: Mapping[str, object] | None = None,
 ) -> tuple[FeatureMode, ModeSettings, Encoder]:
@@ -121,7 +122,9 @@ def configure(
     ``model`` None means the mode's ``default_model``; ``stream`` True first
     checks that the mode streams (`FeatureMode.check_streamable`);
     ``options`` are the mode's own (`FeatureMode.options`). ``threads`` is
-    given to the encoder and to the front end (`front_end_threads`).
+    given to the encoder and to the front end (`front_end_threads`);
+    ``backend`` names the encoder's runtime (`encoders.BACKENDS`; the
+    default one when None).
     """
     found = get_mode(mode)
     if stream:
@@ -129,6 +132,9 @@ def configure(
     settings = found.settings(fps=fps, half_window=half_window, pad_mode=pad_mode, options=options)
     settings = dataclasses.replace(settings, threads=front_end_threads(threads))
     encoder = found.open_encoder(
-        found.default_model if model is None else model, batch_size=batch_size, threads=threads
+        found.default_model if model is None else model,
+        backend=backend,
+        batch_size=batch_size,
+        threads=threads,
     )
     return found, settings, encoder
