@@ -179,6 +179,24 @@ def test_metadata_names_the_backend_and_its_version(models, tmp_path):
     assert "onnxruntime" not in meta["versions"]
 
 
+def test_a_job_redoes_the_items_another_backend_computed(models, tmp_path):
+    from synctalk_audio.jobs import run_job
+
+    out = tmp_path / "job"
+    inputs = [SPEECH, SHORT]
+
+    def run(backend: str) -> tuple[int, int]:
+        summary = run_job(out, inputs, model=models["ave"], backend=backend, workers=1)
+        assert summary.ok
+        return len(summary.done), summary.skipped
+
+    assert run("openvino") == (2, 0)
+    assert run("openvino") == (0, 2)
+    assert run("onnxruntime") == (2, 0)
+    meta = json.loads((out / "speech_16k_0p25s" / "metadata.json").read_text())
+    assert meta["model"]["backend"] == "onnxruntime"
+
+
 def test_missing_openvino_is_a_clear_error(models, monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
     with pytest.raises(ParameterError, match=r"pip install 'synctalk-audio\[openvino\]'"):
