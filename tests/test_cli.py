@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from synctalk_audio import cli
-from synctalk_audio.encoders.onnx import file_sha256
+from synctalk_audio.encoders import file_sha256
 from synctalk_audio.outputs.files import read_frame_file
 from synctalk_audio.pipeline import Pipeline
 
@@ -65,7 +65,7 @@ def test_process_writes_the_original_layout(test_encoder, tmp_path):
         "frame_shape": [32, 16, 16],
         "batch_size": 32,
         "frame_files": True,
-    }
+    }  # the default backend and output format are not named (outputs of before say the same)
     assert {"load_s", "mel_s", "encode_s", "write_s", "wall_s"} <= set(meta["timings"])
     assert {"synctalk_audio", "numpy", "onnxruntime", "soxr", "libsndfile"} <= set(meta["versions"])
     assert [n for n in os.listdir(tmp_path) if n != "out"] == []

@@ -9,7 +9,11 @@ import pytest
 
 MODULES = [
     "synctalk_audio.frontends.audio",
-    "synctalk_audio.encoders.onnx",
+    "synctalk_audio.encoders",
+    "synctalk_audio.encoders.base",
+    "synctalk_audio.encoders.kinds",
+    "synctalk_audio.encoders.onnxruntime_backend",
+    "synctalk_audio.encoders.openvino_backend",
     "synctalk_audio.outputs.features",
     "synctalk_audio.frontends.mel",
     "synctalk_audio.modes.ave",

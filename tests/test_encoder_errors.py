@@ -3,7 +3,7 @@
 A model can pass the load-time signature check ((B, 1, 80, 16) in, (B, 512)
 out) and still fail when run: a Reshape to a shape that does not fit, say.
 Expected: `ModelError` naming the model and ONNX Runtime's reason, from
-`OnnxEncoder.encode`, `Pipeline.process` and `FeatureStream`; in the command
+`AveEncoder.encode`, `Pipeline.process` and `FeatureStream`; in the command
 one line on stderr and exit status 2, no traceback, nothing written.
 
 A model exported with a fixed batch size (4) is used as it is: every call
@@ -24,7 +24,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from synctalk_audio import load_audio
-from synctalk_audio.encoders.onnx import OnnxEncoder
+from synctalk_audio.encoders import AveEncoder
 from synctalk_audio.errors import ModelError
 from synctalk_audio.pipeline import Pipeline
 from synctalk_audio.streaming import FeatureStreamer
@@ -70,7 +70,7 @@ def windows(count: int) -> np.ndarray:
 
 
 def test_run_time_failure_is_a_model_error(broken):
-    encoder = OnnxEncoder(broken["reshape"])  # loads: the signature is right
+    encoder = AveEncoder(broken["reshape"])  # loads: the signature is right
     with pytest.raises(ModelError) as info:
         encoder.encode(windows(3))
     message = str(info.value)
@@ -88,9 +88,9 @@ def test_pipeline_and_stream_raise_model_error(broken):
 
 @pytest.mark.parametrize("count", [1, 3, 4, 7, 9])
 def test_fixed_batch_model_equals_dynamic_model(test_encoder, broken, count):
-    fixed = OnnxEncoder(broken["fixed4"], batch_size=32)
+    fixed = AveEncoder(broken["fixed4"], batch_size=32)
     assert fixed.batch_size == 4 and fixed.fixed_batch == 4
-    want = OnnxEncoder(test_encoder.onnx).encode(windows(count))
+    want = AveEncoder(test_encoder.onnx).encode(windows(count))
     got = fixed.encode(windows(count))
     assert got.shape == (count, 512)
     assert got.tobytes() == want.tobytes(), "padding the last batch changed the rows"

@@ -22,7 +22,7 @@ import torch
 from reference import upstream
 
 import synctalk_audio as sa
-from synctalk_audio.encoders.onnx import OnnxEncoder
+from synctalk_audio.encoders import AveEncoder
 from synctalk_audio.errors import ModelError, ParameterError
 from synctalk_audio.export import (
     ENCODER_PREFIX,
@@ -345,7 +345,7 @@ def test_exported_model_has_a_dynamic_batch_axis(made):
     assert dims(inp) == ["batch", 1, 80, 16] and dims(out) == ["batch", 512]
     assert {o.domain: o.version for o in model.opset_import}[""] == 17
     # the project's own loader accepts it
-    encoder = OnnxEncoder(made["onnx"])
+    encoder = AveEncoder(made["onnx"])
     assert encoder.encode(np.zeros((3, 1, 80, 16), np.float32)).shape == (3, 512)
 
 

@@ -29,13 +29,13 @@ import soundfile as sf
 from reference import ultralight
 
 from synctalk_audio import modes
+from synctalk_audio.encoders import HubertEncoder
 from synctalk_audio.engines.pipeline import Pipeline
 from synctalk_audio.engines.streaming import FeatureStreamer
 from synctalk_audio.errors import ModelError, ParameterError
 from synctalk_audio.export.common import ExportError
 from synctalk_audio.export.hubert import CHECK_LENGTHS, export_hubert
 from synctalk_audio.modes.hubert import (
-    HubertEncoder,
     HubertMode,
     hubert_frame_count,
     normalise,
@@ -261,7 +261,7 @@ def test_session_keeps_one_copy_of_the_weights(hubert_onnx):
     # Pre-packing would keep a second copy of every matrix's weights: 2.5 GiB
     # instead of 1.8 GiB peak for hubert-large (docs/BENCHMARKS.md).
     encoder = HubertEncoder(hubert_onnx)
-    entry = encoder._session.get_session_options().get_session_config_entry(
+    entry = encoder._session.session.get_session_options().get_session_config_entry(
         "session.disable_prepacking"
     )
     assert entry == "1"

@@ -30,12 +30,12 @@ from hypothesis import strategies as st
 from reference import ultralight
 
 from synctalk_audio import cli
+from synctalk_audio.encoders import WenetEncoder
 from synctalk_audio.errors import ModelError, ParameterError
 from synctalk_audio.modes import get_mode
 from synctalk_audio.modes.wenet import (
     PAD_AFTER,
     PAD_BEFORE,
-    WenetEncoder,
     chunk_inputs,
     num_chunks,
     samples_needed_for_row,

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from tiny_models import make_tiny_encoder
 
-from synctalk_audio.encoders.onnx import OnnxEncoder, check_features
+from synctalk_audio.encoders import AveEncoder, check_features
 from synctalk_audio.errors import ModelError
 from synctalk_audio.outputs.files import FRAME_HEADER, read_frame_file
 from synctalk_audio.pipeline import Pipeline
@@ -67,7 +67,7 @@ def test_check_features_names_the_model_and_the_windows():
 @pytest.mark.parametrize("kind, shown", [("float64", "tensor(double)"), ("int64", "tensor(int64)")])
 def test_non_float32_output_is_refused_at_load(models, kind, shown):
     with pytest.raises(ModelError) as caught:
-        OnnxEncoder(models[kind])
+        AveEncoder(models[kind])
     message = str(caught.value)
     assert models[kind] in message and shown in message and "float32" in message
 

@@ -105,8 +105,6 @@ BLOCK = 800  # 16 kHz samples per row: 20 rows a second
 class ToyEncoder:
     """(B, 800) blocks -> (B, 2, 3): mean, min and max of each half of a block."""
 
-    feature_dim = 6
-
     def encode(self, blocks: np.ndarray) -> np.ndarray:
         halves = blocks.reshape(blocks.shape[0], 2, BLOCK // 2)
         stats = [halves.mean(axis=2), halves.min(axis=2), halves.max(axis=2)]

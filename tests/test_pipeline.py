@@ -28,7 +28,7 @@ import pytest
 from conftest import golden_manifest
 
 from synctalk_audio import ParameterError, load_audio
-from synctalk_audio.encoders.onnx import OnnxEncoder
+from synctalk_audio.encoders import AveEncoder
 from synctalk_audio.outputs.features import AudioFeatures
 from synctalk_audio.pipeline import Pipeline
 
@@ -121,7 +121,7 @@ def test_batch_size_does_not_change_results(test_encoder):
     wav = load_audio(os.path.join(DATA, "speech_16k_s16_mono.wav"))
     results = []
     for batch in (1, 7, 32, 64, 500):
-        with Pipeline(OnnxEncoder(test_encoder.onnx, batch_size=batch)) as p:
+        with Pipeline(AveEncoder(test_encoder.onnx, batch_size=batch)) as p:
             results.append(p.process(wav).aud_ave.tobytes())
     assert all(r == results[0] for r in results), "results depend on the batch size"
 
@@ -187,4 +187,4 @@ def test_bad_model_objects(test_encoder, tmp_path):
     with pytest.raises(ModelError, match="is not a HuBERT model"):
         Pipeline(test_encoder.onnx, mode="hubert")
     with pytest.raises(ParameterError, match="batch_size"):
-        OnnxEncoder(test_encoder.onnx, batch_size=0)
+        AveEncoder(test_encoder.onnx, batch_size=0)

@@ -279,8 +279,6 @@ def test_bad_thread_counts_are_refused(bad):
 class ZeroEncoder:
     """(B, 1, 80, 16) windows -> (B, 512) zeros."""
 
-    feature_dim = 512
-
     def encode(self, windows: np.ndarray) -> np.ndarray:
         return np.zeros((windows.shape[0], 512), np.float32)
 

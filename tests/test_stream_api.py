@@ -37,7 +37,6 @@ class RecordingEncoder:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.feature_dim = inner.feature_dim
         self.batches: list[int] = []
 
     def encode(self, windows: np.ndarray) -> np.ndarray:

@@ -217,12 +217,10 @@ def test_a_failed_encoder_call_leaves_the_stream_refusing(test_encoder):
     """After the encoder fails mid-feed the stream says so instead of going on wrong."""
 
     class FailOnce:
-        feature_dim = 512
-
         def __init__(self) -> None:
-            from synctalk_audio.encoders.onnx import OnnxEncoder
+            from synctalk_audio.encoders import AveEncoder
 
-            self.inner = OnnxEncoder(test_encoder.onnx)
+            self.inner = AveEncoder(test_encoder.onnx)
             self.calls = 0
 
         def encode(self, windows: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ The public API:
 
 The package by role: ``frontends`` (audio loading, the mel spectrogram, WAV
 streams, encoder windows), ``modes`` (the feature modes and their registry),
-``encoders`` (ONNX Runtime), ``engines`` (batch, streaming, block by block),
+``encoders`` (model kinds and backends: ONNX Runtime, OpenVINO), ``engines`` (batch,
+streaming, block by block),
 ``outputs`` (output directories, files, metadata.json, comparison),
 ``commands`` (the ``synctalk-audio`` command), ``export`` (checkpoint to ONNX);
 ``errors``, ``limits`` and ``options`` at the top.

@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .encoders.onnx import Encoder
+from .encoders import DEFAULT_BACKEND, Backend, Encoder, get_backend, is_encoder
 from .limits import DEFAULT_MAX_DURATION, check_count, check_max_duration
 from .modes import DEFAULT_HALF_WINDOW, FeatureMode, ModeSettings, front_end_threads, get_mode
 from .outputs.layout import Layout
@@ -41,6 +41,8 @@ class RunSpec:
     model : str or Encoder
         The model file (the mode's ``default_model`` when none was given) or
         an object following the `Encoder` protocol.
+    backend : str or Backend
+        The encoder's runtime (`encoders.BACKENDS`), ``onnxruntime`` by default.
     batch_size : int or None
         The encoder batch size asked for (the model kind's default when None).
     threads : int or None
@@ -57,6 +59,7 @@ class RunSpec:
     mode: FeatureMode
     settings: ModeSettings
     model: str | Encoder
+    backend: str | Backend = DEFAULT_BACKEND
     batch_size: int | None = None
     threads: int | None = None
     max_duration: float | None = DEFAULT_MAX_DURATION
@@ -75,6 +78,7 @@ class RunSpec:
         options: Mapping[str, object] | None = None,
         batch_size: int | None = None,
         threads: int | None = None,
+        backend: str | Backend | None = None,
         max_duration: float | None = DEFAULT_MAX_DURATION,
         frames: bool = True,
         output_format: str = DEFAULT_OUTPUT_FORMAT,
@@ -92,6 +96,9 @@ class RunSpec:
             The mode's settings (`FeatureMode.settings`).
         batch_size, threads : int, optional
             Encoder batch size and threads (positive integers).
+        backend : str or Backend, optional
+            The encoder's runtime: a name of `encoders.BACKENDS` or a
+            `Backend` (`encoders.DEFAULT_BACKEND` when None).
         max_duration : float or None
             Longest input, seconds (None: no limit).
         frames : bool
@@ -135,12 +142,14 @@ class RunSpec:
             model = found.default_model
         elif isinstance(model, os.PathLike):
             model = os.fspath(model)
-        elif not isinstance(model, (str, Encoder)):
+        elif not isinstance(model, str) and not is_encoder(model):
             raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")
+        found_backend = get_backend(backend)  # a known backend, or ParameterError
         return cls(
             mode=found,
             settings=settings,
             model=model,
+            backend=found_backend.name if isinstance(backend, str) or backend is None else backend,
             batch_size=batch_size,
             threads=threads,
             max_duration=check_max_duration(max_duration),
@@ -175,6 +184,11 @@ class RunSpec:
         return self if path is None else dataclasses.replace(self, model=os.path.abspath(path))
 
     @property
+    def backend_name(self) -> str:
+        """The encoder backend's name."""
+        return self.backend if isinstance(self.backend, str) else self.backend.name
+
+    @property
     def layout(self) -> Layout:
         """Where the outputs' files are (`outputs.layout.Layout`)."""
         return Layout.of(self.mode, self.settings.half_window)
@@ -195,19 +209,24 @@ class RunSpec:
         FileNotFoundError, ModelError
             If the model file is missing or not a model of the mode's kind.
         """
-        return self.mode.open_encoder(self.model, batch_size=self.batch_size, threads=self.threads)
+        return self.mode.open_encoder(
+            self.model, backend=self.backend, batch_size=self.batch_size, threads=self.threads
+        )
 
     def describe(self) -> dict[str, Any]:
         """metadata.json's ``settings``: the mode's settings, batch size and frame files.
 
-        The output format is named only when it is not the default, so that
-        outputs of the default format say what they always said.
+        The backend and the output format are named only when they are not
+        the defaults, so that outputs made with the defaults say what they
+        always said (and a job resumes them).
         """
         described = {
             **self.mode.describe(self.settings),
             "batch_size": self.encoder_batch_size,
             "frame_files": self.frames,
         }
+        if self.backend_name != DEFAULT_BACKEND:
+            described["backend"] = self.backend_name
         if self.output_format != DEFAULT_OUTPUT_FORMAT:
             described["output_format"] = self.output_format
         return described

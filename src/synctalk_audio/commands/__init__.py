@@ -158,7 +158,7 @@ _MEMORY_PHASES = {
     "frontends/wavstream.py": "reading standard input",
     "frontends/mel.py": "computing the mel spectrogram",
     "frontends/windows.py": "cutting encoder windows",
-    "encoders/onnx.py": "running the encoder",
+    "encoders/": "running the encoder",
     "modes/ave.py": "computing the features",
     "engines/pipeline.py": "processing the audio",
     "engines/streaming.py": "streaming",
@@ -174,7 +174,9 @@ def _out_of_memory(command: str, exc: MemoryError) -> str:
     phase = f"running {command}"
     for frame, _ in traceback.walk_tb(exc.__traceback__):
         filename = os.path.relpath(os.path.abspath(frame.f_code.co_filename), package)
-        phase = _MEMORY_PHASES.get(filename.replace(os.sep, "/"), phase)
+        filename = filename.replace(os.sep, "/")
+        folder = filename.rpartition("/")[0] + "/"
+        phase = _MEMORY_PHASES.get(filename, _MEMORY_PHASES.get(folder, phase))
     hint = "free memory (close other programs) and try again"
     if command == "process":
         hint = (

@@ -76,7 +76,8 @@ class Progress:
 
 
 def add_encoder_options(p: argparse.ArgumentParser) -> None:
-    """--mode, --model, --fps, --half-window, --pad-mode, --threads: process and stream."""
+    """--mode, --model, --backend, --fps, --half-window, --pad-mode, --threads (process, stream)."""
+    from ..encoders import BACKENDS, DEFAULT_BACKEND
     from ..modes import DEFAULT_HALF_WINDOW, REGISTRY
 
     defaults = "; ".join(f"{m.name}: {m.default_model}" for m in REGISTRY.values())
@@ -91,6 +92,13 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PATH",
         help=f"the mode's ONNX model (default: {defaults})",
+    )
+    p.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        choices=list(BACKENDS),
+        help="the runtime that runs the model; their features agree within 1e-5"
+        " (openvino needs `pip install 'synctalk-audio[openvino]'`; default: %(default)s)",
     )
     p.add_argument(
         "--fps",
@@ -191,6 +199,7 @@ def spec_of(args: argparse.Namespace, *, stream: bool = False) -> RunSpec:
         options=mode_options_of(args),
         batch_size=getattr(args, "batch_size", None),
         threads=args.threads,
+        backend=getattr(args, "backend", None),
         max_duration=max_duration_of(args),
         frames=not getattr(args, "no_frames", False),
         output_format=getattr(args, "output_format", DEFAULT_OUTPUT_FORMAT),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..encoders.onnx import Encoder
+from ..encoders import Encoder, ModelKind
 from ..frontends.audio import BLOCK_FRAMES, AudioBlocks
 from ..outputs.metadata import input_facts, run_metadata
 from ..outputs.sink import RowSink
@@ -41,8 +41,15 @@ class _TimedEncoder:
 
     def __init__(self, inner: Encoder) -> None:
         self.inner = inner
-        self.feature_dim = inner.feature_dim
         self.seconds = 0.0
+
+    @property
+    def kind(self) -> ModelKind:
+        return self.inner.kind
+
+    @property
+    def batch_size(self) -> int:
+        return self.inner.batch_size
 
     def encode(self, windows: np.ndarray) -> np.ndarray:
         started = time.perf_counter()

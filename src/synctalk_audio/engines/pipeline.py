@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..encoders.onnx import Encoder
+from ..encoders import Backend, Encoder
 from ..errors import ParameterError
 from ..frontends.audio import AudioSource
 from ..limits import DEFAULT_MAX_DURATION, check_count, usable_cpus
@@ -64,6 +64,11 @@ class Pipeline:
         one clip (mel, fbank; at least 64 frames each); when None, ONNX
         Runtime's default for the ave and hubert encoders and every CPU
         otherwise. The features do not depend on it.
+    backend : str or Backend, optional
+        The runtime of the encoder: a name of `encoders.BACKENDS`
+        (``onnxruntime``, ``openvino``) or a `Backend`;
+        `encoders.DEFAULT_BACKEND` when None. Ignored when ``model`` is an
+        `Encoder`. The features of the backends agree within 1e-5.
     max_duration : float or None
         Longest input file accepted, in seconds (24 h by default; None for no
         limit). Checked from the file's header before it is decoded, so a
@@ -94,6 +99,7 @@ class Pipeline:
         options: Mapping[str, object] | None = None,
         batch_size: int | None = None,
         threads: int | None = None,
+        backend: str | Backend | None = None,
         max_duration: float | None = DEFAULT_MAX_DURATION,
     ) -> None:
         spec = RunSpec.create(
@@ -106,6 +112,7 @@ class Pipeline:
             batch_size=batch_size,
             threads=threads,
             max_duration=max_duration,
+            backend=backend,
         )
         self._start(spec)
 
@@ -352,4 +359,5 @@ class Pipeline:
 
     def describe(self) -> dict[str, Any]:
         """The encoder's facts and the versions in use, for metadata.json."""
-        return {"model": self.encoder.describe(), "versions": versions()}
+        model = self.encoder.describe()
+        return {"model": model, "versions": versions(model.get("backend"))}

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from ..encoders.onnx import Encoder
+from ..encoders import Backend, Encoder
 from ..errors import ParameterError
 from ..frontends.audio import TARGET_RATE
 from ..frontends.wavstream import PcmDecoder
@@ -115,6 +115,8 @@ class FeatureStreamer:
         The mode's own options, as for `Pipeline`.
     batch_size, threads : int, optional
         Encoder settings, as for `Pipeline`.
+    backend : str or Backend, optional
+        The encoder's runtime, as for `Pipeline`.
     max_duration : float or None
         Longest input a stream accepts, in seconds; `FeatureStream.feed`
         raises `ParameterError` once a stream would pass it. None (the
@@ -144,6 +146,7 @@ class FeatureStreamer:
         options: Mapping[str, object] | None = None,
         batch_size: int | None = None,
         threads: int | None = None,
+        backend: str | Backend | None = None,
         max_duration: float | None = None,
     ) -> None:
         spec = RunSpec.create(
@@ -156,6 +159,7 @@ class FeatureStreamer:
             batch_size=batch_size,
             threads=threads,
             max_duration=max_duration,
+            backend=backend,
             stream=True,
         )
         self._start(spec, spec.open_encoder())

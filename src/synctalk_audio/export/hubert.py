@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..encoders.onnx import file_sha256
+from ..encoders import file_sha256
 from ..errors import ModelError, ParameterError
 from ..outputs.directory import atomic_file
 from .common import (

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..encoders.onnx import file_sha256
+from ..encoders import file_sha256
 from .common import ExportCheckError, ExportError
 
 __all__ = ["OrtReport", "convert_to_ort", "operators_config_path", "ort_check_feeds"]

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..encoders.onnx import file_sha256
+from ..encoders import file_sha256
 from ..errors import ParameterError
 from ..frontends.audio import declared_duration
 from ..limits import DEFAULT_MAX_DURATION, check_count, usable_cpus
@@ -262,6 +262,7 @@ def run_job(
     options: Mapping[str, object] | None = None,
     batch_size: int | None = None,
     threads: int | None = None,
+    backend: str | None = None,
     max_duration: float | None = DEFAULT_MAX_DURATION,
     frames: bool = True,
     overwrite: bool = False,
@@ -304,6 +305,8 @@ def run_job(
         Encoder threads per worker; shared out by `worker_sizing` when None.
         With ``ray``, also the CPUs Ray reserves per actor (unless
         ``engine_options`` give ``cpus_per_worker``).
+    backend : str, optional
+        The encoder's backend (`encoders.BACKENDS`); the default one when None.
     max_duration : float or None
         Longest input accepted, seconds (None: no limit).
     frames : bool
@@ -363,6 +366,7 @@ def run_job(
             options=options,
             batch_size=batch_size,
             threads=threads,
+            backend=backend,
             max_duration=max_duration,
             frames=frames,
         )

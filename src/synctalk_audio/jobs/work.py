@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any
 
-from ..encoders.onnx import file_sha256
+from ..encoders import file_sha256
 from ..errors import AudioLoadError, ModelError, ParameterError
 from ..spec import RunSpec
 from .plan import JobItem

@@ -6,7 +6,7 @@
   ``s_i = int(80 * (i / fps))`` (`windows.window_start`), clamped to the
   end; any fps from 1 to below 80.
 - Encoder: the exported AVE ``AudioEncoder`` (B, 1, 80, 16) -> (B, 512),
-  checked by its signature (`OnnxEncoder`).
+  checked by its signature (model kind ``ave``, `encoders.AveEncoder`).
 - Feature array: ``aud_ave.npy``, the N encoder rows with the first and the
   last duplicated (N + 2 rows of 512).
 - Frames: h = 8 only, (16, 512) -> (32, 16, 16).
@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from .. import _core
-from ..encoders.onnx import DEFAULT_BATCH_SIZE, Encoder, OnnxEncoder
+from ..encoders import Encoder
 from ..frontends.audio import AudioInfo, AudioSource, StreamingResampler, load_audio_with_info
 from ..frontends.mel import mel_processor, melspectrogram
 from ..frontends.windows import (
@@ -78,22 +78,15 @@ class AveMode(FeatureMode):
     native_fps = 25.0
     frame_shapes = {8: (32, 16, 16)}
     default_model = DEFAULT_MODEL
+    model_kind = "ave"
     front_end = "mel"
     stream_refusal = None
-    batched = True
-    default_batch_size = DEFAULT_BATCH_SIZE
     exporter = "synctalk_audio.export.ave:export_onnx"
     checkpoint_help = "audio_visual_encoder.pth (keys with or without 'audio_encoder.')"
 
     def check_fps(self, fps: object, *, name: str = "fps") -> float:
         """Any rate from 1 to below 80 (the mel frame rate)."""
         return check_fps(fps, name=name)
-
-    def open_model_file(
-        self, path: str | os.PathLike[str], *, batch_size: int | None, threads: int | None
-    ) -> Encoder:
-        """`OnnxEncoder`, its signature checked: (B, 1, 80, 16) -> (B, 512)."""
-        return OnnxEncoder(path, batch_size=batch_size, threads=threads)
 
     def load_file(
         self, source: AudioSource, *, max_duration: float | None

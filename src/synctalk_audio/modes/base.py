@@ -35,16 +35,18 @@ Facts (class attributes)
     (hubert's 50 Hz pairs and wenet's 5-frame hop fix their rates); ave
     accepts any rate in `limits.check_fps`'s range.
 
-`FeatureMode.open_model_file`
-    Load the model and check it is of the mode's kind (input and output
-    names and shapes); a wrong model is a `ModelError` naming what the mode
-    expects. The returned `Encoder` maps a batch of encoder inputs (B, ...)
-    to rows (B, *row_shape): ave's (B, 1, 80, 16) mel windows; wenet's
-    (B, 1, 67, 80) fbank chunks (its encoder feeds zero caches and the
-    offset itself). A mode that runs its own batch recipe may define its
-    encoder's input and output itself: hubert's takes one normalised chunk
-    (1, length) and returns its 50 Hz rows (frames, 1024), which `compute`
-    concatenates and pairs.
+`FeatureMode.model_kind`
+    The kind of model the mode runs (a name of `encoders.KINDS`);
+    `FeatureMode.open_encoder` loads a model file of that kind on the chosen
+    backend (`encoders.open_encoder`), which checks it (input and output
+    names and shapes; a wrong model is a `ModelError` naming what the mode
+    expects). No mode imports a runtime. The `Encoder` maps a batch of
+    encoder inputs (B, ...) to rows (B, *kind.row_shape): ave's
+    (B, 1, 80, 16) mel windows; wenet's (B, 1, 67, 80) fbank chunks (its
+    encoder feeds zero caches and the offset itself); hubert's one
+    normalised chunk (1, length) to its 50 Hz rows (frames, 1024), which
+    `compute` concatenates and pairs. A new kind of model is a `ModelKind`
+    in `encoders.kinds`.
 
 `FeatureMode.load_file`
     The mode's loader: a path or file object in, 1-D samples at the front
@@ -79,7 +81,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..encoders.onnx import Encoder
+from .. import encoders
+from ..encoders import Encoder, is_encoder
 from ..errors import ParameterError
 from ..frontends.audio import TARGET_RATE, AudioInfo, AudioSource
 from ..frontends.mel import as_audio_array
@@ -228,6 +231,8 @@ class FeatureMode:
     native_fps: float = 25.0
     frame_shapes: dict[int, tuple[int, ...]] = {}
     default_model: str = ""
+    #: The kind of model it runs: a name of `encoders.KINDS`.
+    model_kind: str = ""
     front_end: str = "front_end"
     #: None if the mode streams exactly; else why it cannot (one line).
     stream_refusal: str | None = "it has no streaming implementation"
@@ -237,10 +242,6 @@ class FeatureMode:
     exporter: str | None = None
     #: What the exporter takes as ``--checkpoint``.
     checkpoint_help: str = ""
-    #: Whether the encoder takes a batch of inputs per call (`batch_size`).
-    batched: bool = False
-    #: Inputs per encoder call when batched and none is asked for.
-    default_batch_size: int = 1
 
     # -- settings -------------------------------------------------------------
     def check_fps(self, fps: object, *, name: str = "fps") -> float:
@@ -317,14 +318,12 @@ class FeatureMode:
     def batch_size(self, requested: int | None) -> int:
         """Encoder inputs per call for a requested batch size, decided without opening a model.
 
-        The default: a mode whose encoder takes one input per call
-        (``batched`` False: hubert's chunk, wenet's chunk with its caches)
-        always gives 1; a batched one gives ``requested`` or
-        ``default_batch_size``.
+        The rule of the mode's model kind (`encoders.ModelKind.batch_size`):
+        ave's requested or its default, 32; hubert's and wenet's one chunk per call.
         """
-        if not self.batched:
-            return 1
-        return self.default_batch_size if requested is None else int(requested)
+        from ..encoders import get_kind
+
+        return get_kind(self.model_kind).batch_size(requested)
 
     def frame_shape(self, half_window: int) -> tuple[int, ...]:
         """Shape of one frame's U-Net input for half-window h."""
@@ -345,25 +344,30 @@ class FeatureMode:
         self,
         model: str | os.PathLike[str] | Encoder,
         *,
+        backend: encoders.Backend | str | None = None,
         batch_size: int | None = None,
         threads: int | None = None,
     ) -> Encoder:
-        """The mode's encoder for ``model``: a path opened by `open_model_file`, an `Encoder` as is.
+        """The mode's encoder: a path opened as a `model_kind` model, an `Encoder` as is.
 
-        The dispatch is the same for every mode; a mode gives only
-        `open_model_file`, which checks that the model is of its kind.
+        Parameters
+        ----------
+        model : str, os.PathLike or Encoder
+            A model file, loaded with ``backend`` and checked to be of the
+            mode's kind (`encoders.open_encoder`); or an object with
+            ``encode`` and ``describe``, used as it is.
+        backend : Backend or str, optional
+            A backend of `encoders.BACKENDS`; `encoders.DEFAULT_BACKEND` when None.
+        batch_size, threads : int, optional
+            As `encoders.open_encoder` takes them.
         """
         if isinstance(model, (str, os.PathLike)):
-            return self.open_model_file(model, batch_size=batch_size, threads=threads)
-        if isinstance(model, Encoder):
+            return encoders.open_encoder(
+                self.model_kind, model, backend=backend, batch_size=batch_size, threads=threads
+            )
+        if is_encoder(model):
             return model
         raise TypeError(f"model must be a path or an Encoder, got {type(model).__name__}")
-
-    def open_model_file(
-        self, path: str | os.PathLike[str], *, batch_size: int | None, threads: int | None
-    ) -> Encoder:
-        """Open the model file at ``path``, checked to be of the mode's kind (`ModelError`)."""
-        raise NotImplementedError
 
     def load(
         self, source: AudioSource | np.ndarray, *, max_duration: float | None

@@ -13,7 +13,7 @@ Ultralight-Digital-Human's ``data_utils/hubert.py`` with
   then ``(x - mean) / sqrt(var + 1e-7)`` over the WHOLE clip, in float32.
 - Encoder: HuBERT exported to ONNX (``synctalk-audio export --mode hubert``),
   input ``(1, length)`` float32, output ``last_hidden_state`` (1, frames,
-  1024); checked by its signature (`HubertEncoder`).
+  1024); checked by its signature (model kind ``hubert``, `encoders.HubertEncoder`).
 - Chunks (upstream's, for memory): chunk i < ``L // 320000`` is samples
   ``[320000 i, 320000 i + 320080)`` (1000 rows), then the remainder from
   ``320000 * (L // 320000)`` if it has at least 400 samples. The rows are
@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 import numpy as np
 
-from ..encoders.onnx import Encoder, _dims, _run_error, file_sha256, open_session
+from ..encoders import Encoder
+from ..encoders.kinds import HIDDEN_SIZE, MIN_SAMPLES, STRIDE
 from ..errors import ModelError, ParameterError
 from ..frontends.audio import (
     TARGET_RATE,
@@ -52,7 +52,6 @@ __all__ = [
     "DEFAULT_MODEL",
     "HIDDEN_SIZE",
     "MIN_SAMPLES",
-    "HubertEncoder",
     "HubertMode",
     "hubert_frame_count",
     "normalise",
@@ -60,21 +59,11 @@ __all__ = [
 
 #: Where the HuBERT model is looked for when no model is given.
 DEFAULT_MODEL = os.path.join("models", "hubert.onnx")
-#: Width of ``last_hidden_state`` (hubert-large).
-HIDDEN_SIZE = 1024
-#: HuBERT's receptive field and stride, in 16 kHz samples.
-MIN_SAMPLES = 400
-STRIDE = 320
 #: Upstream's chunking: a new chunk every 20 s, each 20 s + 80 samples long (1000 rows).
 CHUNK_STEP = 320000
 CHUNK_SAMPLES = 320080
 #: Wav2Vec2FeatureExtractor's variance floor.
 NORM_EPS = 1e-7
-
-EXPORT_HINT = (
-    "export your HuggingFace checkpoint directory with `synctalk-audio export --mode hubert"
-    " --checkpoint DIR --output hubert.onnx`"
-)
 
 
 def hubert_frame_count(samples: int) -> int:
@@ -108,113 +97,6 @@ def require_hubert_samples(samples: int) -> None:
         )
 
 
-class HubertEncoder:
-    """A HuBERT ONNX model (``synctalk-audio export --mode hubert``) on ONNX Runtime.
-
-    ``encode`` takes ONE normalised chunk, float32 (1, length) with length
-    >= 400, and returns its ``last_hidden_state`` rows, float32
-    (frames, 1024) at 50 Hz.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    ModelError
-        If it is a directory (a checkpoint not exported yet), not loadable,
-        or not a (batch, length) -> (batch, frames, 1024) float32 model.
-    """
-
-    feature_dim = HIDDEN_SIZE
-
-    def __init__(self, model_path: str | os.PathLike[str], *, threads: int | None = None) -> None:
-        path = os.fspath(model_path)
-        if os.path.isdir(path):
-            raise ModelError(
-                f"{path} is a directory; --mode hubert runs an ONNX file: {EXPORT_HINT}"
-            )
-        # No pre-packed copy of the weights: 1.8 GiB peak instead of 2.5 GiB
-        # for hubert-large on 60 s of speech, at the same speed.
-        self._session = open_session(
-            path, threads=threads, missing_hint=EXPORT_HINT.capitalize(), prepack=False
-        )
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        self._check_signature(path, inputs, outputs)
-        self.model_path = path
-        self.input_name: str = inputs[0].name
-        self.output_name: str = outputs[0].name
-        self.threads = threads
-        self._sha256: str | None = None
-
-    @staticmethod
-    def _check_signature(path: str, inputs: list[Any], outputs: list[Any]) -> None:
-        def shown(arg: Any) -> str:
-            return f"'{arg.name}' {arg.type} {list(arg.shape)}"
-
-        problem = None
-        if len(inputs) != 1 or not outputs:
-            names = ", ".join(shown(a) for a in inputs)
-            problem = f"{len(inputs)} inputs ({names})"
-        elif inputs[0].type != "tensor(float)" or len(_dims(inputs[0].shape)) != 2:
-            problem = f"input {shown(inputs[0])}"
-        elif (
-            outputs[0].type != "tensor(float)"
-            or len(_dims(outputs[0].shape)) != 3
-            or _dims(outputs[0].shape)[2] not in (None, HIDDEN_SIZE)
-        ):
-            problem = f"output {shown(outputs[0])}"
-        if problem is not None:
-            raise ModelError(
-                f"{path} is not a HuBERT model: mode 'hubert' expects one float32 input"
-                f" (batch, length) of 16 kHz samples and a float32 (batch, frames, {HIDDEN_SIZE})"
-                f" last_hidden_state output, got {problem}; {EXPORT_HINT}"
-            )
-
-    def encode(self, windows: np.ndarray) -> np.ndarray:
-        """One normalised chunk (1, length) -> its rows (frames, 1024), float32, finite."""
-        if windows.ndim != 2 or windows.shape[0] != 1 or windows.shape[1] < MIN_SAMPLES:
-            raise ParameterError(
-                f"a HuBERT chunk must have shape (1, length >= {MIN_SAMPLES}), got {windows.shape}"
-            )
-        chunk = np.ascontiguousarray(windows, dtype=np.float32)
-        try:
-            out = self._session.run([self.output_name], {self.input_name: chunk})[0]
-        except MemoryError:
-            raise
-        except Exception as exc:  # ONNX Runtime raises its own exception types
-            raise _run_error(self.model_path, 1, exc) from exc
-        frames = (chunk.shape[1] - MIN_SAMPLES) // STRIDE + 1
-        if out.shape != (1, frames, HIDDEN_SIZE) or out.dtype != np.float32:
-            raise ModelError(
-                f"{self.model_path} returned {out.dtype} {out.shape} for {chunk.shape[1]}"
-                f" samples; a HuBERT model returns float32 (1, {frames}, {HIDDEN_SIZE})"
-            )
-        if not np.isfinite(out).all():
-            raise ModelError(f"model {self.model_path} produced NaN/inf: not a usable HuBERT")
-        return np.asarray(out[0])
-
-    @property
-    def sha256(self) -> str:
-        """SHA-256 of the model file (computed once, on first use)."""
-        if self._sha256 is None:
-            self._sha256 = file_sha256(self.model_path)
-        return self._sha256
-
-    def describe(self) -> dict[str, Any]:
-        """Backend, model path and checksum, names and settings, for metadata.json."""
-        import onnxruntime as ort
-
-        return {
-            "backend": "onnxruntime",
-            "onnxruntime": ort.__version__,
-            "path": os.path.abspath(self.model_path),
-            "sha256": self.sha256,
-            "input": self.input_name,
-            "output": self.output_name,
-            "batch_size": 1,
-            "threads": self.threads,
-        }
-
-
 class HubertMode(FeatureMode):
     """Ultralight-Digital-Human's ``hubert`` features; see the module docstring."""
 
@@ -224,6 +106,7 @@ class HubertMode(FeatureMode):
     native_fps = 25.0
     frame_shapes = {8: (32, 32, 32), 4: (16, 32, 32)}
     default_model = DEFAULT_MODEL
+    model_kind = "hubert"
     front_end = "normalise"
     stream_refusal = (
         "its input is normalised with the whole clip's mean and variance and its attention"
@@ -243,12 +126,6 @@ class HubertMode(FeatureMode):
         "a HuggingFace HuBERT checkpoint directory (config.json + model.safetensors or"
         " pytorch_model.bin), e.g. facebook/hubert-large-ls960-ft from your HuggingFace cache"
     )
-
-    def open_model_file(
-        self, path: str | os.PathLike[str], *, batch_size: int | None, threads: int | None
-    ) -> Encoder:
-        """`HubertEncoder`, checked by its signature (``batch_size`` unused: one chunk per run)."""
-        return HubertEncoder(path, threads=threads)
 
     def load_file(
         self, source: AudioSource, *, max_duration: float | None

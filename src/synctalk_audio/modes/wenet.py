@@ -13,7 +13,7 @@ What upstream's ``data_utils/wenet_infer.py`` computes, step by step:
   80 (float64 inside, float32 out, as the encoder takes it).
 - Encoder inputs: chunk i is fbank rows ``5 i .. 5 i + 66`` zero-padded with
   0.0 past the end; K = 1 + max(0, (F - 63) // 5) chunks (`num_chunks`).
-- Encoder: Ultralight's ``encoder.onnx`` (`WenetEncoder`): each chunk
+- Encoder: Ultralight's ``encoder.onnx`` (model kind ``wenet``, `encoders.WenetEncoder`): each chunk
   (1, 1, 67, 80) with ``offset`` [100] and zero ``att_cache`` / ``cnn_cache``
   (shapes read from the model), caches never carried over; ``output[0]`` is
   one (16, 512) row.
@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 
-from ..encoders.onnx import Encoder, _run_error, check_features, file_sha256, open_session
-from ..errors import ModelError, ParameterError
+from ..encoders import Encoder
+from ..encoders.kinds import CHUNK_FRAMES, OFFSET, WENET_ROW_SHAPE
+from ..errors import ParameterError
 from ..frontends.audio import (
     AudioInfo,
     AudioSource,
@@ -43,7 +42,7 @@ from ..frontends.audio import (
     load_first_channel_with_info,
 )
 from ..frontends.fbank import kaldi_fbank, online_fbank
-from ..limits import check_count, check_index, usable_cpus
+from ..limits import check_index
 from ..options import FbankOptions
 from .base import BatchResult, FeatureMode, ModeSettings, Progress
 
@@ -54,7 +53,6 @@ __all__ = [
     "OFFSET",
     "PAD_AFTER",
     "PAD_BEFORE",
-    "WenetEncoder",
     "WenetMode",
     "chunk_inputs",
     "num_chunks",
@@ -64,26 +62,18 @@ __all__ = [
 
 #: Where the encoder of ``wenet`` is looked for when no model is given.
 DEFAULT_MODEL = os.path.join("models", "encoder.onnx")
-MISSING_HINT = (
-    "Use Ultralight-Digital-Human's encoder.onnx (see its README), or make the random-weight"
-    " test model with `python models/make_test_wenet.py`"
-)
 #: Zeros before and after the int16 samples (upstream: 32 and 35 fbank hops).
 PAD_BEFORE = 32 * 160
 PAD_AFTER = 35 * 160
-#: Fbank rows per encoder chunk, and the hop between chunks (one video frame at 20 fps).
-CHUNK_FRAMES = 67
+#: The hop between encoder chunks in fbank rows (one video frame at 20 fps);
+#: CHUNK_FRAMES rows per chunk.
 CHUNK_HOP = 5
-#: The ``offset`` input upstream feeds with every chunk.
-OFFSET = 100
 #: Chunks cut and encoded per step (about 5.5 MB of chunks at a time).
 CHUNKS_PER_STEP = 256
-#: The input names upstream passes to the model, in its order.
-INPUT_NAMES = ("chunk", "offset", "att_cache", "cnn_cache")
 
 _FBANK = FbankOptions()
 _FBANK_BINS = _FBANK.num_bins
-_ROW_SHAPE = (16, 512)
+_ROW_SHAPE = WENET_ROW_SHAPE
 
 
 def to_int16_scale(samples: np.ndarray) -> np.ndarray:
@@ -145,147 +135,6 @@ def samples_needed_for_row(index: int) -> int:
     return _FBANK.frame_shift * last_fbank_row + _FBANK.frame_length - PAD_BEFORE
 
 
-class WenetEncoder:
-    """Ultralight-Digital-Human's WeNet ``encoder.onnx`` on ONNX Runtime, as upstream runs it.
-
-    One ``session.run`` per chunk: ``chunk`` (1, 1, 67, 80), ``offset`` [100]
-    int64, zero ``att_cache`` and ``cnn_cache`` of the shapes the model
-    declares (the caches are not carried between chunks); output 0 ``[0]`` is
-    the chunk's (16, 512) row.
-
-    Parameters
-    ----------
-    model_path : str or os.PathLike
-        Ultralight-Digital-Human's ``encoder.onnx`` (or a model with its
-        inputs and outputs).
-    threads : int, optional
-        Chunks encoded at once, each on one ONNX Runtime thread; the usable
-        CPUs by default. The rows do not depend on it (tests check it bit for
-        bit).
-
-    Raises
-    ------
-    FileNotFoundError
-        If the model file does not exist.
-    ModelError
-        If it does not load, or is not of this kind (e.g. an ``ave`` encoder).
-    """
-
-    feature_dim = _ROW_SHAPE[0] * _ROW_SHAPE[1]
-
-    def __init__(self, model_path: str | os.PathLike[str], *, threads: int | None = None) -> None:
-        path = os.fspath(model_path)
-        if threads is not None:
-            check_count(threads, "threads")
-        # One ONNX Runtime thread per run: the chunks are independent (zero
-        # caches), so running `threads` of them at once uses the cores far
-        # better than splitting one small chunk's operators over them, and
-        # every chunk's arithmetic is the same whatever `threads` is.
-        self._session = open_session(path, threads=1, missing_hint=MISSING_HINT)
-        self.model_path = path
-        self.threads = threads if threads is not None else usable_cpus()
-        self._feeds = self._zero_feeds(path, self._session.get_inputs())
-        self.output_name: str = self._session.get_outputs()[0].name
-        self._sha256: str | None = None
-
-    @staticmethod
-    def _zero_feeds(path: str, inputs: list[Any]) -> dict[str, np.ndarray]:
-        """offset and zero caches from the model's declared inputs; ModelError if not WeNet's."""
-        by_name = {i.name: i for i in inputs}
-        got = ", ".join(f"'{i.name}' {i.type} {list(i.shape)}" for i in inputs)
-        expected = (
-            f"{path} is not a WeNet encoder of Ultralight-Digital-Human's kind (encoder.onnx):"
-            " mode 'wenet' expects inputs 'chunk' float32 (1, 1, 67, 80), 'offset' int64 (1,),"
-            f" 'att_cache' and 'cnn_cache' float32 of fixed shapes; got {got}"
-        )
-        if set(by_name) != set(INPUT_NAMES):
-            raise ModelError(expected)
-        chunk = by_name["chunk"]
-        dims = [d if isinstance(d, int) else None for d in chunk.shape]
-        if (
-            chunk.type != "tensor(float)"
-            or len(dims) != 4
-            or dims[2:]
-            not in (
-                [CHUNK_FRAMES, _FBANK_BINS],
-                [None, _FBANK_BINS],
-                [None, None],
-            )
-        ):
-            raise ModelError(expected)
-        if by_name["offset"].type != "tensor(int64)":
-            raise ModelError(expected)
-        feeds = {"offset": np.full((1,), OFFSET, np.int64)}
-        for name in ("att_cache", "cnn_cache"):
-            arg = by_name[name]
-            shape = list(arg.shape)
-            if arg.type != "tensor(float)" or not all(isinstance(d, int) for d in shape):
-                raise ModelError(expected)
-            feeds[name] = np.zeros(shape, np.float32)
-        return feeds
-
-    def encode(self, windows: np.ndarray) -> np.ndarray:
-        """Encode fbank chunks (B, 1, 67, 80) into rows (B, 16, 512), float32."""
-        if windows.ndim != 4 or windows.shape[1:] != (1, CHUNK_FRAMES, _FBANK_BINS):
-            raise ParameterError(
-                f"chunks must have shape (B, 1, {CHUNK_FRAMES}, {_FBANK_BINS}), got {windows.shape}"
-            )
-        chunks = np.ascontiguousarray(windows, dtype=np.float32)
-        out = np.empty((chunks.shape[0], *_ROW_SHAPE), np.float32)
-        workers = min(self.threads, chunks.shape[0])
-        if workers <= 1:
-            for b in range(chunks.shape[0]):
-                out[b] = self._encode_one(chunks, b)
-            return out
-        # ONNX Runtime releases the GIL in run(); each thread writes its own rows.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            rows = pool.map(lambda b: self._encode_one(chunks, b), range(len(chunks)))
-            for b, row in enumerate(rows):
-                out[b] = row
-        return out
-
-    def _encode_one(self, chunks: np.ndarray, b: int) -> np.ndarray:
-        """Row (16, 512) of chunk ``b``: one ``session.run`` with the zero caches."""
-        feeds = dict(self._feeds, chunk=chunks[b : b + 1])
-        try:
-            result = self._session.run([self.output_name], feeds)[0]
-        except MemoryError:
-            raise
-        except Exception as exc:  # ONNX Runtime raises its own exception types
-            raise _run_error(self.model_path, 1, exc) from exc
-        if result.ndim < 1 or result.shape[1:] != _ROW_SHAPE:
-            raise ModelError(
-                f"{self.model_path} returned shape {result.shape} for a chunk; mode 'wenet'"
-                " expects (1, 16, 512)"
-            )
-        check_features(self.model_path, result[:1].reshape(1, -1), b)
-        return np.asarray(result[0])
-
-    @property
-    def sha256(self) -> str:
-        """SHA-256 of the model file (computed once, on first use)."""
-        if self._sha256 is None:
-            self._sha256 = file_sha256(self.model_path)
-        return self._sha256
-
-    def describe(self) -> dict[str, Any]:
-        """Backend, model path and checksum, feeds, for metadata.json."""
-        import onnxruntime as ort
-
-        return {
-            "backend": "onnxruntime",
-            "onnxruntime": ort.__version__,
-            "path": os.path.abspath(self.model_path),
-            "sha256": self.sha256,
-            "input": "chunk",
-            "output": self.output_name,
-            "offset": OFFSET,
-            "caches": {k: list(v.shape) for k, v in self._feeds.items() if k != "offset"},
-            "batch_size": 1,
-            "threads": self.threads,
-        }
-
-
 class WenetMode(FeatureMode):
     """Ultralight-Digital-Human's ``wenet`` features; see the module docstring."""
 
@@ -295,14 +144,9 @@ class WenetMode(FeatureMode):
     native_fps = 20.0
     frame_shapes = {8: (256, 16, 32), 4: (128, 16, 32)}
     default_model = DEFAULT_MODEL
+    model_kind = "wenet"
     front_end = "fbank"
     stream_refusal = None
-
-    def open_model_file(
-        self, path: str | os.PathLike[str], *, batch_size: int | None, threads: int | None
-    ) -> Encoder:
-        """`WenetEncoder` (``batch_size`` is not used: one chunk per run)."""
-        return WenetEncoder(path, threads=threads)
 
     def load_file(
         self, source: AudioSource, *, max_duration: float | None

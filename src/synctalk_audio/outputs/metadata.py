@@ -24,17 +24,23 @@ if TYPE_CHECKING:
 __all__ = ["input_facts", "run_metadata", "versions"]
 
 
-def versions() -> dict[str, str]:
-    """Versions of everything that shapes the numbers, for metadata.json."""
-    import onnxruntime
+def versions(backend: str | None = None) -> dict[str, str]:
+    """Versions of everything that shapes the numbers, for metadata.json.
+
+    ``backend`` is the encoder's backend (`Encoder.describe`'s ``backend``):
+    its runtime's version is listed (`encoders.runtime_versions`; the
+    default backend's when None, none for a backend not registered).
+    """
     import soundfile
     import soxr
+
+    from ..encoders import runtime_versions
 
     return {
         "synctalk_audio": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "onnxruntime": onnxruntime.__version__,
+        **runtime_versions(backend),
         "soundfile": soundfile.__version__,
         "libsndfile": soundfile.__libsndfile_version__,
         "soxr": soxr.__version__,
@@ -89,5 +95,5 @@ def run_metadata(
     metadata["timings"] = timings
     if model is not None:
         metadata["model"] = model
-        metadata["versions"] = versions()
+        metadata["versions"] = versions(model.get("backend"))
     return metadata
