@@ -319,10 +319,14 @@ class FeatureMode:
         """Encoder inputs per call for a requested batch size, decided without opening a model.
 
         The rule of the mode's model kind (`encoders.ModelKind.batch_size`):
-        ave's requested or its default, 32; hubert's and wenet's one chunk per call.
+        ave's requested or its default, 32; hubert's and wenet's one chunk per
+        call. A mode with no model kind (its encoders are objects given to
+        it) gets what was requested, or 1.
         """
         from ..encoders import get_kind
 
+        if not self.model_kind:
+            return 1 if requested is None else int(requested)
         return get_kind(self.model_kind).batch_size(requested)
 
     def frame_shape(self, half_window: int) -> tuple[int, ...]:
