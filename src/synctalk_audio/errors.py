@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["AudioLoadError", "ModelError", "ParameterError"]
+__all__ = ["DEBUG_ENV", "AudioLoadError", "ModelError", "ParameterError"]
+
+#: Set this environment variable to 1 to see the traceback of an unexpected error
+#: (the commands, and a job's workers, print one line otherwise).
+DEBUG_ENV = "SYNCTALK_AUDIO_DEBUG"
 
 
 class ParameterError(ValueError):

@@ -19,9 +19,9 @@ import traceback
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..errors import AudioLoadError, ModelError, ParameterError
+from ..errors import DEBUG_ENV, AudioLoadError, ModelError, ParameterError
 from . import export, process, stream, validate
-from .common import DEBUG_ENV, EXIT_FAILED, EXIT_USAGE, InterruptGuard, Parser, exit_status
+from .common import EXIT_FAILED, EXIT_USAGE, InterruptGuard, Parser, exit_status
 
 __all__ = ["build_parser", "main"]
 

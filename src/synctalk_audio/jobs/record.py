@@ -36,7 +36,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ..outputs.directory import _is_marked, _output_lock, atomic_file, full_disk_named
+from ..outputs.directory import atomic_file, full_disk_named, is_marked, output_lock
 from .plan import RECORD_NAME, JobItem
 
 __all__ = ["JobRecord", "output_complete"]
@@ -59,7 +59,7 @@ def output_complete(
     these settings and this model; and the feature file is there.
     """
     meta_path = os.path.join(item.output, "metadata.json")
-    if not _is_marked(meta_path):
+    if not is_marked(meta_path):
         return False
     try:
         with open(meta_path, encoding="utf-8") as f:
@@ -98,7 +98,7 @@ class JobRecord:
         ParameterError
             If another run holds the lock.
         """
-        with _output_lock(self.path, RECORD_NAME):
+        with output_lock(self.path, RECORD_NAME):
             with full_disk_named(self.path, _FULL_ADVICE):
                 self._fd = os.open(self.path, self._flags, 0o644)
             try:

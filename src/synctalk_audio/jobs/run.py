@@ -183,9 +183,9 @@ def _check_count(value: int | None, name: str) -> None:
 
 def _prepare_output(output: str) -> str:
     """Create the job's output directory if needed; its absolute path."""
-    from ..outputs.directory import _resolve, not_writable
+    from ..outputs.directory import not_writable, resolve_path
 
-    out = _resolve(output)
+    out = resolve_path(output)
     if not os.path.isdir(out):
         try:
             os.mkdir(out)

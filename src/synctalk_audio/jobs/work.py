@@ -18,7 +18,7 @@ import traceback
 from typing import Any
 
 from ..encoders.onnx import file_sha256
-from ..errors import AudioLoadError, ModelError, ParameterError
+from ..errors import DEBUG_ENV, AudioLoadError, ModelError, ParameterError
 from ..spec import RunSpec
 from .plan import JobItem
 
@@ -111,7 +111,6 @@ class ItemWorker:
 
     def __call__(self, item: JobItem) -> ItemResult:
         """Write ``item``'s output; the result says how it went (never raises but for stops)."""
-        from ..commands.common import DEBUG_ENV
         from ..outputs.directory import atomic_output_dir
 
         started = time.time()
