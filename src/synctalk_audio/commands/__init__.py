@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..errors import DEBUG_ENV, AudioLoadError, ModelError, ParameterError
+from ..errors import DEBUG_ENV, AudioLoadError, ModelError, ParameterError, WorkerStartError
 from . import export, process, stream, validate
 from .common import EXIT_FAILED, EXIT_USAGE, InterruptGuard, Parser, exit_status
 
@@ -98,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         AudioLoadError,
         ModelError,
+        WorkerStartError,
         FileNotFoundError,
         PermissionError,
         IsADirectoryError,

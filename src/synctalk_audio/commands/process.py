@@ -289,9 +289,9 @@ def run_many(args: argparse.Namespace) -> int:
 def engine_options_of(args: argparse.Namespace) -> dict[str, Any]:
     """The chosen engine's own options given on the command line.
 
-    An engine class may name, in its ``options`` attribute, constructor
-    keywords that the command offers as options of the same name (e.g.
-    ``address`` for ``--address``); those given are passed on.
+    An engine class names, in its ``command_options`` attribute, the
+    constructor keywords the command offers as options of the same name
+    (e.g. ``address`` for ``--address``); those given are passed on.
 
     Raises
     ------
@@ -301,9 +301,9 @@ def engine_options_of(args: argparse.Namespace) -> dict[str, Any]:
     """
     from ..jobs.engine import ENGINES, engine_class
 
-    names: tuple[str, ...] = getattr(engine_class(args.engine), "options", ())
+    names: tuple[str, ...] = engine_class(args.engine).command_options
     for other in ENGINES:
-        for name in getattr(engine_class(other), "options", ()):
+        for name in engine_class(other).command_options:
             if name not in names and getattr(args, name, None) is not None:
                 flag = "--" + name.replace("_", "-")
                 raise ParameterError(

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..encoders.onnx import Encoder
+from ..encoders.onnx import Encoder, file_sha256
 from ..errors import ParameterError
 from ..frontends.audio import AudioSource
 from ..limits import DEFAULT_MAX_DURATION, check_count, usable_cpus
@@ -26,9 +26,20 @@ from ..outputs.features import AudioFeatures
 from ..outputs.metadata import input_facts, run_metadata, versions
 from ..spec import RunSpec
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "source_facts"]
 
 Progress = Callable[[int, int], None]
+
+
+def source_facts(path: str) -> dict[str, Any]:
+    """``{"size", "mtime_ns", "sha256"}`` of the file ``path``, its status read before its bytes.
+
+    Were the file changed while it is hashed or decoded, its modification
+    time would no longer be the one returned, so a later check against the
+    file finds the change. Raises `OSError` if the file cannot be read.
+    """
+    stat = os.stat(path)
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": file_sha256(path)}
 
 
 class Pipeline:
@@ -283,7 +294,10 @@ class Pipeline:
         -------
         dict
             What metadata.json holds: `process`'s metadata, the write time,
-            the wall time, the encoder's facts and the versions.
+            the wall time, the encoder's facts and the versions. For a
+            regular file, ``input`` also holds its ``size``, ``mtime_ns`` and
+            ``sha256`` (`source_facts`), read before its audio: what a job's
+            resume checks an output against (`synctalk_audio.jobs.resume`).
 
         Raises
         ------
@@ -299,7 +313,10 @@ class Pipeline:
         if self.encoder is None:
             raise ParameterError("this Pipeline is closed")
         started = time.perf_counter() if started is None else started
-        if self.mode.streams and is_regular_audio_file(source):
+        # Read before the audio: a file changed meanwhile no longer matches them.
+        regular = is_regular_audio_file(source)
+        facts = source_facts(os.fspath(source)) if regular else None  # type: ignore[arg-type]
+        if self.mode.streams and regular:
             metadata = write_features_blockwise(
                 self,
                 source,  # type: ignore[arg-type]
@@ -318,6 +335,8 @@ class Pipeline:
             batch_size=self.spec.encoder_batch_size, frame_files=bool(frames)
         )
         metadata.update(self.describe())
+        if facts is not None:
+            metadata["input"].update(facts)
         metadata["timings"]["wall_s"] = time.perf_counter() - started
         return write_metadata(directory, metadata)
 
