@@ -312,8 +312,7 @@ def run_job(
             model_sha256=model_sha256,
             progress=progress,
         )
-        if count is None:
-            count = engine_obj.pool_size or 0
+        used = engine_obj.pool_size  # what it used; what was asked when it did not run
         record.compact()
     return JobSummary(
         output=out,
@@ -324,7 +323,7 @@ def run_job(
         failed=outcome.failed,
         audio_s=outcome.audio_s,
         wall_s=outcome.wall_s,
-        workers=count,
+        workers=used if used is not None else count or 0,
         threads=each,
         engine=engine,
     )
