@@ -626,3 +626,25 @@ def test_an_output_in_place_is_kept_by_its_metadata_whatever_the_record_says(tin
     # Other settings in metadata.json: not this run's output, redone.
     _rewrite_metadata(meta_z, lambda meta: meta["settings"].update(pad_mode="reflect"))
     assert [i.key for i in run_job(out, [clips], model=tiny, workers=1).done] == ["z"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_model_that_does_not_load_stops_the_job_with_one_error(workers, clips, tmp_path):
+    """The driver does not open the model; the first worker that cannot stops the job."""
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an ONNX model")
+    out = tmp_path / "out"
+    done = command("process", "--audio", str(clips), "--model", str(bad), "--output", str(out),
+                   "--workers", workers)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(
+        "synctalk-audio process: error: a worker of the job could not start (ModelError: "
+    )
+    assert lines[0].endswith(
+        "); the job stopped: fix that and run the same command again (finished items are kept)"
+    )
+    assert str(bad) in lines[0]
+    assert sorted(os.listdir(out)) == [RECORD_NAME]  # no output, no staging directory left
+    assert {e["status"] for e in record_of(out).values()} == {"pending"}
