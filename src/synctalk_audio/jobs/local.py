@@ -15,7 +15,9 @@ KeyboardInterrupt, so an output being written is cleaned up
 also gets SIGTERM when the driver dies (even by SIGKILL), once for each of
 the driver's threads; the clean-up holds back the later ones. A worker that dies
 while it holds an item (killed, out of memory, a crash in native code) gives
-that item a `WorkerDied` result, and a new worker takes its place.
+that item a `WorkerDied` result, and a new worker takes its place. A worker
+whose ``make_worker()`` raises (the model does not load) stops the run with
+a `WorkerStartError` carrying that error: every worker would fail alike.
 """
 
 from __future__ import annotations
