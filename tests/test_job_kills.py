@@ -1,11 +1,13 @@
 """A job SIGKILLed at any moment, then run again, redoes no item whose output was in place.
 
 The job (12 short clips, a tiny encoder, one worker in the command's own
-process) runs in a subprocess and is SIGKILLed at many
-points: at fixed delays spread over a whole run (start-up, planning, the
-``pending`` lines, items in progress, the final rewrite of the record, after
-the end), and right after the n-th output directory is renamed into place,
-found by polling. There, a result's ``done`` line is held back 40 ms (the
+process, or two worker processes) runs in a subprocess and is SIGKILLed at
+many points: at fixed delays spread over a whole run (start-up, planning,
+the ``pending`` lines, items in progress, the final rewrite of the record,
+after the end), and right after the n-th output directory is renamed into
+place, found by polling. Worker processes outlive the killed driver for a
+moment (they are told to stop, and clean up); the rerun starts when they
+are gone. After a rename, a result's ``done`` line is held back 40 ms (the
 subprocess wraps `JobRecord.append`; the package is unchanged), so the kill
 lands between an output's rename and its record line: the case the record
 alone cannot prove and the output's metadata.json must.
@@ -14,7 +16,7 @@ After each kill, every output directory holding metadata.json and the
 feature file is noted (inode and mtime of both), the job is run again, and
 none of those may be redone (same inode, same mtime), every other item is
 done, and the outputs equal a clean run's (byte for byte, metadata.json
-without its timings).
+without its timings and encoder threads).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 import time
 
 import pytest
+from procs import children, running
 from tiny_models import make_tiny_encoder
 
 from synctalk_audio.jobs import run_job
@@ -68,7 +71,7 @@ def _keys() -> list[str]:
 
 
 def _outputs(out: str) -> dict[str, bytes]:
-    """Every file of every item output, metadata.json without timings."""
+    """Every file of every item output, metadata.json without timings and encoder threads."""
     found = {}
     for key in _keys():
         for top, _, names in os.walk(os.path.join(out, key)):
@@ -79,6 +82,7 @@ def _outputs(out: str) -> dict[str, bytes]:
                 if name == "metadata.json":
                     meta = json.loads(data)
                     meta.pop("timings")
+                    meta["model"].pop("threads")  # each worker's share of the CPUs
                     data = json.dumps(meta, sort_keys=True).encode()
                 found[os.path.relpath(path, out)] = data
     return found
@@ -109,8 +113,9 @@ def _recorded_done(out: str) -> set[str]:
     return {key for key, entry in entries.items() if entry["status"] == "done"}
 
 
-def _start(clips: str, model: str, out: str) -> subprocess.Popen[bytes]:
-    argv = ["process", "--audio", clips, "--model", model, "--output", out, "--workers", "1"]
+def _start(clips: str, model: str, out: str, workers: int = 1) -> subprocess.Popen[bytes]:
+    argv = ["process", "--audio", clips, "--model", model, "--output", out]
+    argv += ["--workers", str(workers)]
     return subprocess.Popen(
         [sys.executable, "-c", SCRIPT, *argv],
         cwd=ROOT,
@@ -130,9 +135,14 @@ def _kill_when(proc: subprocess.Popen[bytes], out: str, point: tuple[str, float]
             break
         assert time.monotonic() - started < 120, "the job did not get going"
         time.sleep(0.001)
+    workers = children(proc.pid) if proc.poll() is None else []
     if proc.poll() is None:
-        proc.kill()
+        proc.kill()  # the driver only: its workers follow it
     proc.wait()
+    deadline = time.monotonic() + 60
+    while any(running(pid) for pid in workers):
+        assert time.monotonic() < deadline, "the workers outlived the driver"
+        time.sleep(0.01)
 
 
 @pytest.mark.slow
@@ -147,14 +157,16 @@ def test_a_job_killed_anywhere_redoes_no_finished_item(tmp_path):
     want = _outputs(clean)
     assert len(_in_place(clean)) == CLIPS
 
-    points: list[tuple[str, float]] = [("after", whole * f) for f in (0.05, 0.3, 0.5, 0.6)]
-    points += [("after", whole * f) for f in (0.7, 0.8, 0.9, 0.97, 1.2)]
-    points += [("output", n) for n in (1, 2, 5, 8, 11, CLIPS)]
+    # (kind, when, workers)
+    points = [("after", whole * f, 1) for f in (0.05, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.97, 1.2)]
+    points += [("output", n, 1) for n in (1, 2, 5, 8, 11, CLIPS)]
+    points += [("output", n, 2) for n in (1, 6, 11)]
     adopted = 0
     kept_total = 0
-    for number, point in enumerate(points):
+    for number, (kind, when, workers) in enumerate(points):
+        point = (kind, when, workers)
         out = str(tmp_path / f"out{number}")
-        _kill_when(_start(clips, model, out), out, point)
+        _kill_when(_start(clips, model, out, workers), out, (kind, when))
         kept = _in_place(out)
         unrecorded = set(kept) - _recorded_done(out)
         summary = run_job(out, [clips], model=model, workers=1)
