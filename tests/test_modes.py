@@ -23,7 +23,7 @@ from synctalk_audio import cli, modes
 from synctalk_audio.encoders.onnx import file_sha256
 from synctalk_audio.errors import ParameterError
 from synctalk_audio.frontends.audio import TARGET_RATE, load_audio_with_info
-from synctalk_audio.jobs.engine import ENGINES
+from synctalk_audio.jobs.engine import ENGINES, CommandOption
 from synctalk_audio.jobs.plan import RECORD_NAME
 from synctalk_audio.modes.ave import AveMode
 from synctalk_audio.modes.base import BatchResult, FeatureMode, ModeSettings
@@ -287,7 +287,7 @@ class SerialEngine:
 
     name = "serial"
     options: tuple[str, ...] = ("note",)
-    command_options: tuple[str, ...] = ()
+    command_options = (CommandOption("note", "TEXT", "a note the engine keeps"),)
     cpus_per_worker = None
     runs: list[SerialEngine] = []
 
@@ -353,7 +353,14 @@ def test_toy_engine_runs_a_toy_job_through_the_command(toy, serial, tmp_path, ca
     # Run again: nothing to do, the engine gets no item.
     assert cli.main([*argv, "-q"]) == 0
     assert serial.runs[-1].items == []
-    # Its own options, from Python; another engine's are refused before any work.
+    # Its own options, from the command and from Python; another engine's are refused.
+    assert cli.main([*argv, "--note", "from the command", "-q"]) == 0
+    assert serial.runs[-1].note == "from the command"
+    assert cli.main([*argv[:-4], "--output", str(tmp_path / "o2"), "--note", "x"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "synctalk-audio process: error: --note is an option of --engine serial, not of --engine"
+        " local: add --engine serial or leave out --note"
+    )
     summary = run_job(out, [clips], mode="toy", model=model, engine="serial",
                       engine_options={"note": "x"}, force=True)  # fmt: skip
     assert (summary.engine, len(summary.done), serial.runs[-1].note) == ("serial", 2, "x")

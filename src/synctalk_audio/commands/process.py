@@ -86,8 +86,8 @@ def add_parser(sub: Any) -> None:
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:
-    """--engine, --workers, --force: how a job of many inputs runs."""
-    from ..jobs.engine import ENGINES
+    """--engine, each engine's own options, --workers, --force: how a job of many inputs runs."""
+    from ..jobs.engine import ENGINES, engine_class
 
     p.add_argument(
         "--engine",
@@ -97,13 +97,18 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         " cluster's actors (pip install 'synctalk-audio[ray]'; docs/SCALING.md)"
         " (default: %(default)s)",
     )
-    p.add_argument(
-        "--address",
-        default=None,
-        metavar="HOST:PORT",
-        help="with --engine ray: the Ray head node's HOST:PORT (as `ray start --head` prints);"
-        " default: RAY_ADDRESS, else a Ray started on this machine for the job",
-    )
+    offered: set[str] = set()
+    for name in ENGINES:
+        for option in engine_class(name).command_options:
+            if option.name not in offered:
+                offered.add(option.name)
+                p.add_argument(
+                    "--" + option.name.replace("_", "-"),
+                    dest=option.name,
+                    default=None,
+                    metavar=option.metavar,
+                    help=f"with --engine {name}: {option.help}",
+                )
     p.add_argument(
         "--workers",
         type=int,
@@ -301,9 +306,9 @@ def engine_options_of(args: argparse.Namespace) -> dict[str, Any]:
     """
     from ..jobs.engine import ENGINES, engine_class
 
-    names: tuple[str, ...] = engine_class(args.engine).command_options
+    names = [option.name for option in engine_class(args.engine).command_options]
     for other in ENGINES:
-        for name in engine_class(other).command_options:
+        for name in (option.name for option in engine_class(other).command_options):
             if name not in names and getattr(args, name, None) is not None:
                 flag = "--" + name.replace("_", "-")
                 raise ParameterError(

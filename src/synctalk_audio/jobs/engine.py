@@ -17,16 +17,44 @@ chosen, or the class itself).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
 from ..errors import ParameterError, WorkerStartError
 
-__all__ = ["ENGINES", "Engine", "WorkerFactory", "WorkerStartError", "engine_class", "make_engine"]
+__all__ = [
+    "ENGINES",
+    "CommandOption",
+    "Engine",
+    "WorkerFactory",
+    "WorkerStartError",
+    "engine_class",
+    "make_engine",
+]
 
 #: Builds one worker inside a worker process or actor; called once there.
 WorkerFactory = Callable[[], Callable[[Any], Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandOption:
+    """A constructor keyword of an engine that ``synctalk-audio process`` offers as an option.
+
+    Attributes
+    ----------
+    name : str
+        The keyword; the option is ``--NAME`` (``_`` as ``-``), a string.
+    metavar : str
+        How the help shows its value (``HOST:PORT``).
+    help : str
+        What it is; the help prefixes "with --engine NAME: ".
+    """
+
+    name: str
+    metavar: str
+    help: str
 
 
 class Engine(Protocol):
@@ -51,9 +79,9 @@ class Engine(Protocol):
         ...
 
     @property
-    def command_options(self) -> tuple[str, ...]:
+    def command_options(self) -> tuple[CommandOption, ...]:
         """Those of `options` the command offers as options of the same name
-        (``address`` for ``--address``); given with another engine, refused."""
+        (``address`` as ``--address``); given with another engine, refused."""
         ...
 
     #: Workers to use; None lets the engine decide (an engine that reserves

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import WorkerStartError
 from ..limits import check_count, usable_cpus
-from .engine import WorkerFactory
+from .engine import CommandOption, WorkerFactory
 
 __all__ = ["LocalEngine", "WorkerDied"]
 
@@ -142,7 +142,7 @@ class LocalEngine:
 
     name = "local"
     options: tuple[str, ...] = ()
-    command_options: tuple[str, ...] = ()
+    command_options: tuple[CommandOption, ...] = ()
     #: It shares out this machine's CPUs; it reserves none per worker.
     cpus_per_worker: float | None = None
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError, WorkerStartError
-from .engine import WorkerFactory
+from .engine import CommandOption, WorkerFactory
 
 __all__ = ["ItemLost", "RayEngine", "RayEngineError"]
 
@@ -296,7 +296,14 @@ class RayEngine:
         "quiet",
         "connect_timeout",
     )
-    command_options: tuple[str, ...] = ("address",)
+    command_options: tuple[CommandOption, ...] = (
+        CommandOption(
+            "address",
+            "HOST:PORT",
+            "the Ray head node's HOST:PORT (as `ray start --head` prints); default:"
+            " RAY_ADDRESS, else a Ray started on this machine for the job",
+        ),
+    )
 
     def __init__(
         self,
