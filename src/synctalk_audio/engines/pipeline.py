@@ -9,6 +9,7 @@ for its name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -315,7 +316,10 @@ class Pipeline:
         started = time.perf_counter() if started is None else started
         # Read before the audio: a file changed meanwhile no longer matches them.
         regular = is_regular_audio_file(source)
-        facts = source_facts(os.fspath(source)) if regular else None  # type: ignore[arg-type]
+        facts = None
+        if regular:
+            with contextlib.suppress(OSError):  # unreadable: decoding says so in its words
+                facts = source_facts(os.fspath(source))  # type: ignore[arg-type]
         if self.mode.streams and regular:
             metadata = write_features_blockwise(
                 self,

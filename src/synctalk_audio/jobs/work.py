@@ -151,9 +151,9 @@ class ItemWorker:
             )
         return ItemResult(
             ok=True,
-            size=metadata["input"]["size"],
-            mtime_ns=metadata["input"]["mtime_ns"],
-            sha256=metadata["input"]["sha256"],
+            size=metadata["input"].get("size"),
+            mtime_ns=metadata["input"].get("mtime_ns"),
+            sha256=metadata["input"].get("sha256"),
             settings=metadata["settings"],
             duration_s=float(metadata["input"]["duration_s"]),
             frames=int(metadata["counts"]["frames"]),
