@@ -561,26 +561,90 @@ def test_run_job_is_exposed_at_the_top():
     assert np.__name__  # numpy imported for the module's helpers
 
 
-def test_an_item_finished_before_its_done_line_is_not_redone(tiny, clips, tmp_path):
-    """A kill between an output's rename and its record line: the pending line suffices."""
+def _rewrite_metadata(path, change) -> None:
+    with open(path, encoding="utf-8") as f:
+        meta = json.load(f)
+    change(meta)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(meta, f)
+
+
+def test_an_output_in_place_is_kept_by_its_metadata_whatever_the_record_says(tiny, clips, tmp_path):
+    """Resume adopts an output whose metadata.json proves its input, model and settings."""
     out = tmp_path / "out"
     assert run_job(out, [clips], model=tiny, workers=1).ok
     record = out / RECORD_NAME
     entries = record_of(out)
-    stamp = os.stat(out / "z" / "metadata.json").st_mtime_ns
-    # What a killed run leaves: z's last line is "pending", from a run that started
-    # before its output was written.
+    meta_z = out / "z" / "metadata.json"
+    stamp = os.stat(meta_z).st_mtime_ns
+    facts = json.loads(meta_z.read_text())["input"]
+    source = clips / "z.mp3"
+    assert (facts["size"], facts["mtime_ns"]) == (source.stat().st_size, source.stat().st_mtime_ns)
+    assert facts["sha256"] == entries["z"]["sha256"]
+
+    # What a killed run leaves: z's last line "pending", or no line at all.
     pending = {**entries["z"], "status": "pending", "sha256": None}
-    pending["timings"] = {"run_started": stamp / 1e9 - 1}
     with open(record, "a", encoding="utf-8") as f:
         f.write(json.dumps(pending) + "\n")
     again = run_job(out, [clips], model=tiny, workers=1)
     assert again.skipped == 3 and again.done == []
-    assert os.stat(out / "z" / "metadata.json").st_mtime_ns == stamp
+    assert os.stat(meta_z).st_mtime_ns == stamp
     assert record_of(out)["z"]["status"] == "done"
     assert record_of(out)["z"]["sha256"] == entries["z"]["sha256"]
-    # A pending line from a run that started after the output was written: redone.
-    pending["timings"] = {"run_started": stamp / 1e9 + 1}
-    with open(record, "a", encoding="utf-8") as f:
-        f.write(json.dumps(pending) + "\n")
+    assert "adopted" in record_of(out)["z"]["timings"]
+    record.unlink()
+    again = run_job(out, [clips], model=tiny, workers=1)
+    assert again.skipped == 3 and again.done == []
+    assert os.stat(meta_z).st_mtime_ns == stamp
+    assert sorted(record_of(out)) == ["a/b/y", "a/x", "z"]
+    assert all(e["status"] == "done" for e in record_of(out).values())
+
+    # The input touched (same bytes, another mtime): redone.
+    os.utime(source, ns=(facts["mtime_ns"], facts["mtime_ns"] + 10**9))
     assert [i.key for i in run_job(out, [clips], model=tiny, workers=1).done] == ["z"]
+    # Other bytes of the same size, the mtime put back: the SHA-256 tells, redone.
+    meta = json.loads(meta_z.read_text())["input"]
+    data = bytearray(source.read_bytes())
+    data[-1] ^= 1
+    source.write_bytes(bytes(data))
+    os.utime(source, ns=(meta["mtime_ns"], meta["mtime_ns"]))
+    assert [i.key for i in run_job(out, [clips], model=tiny, workers=1).done] == ["z"]
+
+    # An output without the facts (an earlier version's): kept only on the record's word.
+    def drop_facts(meta: dict) -> None:
+        for fact in ("size", "mtime_ns", "sha256"):
+            del meta["input"][fact]
+
+    meta_x = out / "a" / "x" / "metadata.json"
+    _rewrite_metadata(meta_x, drop_facts)
+    stamp_x = os.stat(meta_x).st_mtime_ns
+    assert run_job(out, [clips], model=tiny, workers=1).done == []
+    assert os.stat(meta_x).st_mtime_ns == stamp_x
+    record.unlink()
+    assert [i.key for i in run_job(out, [clips], model=tiny, workers=1).done] == ["a/x"]
+
+    # Other settings in metadata.json: not this run's output, redone.
+    _rewrite_metadata(meta_z, lambda meta: meta["settings"].update(pad_mode="reflect"))
+    assert [i.key for i in run_job(out, [clips], model=tiny, workers=1).done] == ["z"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_model_that_does_not_load_stops_the_job_with_one_error(workers, clips, tmp_path):
+    """The driver does not open the model; the first worker that cannot stops the job."""
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an ONNX model")
+    out = tmp_path / "out"
+    done = command("process", "--audio", str(clips), "--model", str(bad), "--output", str(out),
+                   "--workers", workers)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(
+        "synctalk-audio process: error: a worker of the job could not start (ModelError: "
+    )
+    assert lines[0].endswith(
+        "); the job stopped: fix that and run the same command again (finished items are kept)"
+    )
+    assert str(bad) in lines[0]
+    assert sorted(os.listdir(out)) == [RECORD_NAME]  # no output, no staging directory left
+    assert {e["status"] for e in record_of(out).values()} == {"pending"}

@@ -4,6 +4,10 @@ The toy mode at the end is defined here in a few lines and registered for
 the test only; `Pipeline`, `FeatureStreamer`, the block-by-block writer, the
 writers, metadata.json and the command run it unchanged. That is the promise
 of the seam: a new mode is one module and one registry line, no engine change.
+
+The job-engine seam makes the same promise, and a toy engine after it shows
+it: a class following `synctalk_audio.jobs.engine.Engine`, registered with one
+line, runs a job of the toy mode through the command.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ import numpy as np
 import pytest
 
 from synctalk_audio import cli, modes
+from synctalk_audio.encoders import file_sha256
 from synctalk_audio.errors import ParameterError
 from synctalk_audio.frontends.audio import TARGET_RATE, load_audio_with_info
+from synctalk_audio.jobs.engine import ENGINES, CommandOption
+from synctalk_audio.jobs.plan import RECORD_NAME
 from synctalk_audio.modes.ave import AveMode
 from synctalk_audio.modes.base import BatchResult, FeatureMode, ModeSettings
 from synctalk_audio.outputs.features import AudioFeatures
@@ -103,7 +110,14 @@ BLOCK = 800  # 16 kHz samples per row: 20 rows a second
 
 
 class ToyEncoder:
-    """(B, 800) blocks -> (B, 2, 3): mean, min and max of each half of a block."""
+    """(B, 800) blocks -> (B, 2, 3): mean, min and max of each half of a block.
+
+    Its "model" file is never read but for its SHA-256, when it exists: what
+    a job's resume compares (metadata.json's ``model.sha256``).
+    """
+
+    def __init__(self, model: Any = None) -> None:
+        self.model = model
 
     def encode(self, blocks: np.ndarray) -> np.ndarray:
         halves = blocks.reshape(blocks.shape[0], 2, BLOCK // 2)
@@ -111,7 +125,10 @@ class ToyEncoder:
         return np.stack(stats, axis=2).astype(np.float32)
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": "toy", "batch_size": None}
+        facts: dict[str, Any] = {"backend": "toy", "batch_size": None}
+        if isinstance(self.model, str) and os.path.isfile(self.model):
+            facts["sha256"] = file_sha256(self.model)
+        return facts
 
 
 def blocks_of(samples: np.ndarray, *, final: bool) -> np.ndarray:
@@ -158,7 +175,7 @@ class ToyMode(FeatureMode):
     stream_refusal = None
 
     def open_encoder(self, model: Any, **_: Any) -> ToyEncoder:
-        return ToyEncoder()
+        return ToyEncoder(model)
 
     load_file = AveMode.load_file  # librosa-exact files (arrays: the base class)
 
@@ -258,3 +275,107 @@ def test_export_offers_the_modes_that_name_an_exporter():
     assert exporter_of("ave") is export_onnx and exporter_of("hubert") is export_hubert
     with pytest.raises(ParameterError, match="mode 'wenet' has no exporter"):
         exporter_of("wenet")
+
+
+# -- a toy job engine: no job change -----------------------------------------------
+
+
+class SerialEngine:
+    """Every item in this process, one after the other, one worker (an `Engine`)."""
+
+    name = "serial"
+    options: tuple[str, ...] = ("note",)
+    command_options = (CommandOption("note", "TEXT", "a note the engine keeps"),)
+    cpus_per_worker = None
+    runs: list[SerialEngine] = []
+
+    def __init__(self, workers: int | None = None, note: str = "") -> None:
+        self.workers = workers
+        self.note = note
+        self.pool_size: int | None = None
+        self.items: list[Any] = []
+        SerialEngine.runs.append(self)
+
+    def check(self) -> None:
+        pass
+
+    def run(self, items, make_worker, on_result) -> None:
+        self.pool_size = 1
+        work = make_worker()
+        for index, item in enumerate(items):
+            self.items.append(item)
+            on_result(index, work(item))
+
+
+@pytest.fixture
+def serial(monkeypatch):
+    monkeypatch.setitem(ENGINES, "serial", SerialEngine)  # the one registry line
+    monkeypatch.setattr(SerialEngine, "runs", [])
+    return SerialEngine
+
+
+def _toy_job_inputs(tmp_path):
+    clips = tmp_path / "clips"
+    (clips / "a").mkdir(parents=True)
+    for name in ("one.wav", "a/two.wav"):
+        with open(SPEECH, "rb") as src, open(clips / name, "wb") as dst:
+            dst.write(src.read())
+    model = tmp_path / "toy.model"
+    model.write_bytes(b"the toy mode opens no file, but a job hashes its model")
+    return clips, model
+
+
+def test_toy_engine_runs_a_toy_job_through_the_command(toy, serial, tmp_path, capsys):
+    from synctalk_audio.jobs import run_job
+
+    clips, model = _toy_job_inputs(tmp_path)
+    out = tmp_path / "out"
+    argv = ["process", "--mode", "toy", "--model", str(model), "--audio", str(clips)]
+    argv += ["--engine", "serial", "--output", str(out)]
+    assert cli.main(argv) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"job: 2 items -> {out}: 2 written, 0 unchanged (skipped), 0 failed;")
+    assert "(1 worker(s) x " in said and "engine serial)" in said
+    (engine,) = serial.runs
+    assert sorted(item.key for item in engine.items) == ["a/two", "one"]
+    assert sorted(os.listdir(out)) == ["a", "one", RECORD_NAME]
+    with Pipeline(mode="toy") as pipe:
+        want = pipe.process(SPEECH).array
+    for key in ("one", "a/two"):
+        assert np.load(out / key / "aud_toy.npy").tobytes() == want.tobytes()
+        meta = json.loads((out / key / "metadata.json").read_text())
+        assert meta["settings"]["mode"] == "toy"
+        assert meta["input"]["size"] == os.path.getsize(SPEECH)
+    records = [json.loads(line) for line in (out / RECORD_NAME).read_text().splitlines()]
+    assert [(r["output"], r["status"]) for r in records] == [("a/two", "done"), ("one", "done")]
+    # Run again: nothing to do, the engine gets no item.
+    assert cli.main([*argv, "-q"]) == 0
+    assert serial.runs[-1].items == []
+    # Its own options, from the command and from Python; another engine's are refused.
+    assert cli.main([*argv, "--note", "from the command", "-q"]) == 0
+    assert serial.runs[-1].note == "from the command"
+    assert cli.main([*argv[:-4], "--output", str(tmp_path / "o2"), "--note", "x"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "synctalk-audio process: error: --note is an option of --engine serial, not of --engine"
+        " local: add --engine serial or leave out --note"
+    )
+    summary = run_job(out, [clips], mode="toy", model=model, engine="serial",
+                      engine_options={"note": "x"}, force=True)  # fmt: skip
+    assert (summary.engine, len(summary.done), serial.runs[-1].note) == ("serial", 2, "x")
+    with pytest.raises(ParameterError, match="the serial engine has no option 'address'"):
+        run_job(out, [clips], mode="toy", model=model, engine="serial",
+                engine_options={"address": "h:1"})  # fmt: skip
+    assert cli.main([*argv, "--address", "h:1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "synctalk-audio process: error: --address is an option of --engine ray, not of --engine"
+        " serial: add --engine ray or leave out --address"
+    )
+
+
+def test_an_engine_lacking_a_member_is_named(toy, serial, monkeypatch, tmp_path):
+    from synctalk_audio.jobs import run_job
+
+    clips, model = _toy_job_inputs(tmp_path)
+    monkeypatch.delattr(SerialEngine, "check")
+    with pytest.raises(TypeError, match=r"engine serial \(.*SerialEngine\) lacks check: an eng"):
+        run_job(tmp_path / "out", [clips], mode="toy", model=model, engine="serial")

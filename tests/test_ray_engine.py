@@ -28,7 +28,7 @@ import ray_workers as rw
 from procs import command, descendants, running
 from ray.cluster_utils import Cluster
 
-from synctalk_audio.errors import ParameterError
+from synctalk_audio.errors import ParameterError, WorkerStartError
 from synctalk_audio.jobs.engine import engine_class
 from synctalk_audio.jobs.ray_engine import (
     NEED_RAY,
@@ -235,13 +235,14 @@ def test_item_that_kills_its_worker_every_time(cluster: LocalCluster, tmp_path: 
 
 
 def test_worker_that_cannot_start(cluster: LocalCluster) -> None:
+    """The first worker that cannot be built stops the run with its one error."""
     got = Recorder()
-    RayEngine(address=cluster.address, workers=2).run(rw.items(3), rw.BrokenFactory(), got)
-    assert got.calls == Counter(range(3))
-    for lost in got.results.values():
-        assert isinstance(lost, ItemLost)
-        assert str(lost).startswith("the worker could not start on ")
-        assert str(lost).endswith("FileNotFoundError: no model at /models/ave.onnx")
+    with pytest.raises(WorkerStartError) as caught:
+        RayEngine(address=cluster.address, workers=2).run(rw.items(3), rw.BrokenFactory(), got)
+    assert got.calls == Counter()
+    assert str(caught.value).startswith("the worker could not start on ")
+    assert str(caught.value).endswith("FileNotFoundError: no model at /models/ave.onnx")
+    assert not ray.is_initialized()
 
 
 class Stop(Exception):
@@ -370,6 +371,14 @@ def test_report_rows_stops_reading_once_every_item_has_its_result() -> None:
     got = Recorder()
     report_rows(rows(), 2, got, lambda b: b[0])
     assert got.results == {0: 20, 1: 10}
+
+
+def test_report_rows_stops_at_the_first_worker_that_could_not_start() -> None:
+    broken = {**_row(1), "start_error": "the worker could not start on h: ModelError: bad"}
+    got = Recorder()
+    with pytest.raises(WorkerStartError, match="^the worker could not start on h: ModelError"):
+        report_rows([_row(0, 1), broken, _row(2, 3)], 3, got, lambda b: b[0])
+    assert got.results == {0: 1}  # reported before it; nothing after
 
 
 def test_report_rows_index_out_of_range() -> None:
@@ -505,20 +514,20 @@ def test_run_job_on_ray_equals_the_local_engine(
 
 def test_ray_threads_are_the_cpus_reserved_per_actor() -> None:
     from synctalk_audio.jobs import worker_sizing
-    from synctalk_audio.jobs.run import _make_engine
+    from synctalk_audio.jobs.engine import make_engine
 
-    engine = _make_engine("ray", None, None, {"address": "head:6379"})
+    engine = make_engine("ray", None, None, {"address": "head:6379"})
     assert (engine.cpus_per_worker, engine.address) == (1.0, "head:6379")
     assert worker_sizing(1000, cpus_per_worker=engine.cpus_per_worker) == (None, 1)
-    engine = _make_engine("ray", 8, 2, None)  # --threads 2: two CPUs reserved per actor
+    engine = make_engine("ray", 8, 2, None)  # --threads 2: two CPUs reserved per actor
     assert (engine.workers, engine.cpus_per_worker) == (8, 2.0)
     assert worker_sizing(1000, workers=8, threads=2, cpus_per_worker=2.0) == (8, 2)
-    engine = _make_engine("ray", None, None, {"cpus_per_worker": 4})
+    engine = make_engine("ray", None, None, {"cpus_per_worker": 4})
     assert worker_sizing(10, cpus_per_worker=engine.cpus_per_worker) == (None, 4)
     with pytest.raises(ParameterError, match="the local engine has no option 'address'"):
-        _make_engine("local", None, None, {"address": "head:6379"})
+        make_engine("local", None, None, {"address": "head:6379"})
     with pytest.raises(ParameterError, match="bad Ray address 'head'"):
-        _make_engine("ray", None, None, {"address": "head"})
+        make_engine("ray", None, None, {"address": "head"})
 
 
 def _staging_pids(folder: str) -> list[tuple[int, str]]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["AudioLoadError", "ModelError", "ParameterError"]
+__all__ = ["DEBUG_ENV", "AudioLoadError", "ModelError", "ParameterError", "WorkerStartError"]
+
+#: Set this environment variable to 1 to see the traceback of an unexpected error
+#: (the commands, and a job's workers, print one line otherwise).
+DEBUG_ENV = "SYNCTALK_AUDIO_DEBUG"
 
 
 class ParameterError(ValueError):
@@ -71,4 +75,13 @@ class ModelError(ValueError):
 
     SyncTalk_2D's AVE audio encoder takes float32 (B, 1, 80, 16) mel windows
     and returns (B, 512) features; anything else is refused at load time.
+    """
+
+
+class WorkerStartError(RuntimeError):
+    """A job's worker could not be built (its model did not load, for example).
+
+    Every worker of a job is built the same way, so the first one that fails
+    stops the job with this one error instead of failing each item with it.
+    The message is the worker's error, with its type (``ModelError: ...``).
     """

@@ -19,10 +19,10 @@ import traceback
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..errors import AudioLoadError, ModelError, ParameterError
+from ..errors import DEBUG_ENV, AudioLoadError, ModelError, ParameterError, WorkerStartError
 from ..signals import InterruptGuard, exit_status
 from . import conform, export, process, stream, validate, vectors
-from .common import DEBUG_ENV, EXIT_FAILED, EXIT_USAGE, Parser
+from .common import EXIT_FAILED, EXIT_USAGE, Parser
 
 __all__ = ["build_parser", "main"]
 
@@ -109,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         AudioLoadError,
         ModelError,
+        WorkerStartError,
         FileNotFoundError,
         PermissionError,
         IsADirectoryError,

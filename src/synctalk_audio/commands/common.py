@@ -23,9 +23,6 @@ EXIT_INTERRUPTED = 130
 #: reports for a process SIGPIPE ended.
 EXIT_BROKEN_PIPE = 141
 
-#: Set this environment variable to 1 to see the traceback of an unexpected error.
-DEBUG_ENV = "SYNCTALK_AUDIO_DEBUG"
-
 
 class Parser(argparse.ArgumentParser):
     """The commands' argument parser: every ``--long`` option also answers to ``-long``.

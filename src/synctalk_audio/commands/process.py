@@ -87,8 +87,8 @@ def add_parser(sub: Any) -> None:
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:
-    """--engine, --workers, --force: how a job of many inputs runs."""
-    from ..jobs.engine import ENGINES
+    """--engine, each engine's own options, --workers, --force: how a job of many inputs runs."""
+    from ..jobs.engine import ENGINES, engine_class
 
     p.add_argument(
         "--engine",
@@ -98,13 +98,18 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         " cluster's actors (pip install 'synctalk-audio[ray]'; docs/SCALING.md)"
         " (default: %(default)s)",
     )
-    p.add_argument(
-        "--address",
-        default=None,
-        metavar="HOST:PORT",
-        help="with --engine ray: the Ray head node's HOST:PORT (as `ray start --head` prints);"
-        " default: RAY_ADDRESS, else a Ray started on this machine for the job",
-    )
+    offered: set[str] = set()
+    for name in ENGINES:
+        for option in engine_class(name).command_options:
+            if option.name not in offered:
+                offered.add(option.name)
+                p.add_argument(
+                    "--" + option.name.replace("_", "-"),
+                    dest=option.name,
+                    default=None,
+                    metavar=option.metavar,
+                    help=f"with --engine {name}: {option.help}",
+                )
     p.add_argument(
         "--workers",
         type=int,
@@ -290,9 +295,9 @@ def run_many(args: argparse.Namespace) -> int:
 def engine_options_of(args: argparse.Namespace) -> dict[str, Any]:
     """The chosen engine's own options given on the command line.
 
-    An engine class may name, in its ``options`` attribute, constructor
-    keywords that the command offers as options of the same name (e.g.
-    ``address`` for ``--address``); those given are passed on.
+    An engine class names, in its ``command_options`` attribute, the
+    constructor keywords the command offers as options of the same name
+    (e.g. ``address`` for ``--address``); those given are passed on.
 
     Raises
     ------
@@ -302,9 +307,9 @@ def engine_options_of(args: argparse.Namespace) -> dict[str, Any]:
     """
     from ..jobs.engine import ENGINES, engine_class
 
-    names: tuple[str, ...] = getattr(engine_class(args.engine), "options", ())
+    names = [option.name for option in engine_class(args.engine).command_options]
     for other in ENGINES:
-        for name in getattr(engine_class(other), "options", ()):
+        for name in (option.name for option in engine_class(other).command_options):
             if name not in names and getattr(args, name, None) is not None:
                 flag = "--" + name.replace("_", "-")
                 raise ParameterError(

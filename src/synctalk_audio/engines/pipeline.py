@@ -9,6 +9,7 @@ for its name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..encoders import Backend, Encoder
+from ..encoders import Backend, Encoder, file_sha256
 from ..errors import ParameterError
 from ..frontends.audio import AudioSource
 from ..limits import DEFAULT_MAX_DURATION, check_count, usable_cpus
@@ -26,9 +27,20 @@ from ..outputs.features import AudioFeatures
 from ..outputs.metadata import input_facts, run_metadata, versions
 from ..spec import RunSpec
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "source_facts"]
 
 Progress = Callable[[int, int], None]
+
+
+def source_facts(path: str) -> dict[str, Any]:
+    """``{"size", "mtime_ns", "sha256"}`` of the file ``path``, its status read before its bytes.
+
+    Were the file changed while it is hashed or decoded, its modification
+    time would no longer be the one returned, so a later check against the
+    file finds the change. Raises `OSError` if the file cannot be read.
+    """
+    stat = os.stat(path)
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": file_sha256(path)}
 
 
 class Pipeline:
@@ -289,7 +301,10 @@ class Pipeline:
         -------
         dict
             What metadata.json holds: `process`'s metadata, the write time,
-            the wall time, the encoder's facts and the versions.
+            the wall time, the encoder's facts and the versions. For a
+            regular file, ``input`` also holds its ``size``, ``mtime_ns`` and
+            ``sha256`` (`source_facts`), read before its audio: what a job's
+            resume checks an output against (`synctalk_audio.jobs.resume`).
 
         Raises
         ------
@@ -305,9 +320,15 @@ class Pipeline:
         if self.encoder is None:
             raise ParameterError("this Pipeline is closed")
         started = time.perf_counter() if started is None else started
+        # Read before the audio: a file changed meanwhile no longer matches them.
+        regular = is_regular_audio_file(source)
+        facts = None
+        if regular:
+            with contextlib.suppress(OSError):  # unreadable: decoding says so in its words
+                facts = source_facts(os.fspath(source))  # type: ignore[arg-type]
         sink: RowSink = self.spec.open_sink(directory, frames=frames)
         try:
-            if self.mode.streams and is_regular_audio_file(source):
+            if self.mode.streams and regular:
                 # Rows and frames are written by a thread while the next block encodes.
                 sink = BackgroundSink(sink)
                 metadata = write_features_blockwise(
@@ -325,6 +346,8 @@ class Pipeline:
                 metadata["timings"]["write_s"] = time.perf_counter() - t
             metadata["settings"] = self.spec.replace(frames=bool(frames)).describe()
             metadata.update(self.describe())
+            if facts is not None:
+                metadata["input"].update(facts)
             metadata["timings"]["wall_s"] = time.perf_counter() - started
         except BaseException:
             sink.close()

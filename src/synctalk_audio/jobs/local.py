@@ -15,7 +15,9 @@ KeyboardInterrupt, so an output being written is cleaned up
 also gets SIGTERM when the driver dies (even by SIGKILL), once for each of
 the driver's threads; the clean-up holds back the later ones. A worker that dies
 while it holds an item (killed, out of memory, a crash in native code) gives
-that item a `WorkerDied` result, and a new worker takes its place.
+that item a `WorkerDied` result, and a new worker takes its place. A worker
+whose ``make_worker()`` raises (the model does not load) stops the run with
+a `WorkerStartError` carrying that error: every worker would fail alike.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from ..errors import WorkerStartError
 from ..limits import check_count, usable_cpus
-from .engine import WorkerFactory
+from .engine import CommandOption, WorkerFactory
 
 __all__ = ["LocalEngine", "WorkerDied"]
 
@@ -79,7 +82,11 @@ def _worker_main(conn: Connection, make_worker: WorkerFactory, parent: int) -> N
     if os.getppid() != parent:  # the driver died before the line above
         return
     try:
-        work = make_worker()
+        try:
+            work = make_worker()
+        except Exception as exc:  # tell the driver, which stops the job
+            conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+            return
         conn.send(("ready", None))
         while True:
             message = conn.recv()
@@ -89,9 +96,6 @@ def _worker_main(conn: Connection, make_worker: WorkerFactory, parent: int) -> N
             conn.send(("result", (index, work(item))))
     except (KeyboardInterrupt, EOFError, BrokenPipeError):
         return  # stopped by the driver, or the driver is gone
-    except BaseException as exc:  # make_worker failed: tell the driver, which stops the job
-        with contextlib.suppress(Exception):
-            conn.send(("failed", f"{type(exc).__name__}: {exc}"))
 
 
 class _Worker:
@@ -137,11 +141,19 @@ class LocalEngine:
     """
 
     name = "local"
+    options: tuple[str, ...] = ()
+    command_options: tuple[CommandOption, ...] = ()
+    #: It shares out this machine's CPUs; it reserves none per worker.
+    cpus_per_worker: float | None = None
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is not None:
             check_count(workers, "workers")
-        self.workers = usable_cpus() if workers is None else workers
+        self.workers: int | None = usable_cpus() if workers is None else workers
+        self.pool_size: int | None = None
+
+    def check(self) -> None:
+        """Nothing to check: the local engine needs nothing beyond this package."""
 
     def run(
         self,
@@ -153,14 +165,18 @@ class LocalEngine:
 
         Raises
         ------
-        RuntimeError
-            If ``make_worker`` fails in a worker process (the message is its error).
+        WorkerStartError
+            If ``make_worker`` fails (the message is its error); the job stops.
         """
-        count = min(self.workers, len(items))
+        count = min(usable_cpus() if self.workers is None else self.workers, len(items))
         if count <= 0:
             return
+        self.pool_size = count
         if count == 1:
-            work = make_worker()
+            try:
+                work = make_worker()
+            except Exception as exc:
+                raise WorkerStartError(f"{type(exc).__name__}: {exc}") from exc
             for index, item in enumerate(items):
                 on_result(index, work(item))
             return
@@ -190,7 +206,7 @@ class LocalEngine:
                         except (EOFError, OSError):
                             continue  # it died: its sentinel says so
                         if kind == "failed":
-                            raise RuntimeError(payload)
+                            raise WorkerStartError(payload)
                         if kind == "result":
                             index, result = payload
                             worker.index = None

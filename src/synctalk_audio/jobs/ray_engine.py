@@ -11,9 +11,10 @@ completion order and are passed to ``on_result`` there.
 A killed actor is restarted by Ray and its unfinished items are run again on
 the new one; the driver reports each item once even if Ray delivers it twice.
 An item still without a result when the pipeline ends (its worker died on
-every attempt, or could not start) is reported with an `ItemLost` in place of
-its result, as the local engine reports a dead worker's item, so a job
-records it as failed with its reason and goes on.
+every attempt) is reported with an `ItemLost` in place of its result, as the
+local engine reports a dead worker's item, so a job records it as failed with
+its reason and goes on. A worker that cannot be built (the model is missing
+on a node) stops the run with a `WorkerStartError` naming the node.
 
 Ray is an optional dependency (``pip install 'synctalk-audio[ray]'``); it is
 imported only when a `RayEngine` runs.
@@ -30,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ParameterError
-from .engine import WorkerFactory
+from ..errors import ParameterError, WorkerStartError
+from .engine import CommandOption, WorkerFactory
 
 __all__ = ["ItemLost", "RayEngine", "RayEngineError"]
 
@@ -148,9 +149,10 @@ class _ActorWorker:
             make_worker: WorkerFactory = cloudpickle.loads(factory_blob)
             self._work = make_worker()
         except Exception as exc:  # e.g. the model is missing on this node
-            # Every item this actor gets then fails with this message (a
-            # raise here would only make Ray restart the actor, and fail the
-            # same way, without a readable message).
+            # Each item this actor gets then comes back with this message as
+            # its start error, and the driver stops the run (a raise here
+            # would only make Ray restart the actor, and fail the same way,
+            # without a readable message).
             self._broken = f"the worker could not start on {socket.gethostname()}: " + (
                 f"{type(exc).__name__}: {exc}"
             )
@@ -164,7 +166,7 @@ class _ActorWorker:
         for payload in batch["item"]:
             if self._work is None:
                 results.append(b"")
-                errors.append(self._broken)
+                errors.append("")
                 continue
             try:
                 results.append(dumps(self._work(cloudpickle.loads(payload))))
@@ -176,6 +178,7 @@ class _ActorWorker:
             "index": np.asarray(batch["index"], dtype=np.int64),
             "result": np.array(results, dtype=object),
             "error": np.array(errors, dtype=object),
+            "start_error": np.array([self._broken] * len(results), dtype=object),
         }
 
 
@@ -190,8 +193,10 @@ def report_rows(
     Parameters
     ----------
     rows : iterable of mapping
-        ``{"index": int, "result": bytes, "error": str}`` in completion order;
-        a row may come twice if Ray ran an item again after losing a worker.
+        ``{"index": int, "result": bytes, "error": str}`` in completion order,
+        and optionally ``"start_error": str``, the error of a worker that
+        could not be built; a row may come twice if Ray ran an item again
+        after losing a worker.
     count : int
         The number of items; indices are ``0 .. count - 1``.
     on_result : callable
@@ -207,6 +212,8 @@ def report_rows(
     ------
     RayEngineError
         If a row's index is out of range.
+    WorkerStartError
+        At the first row with a ``start_error``: the run stops there.
     """
     done = np.zeros(count, dtype=bool)
     remaining = count
@@ -217,6 +224,9 @@ def report_rows(
         index = int(row["index"])
         if not 0 <= index < count:
             raise RayEngineError(f"Ray returned a result for item {index} of {count}")
+        start_error = str(row.get("start_error") or "")
+        if start_error:
+            raise WorkerStartError(start_error)
         if done[index]:
             continue  # a second delivery after a retry: reported already
         error = str(row["error"])
@@ -279,8 +289,21 @@ class RayEngine:
     """
 
     name = "ray"
-    #: Constructor keywords the command offers as options of the same name.
-    options: tuple[str, ...] = ("address",)
+    options: tuple[str, ...] = (
+        "address",
+        "cpus_per_worker",
+        "max_retries",
+        "quiet",
+        "connect_timeout",
+    )
+    command_options: tuple[CommandOption, ...] = (
+        CommandOption(
+            "address",
+            "HOST:PORT",
+            "the Ray head node's HOST:PORT (as `ray start --head` prints); default:"
+            " RAY_ADDRESS, else a Ray started on this machine for the job",
+        ),
+    )
 
     def __init__(
         self,

@@ -11,21 +11,25 @@ event of an item (the latest line of an item is its state):
     item's key).
 ``size``, ``mtime_ns``, ``sha256``
     The input file's size and modification time when the run started
-    (pending) and its SHA-256 as processed (done).
+    (pending), and those the worker read, with its SHA-256, before it
+    processed the input (done; the same facts as the output's metadata.json).
 ``settings``, ``model_sha256``
     What metadata.json's ``settings`` holds, and the model's SHA-256.
 ``error``
     The one-line error of a failed item, else null.
 ``duration_s``, ``frames``, ``timings``
     Seconds of audio and frames written; ``wall_s`` of the item, and
-    ``started``/``finished`` (Unix time) of the run and the item.
+    ``started``/``finished`` (Unix time) of the run and the item; or
+    ``adopted`` (Unix time) for a ``done`` line a later run wrote for an
+    output it found in place (`jobs.resume`).
 
 Each line is written with one ``write`` call to a file opened for appending,
 as soon as the item finishes, so a kill leaves every line written before it
-whole (power loss may cut the last line: an unreadable line is ignored, and
-its item is simply done again). At the end of a run the file is rewritten,
-atomically, with one line per item. One job at a time writes an output
-directory: it holds ``.synctalk-job.jsonl.lock`` there while it runs.
+whole (power loss may cut the last line: an unreadable line is ignored;
+the next run keeps its item's output if it is in place, `jobs.resume`). At
+the end of a run the file is rewritten, atomically, with one line per item.
+One job at a time writes an output directory: it holds
+``.synctalk-job.jsonl.lock`` there while it runs.
 """
 
 from __future__ import annotations
@@ -33,13 +37,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..outputs.directory import _is_marked, _output_lock, atomic_file, full_disk_named
-from .plan import RECORD_NAME, JobItem
+from ..outputs.directory import atomic_file, full_disk_named, output_lock
+from .plan import RECORD_NAME
 
-__all__ = ["JobRecord", "output_complete"]
+__all__ = ["Entry", "JobRecord"]
 
 Entry = dict[str, Any]
 
@@ -47,32 +51,6 @@ Entry = dict[str, Any]
 _FULL_ADVICE = (
     "free space there and run the same command again (finished items are complete and are kept)"
 )
-
-
-def output_complete(
-    item: JobItem, settings: Mapping[str, Any], model_sha256: str, feature_file: str
-) -> bool:
-    """True when ``item.output`` holds a whole output of ``item.input`` with these settings.
-
-    Output directories appear whole (they are renamed into place), so this
-    reads its metadata.json: written by this tool, for this input, with
-    these settings and this model; and the feature file is there.
-    """
-    meta_path = os.path.join(item.output, "metadata.json")
-    if not _is_marked(meta_path):
-        return False
-    try:
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(meta, dict)
-        and meta.get("input", {}).get("path") == item.input
-        and meta.get("settings") == dict(settings)
-        and meta.get("model", {}).get("sha256") == model_sha256
-        and os.path.isfile(os.path.join(item.output, feature_file))
-    )
 
 
 class JobRecord:
@@ -98,7 +76,7 @@ class JobRecord:
         ParameterError
             If another run holds the lock.
         """
-        with _output_lock(self.path, RECORD_NAME):
+        with output_lock(self.path, RECORD_NAME):
             with full_disk_named(self.path, _FULL_ADVICE):
                 self._fd = os.open(self.path, self._flags, 0o644)
             try:

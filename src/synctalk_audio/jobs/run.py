@@ -1,9 +1,11 @@
 """A job: many inputs, one output directory each, resumable, on any engine.
 
-`run_job` plans the job (`jobs.plan`: every check before any work), skips
-the items a previous run finished (`jobs.record`), hands the rest to an
-engine (`jobs.engine.ENGINES`: ``local`` worker processes, or ``ray``) with
-a `WorkSpec` as the worker factory, and records each result as it arrives.
+`run_job` is three steps, each its own module: plan (`jobs.plan`: the items
+and their outputs, every check before any work), resume (`jobs.resume`:
+which items are finished, proved by their outputs' metadata.json or the
+record `jobs.record`), and execute (`jobs.execute`: the rest handed to an
+engine of `jobs.engine.ENGINES`, ``local`` worker processes or ``ray``, with
+a `WorkSpec` as the worker factory, each result recorded as it arrives).
 Nothing here depends on the mode or the engine chosen.
 
 Worker sizing (`worker_sizing`, for every engine): a worker's encoder runs
@@ -24,64 +26,23 @@ long file does not start last and leave a core idle at the end.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..encoders import file_sha256
-from ..errors import ParameterError
-from ..frontends.audio import declared_duration
+from ..errors import ModelError, ParameterError
 from ..limits import DEFAULT_MAX_DURATION, check_count, usable_cpus
 from ..modes import DEFAULT_HALF_WINDOW
 from ..spec import RunSpec
-from .engine import engine_class
+from .engine import make_engine
+from .execute import JobProgress, execute
 from .plan import JobItem, Notice, plan_job
-from .record import Entry, JobRecord, output_complete
-from .work import ItemResult, WorkSpec
+from .record import JobRecord
+from .resume import resume
+from .work import WorkSpec
 
 __all__ = ["JobProgress", "JobSummary", "run_job", "worker_sizing"]
-
-
-@dataclasses.dataclass(frozen=True)
-class JobProgress:
-    """Where a running job is; what `run_job` passes to its ``progress`` callback.
-
-    Attributes
-    ----------
-    done, failed, total : int
-        Items finished (failed ones included), failed, and to do in this run.
-    audio_done_s, audio_total_s : float
-        Seconds of audio in the finished items, and in all items to do
-        (from the files' headers; unreadable ones count 0).
-    elapsed_s : float
-        Wall seconds since the work started.
-    """
-
-    done: int
-    failed: int
-    total: int
-    audio_done_s: float
-    audio_total_s: float
-    elapsed_s: float
-
-    @property
-    def real_time_factor(self) -> float | None:
-        """Wall seconds per second of audio so far (None before any audio)."""
-        return self.elapsed_s / self.audio_done_s if self.audio_done_s > 0 else None
-
-    @property
-    def eta_s(self) -> float | None:
-        """Seconds left at the pace so far (by audio, or by items without durations)."""
-        if self.done >= self.total:
-            return 0.0
-        if self.audio_done_s > 0 and self.audio_total_s > 0:
-            left = max(self.audio_total_s - self.audio_done_s, 0.0)
-            return left * self.elapsed_s / self.audio_done_s
-        if self.done:
-            return (self.total - self.done) * self.elapsed_s / self.done
-        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,69 +144,15 @@ def _check_count(value: int | None, name: str) -> None:
 
 def _prepare_output(output: str) -> str:
     """Create the job's output directory if needed; its absolute path."""
-    from ..outputs.directory import _resolve, not_writable
+    from ..outputs.directory import not_writable, resolve_path
 
-    out = _resolve(output)
+    out = resolve_path(output)
     if not os.path.isdir(out):
         try:
             os.mkdir(out)
         except OSError as exc:
             raise not_writable(out, exc.strerror or str(exc)) from None
     return out
-
-
-def _unchanged(
-    item: JobItem, previous: Entry | None, settings: dict[str, Any], model_sha256: str
-) -> bool:
-    """The record says ``item`` is done with this input, model and settings."""
-    return (
-        previous is not None
-        and previous.get("input") == item.input
-        and previous.get("settings") == settings
-        and previous.get("model_sha256") == model_sha256
-    )
-
-
-def _finished(
-    item: JobItem,
-    previous: Entry | None,
-    settings: dict[str, Any],
-    model_sha256: str,
-    feature_file: str,
-) -> bool:
-    """True when ``item`` needs no work: its output is complete and nothing it came from changed.
-
-    A ``done`` entry must match the input's size and SHA-256. A ``pending``
-    entry (a run was stopped) counts when its output was renamed into place
-    after that run started, and the input's size and modification time are
-    those the run saw: the item finished but its ``done`` line was not
-    written in time.
-    """
-    if previous is None or not _unchanged(item, previous, settings, model_sha256):
-        return False
-    try:
-        stat = os.stat(item.input)
-    except OSError:
-        return False
-    if previous.get("size") != stat.st_size:
-        return False
-    if not output_complete(item, settings, model_sha256, feature_file):
-        return False
-    status = previous.get("status")
-    if status == "done":
-        return bool(previous.get("sha256") == file_sha256(item.input))
-    if status == "pending":
-        run_started = previous.get("timings", {}).get("run_started")
-        try:
-            written = os.stat(os.path.join(item.output, "metadata.json")).st_mtime
-        except OSError:
-            return False
-        return (
-            previous.get("mtime_ns") == stat.st_mtime_ns
-            and isinstance(run_started, (int, float))
-            and written >= run_started
-        )
-    return False
 
 
 def run_job(
@@ -278,7 +185,8 @@ def run_job(
     Each output is what ``synctalk-audio process --audio FILE --output DIR``
     writes for that file. ``OUTPUT/synctalk-job.jsonl`` records every item
     (`jobs.record`); a rerun skips the items whose output is complete and
-    whose input, model and settings are unchanged, and does the rest. A bad
+    proves, by its metadata.json, that it was made from the input as it is
+    now with the same model and settings (`jobs.resume`), and does the rest. A bad
     input is recorded as failed and the job goes on. On Ctrl-C (or any
     exception) the engine stops its workers: every finished item stays
     complete and recorded, the one in progress leaves nothing behind.
@@ -340,8 +248,12 @@ def run_job(
     ParameterError
         For bad settings or any planning problem (`plan_job`), before anything
         is written; or when another run holds the job's lock.
-    ModelError, FileNotFoundError
-        If the model cannot be loaded (checked before any work).
+    FileNotFoundError, ModelError
+        If the model file is missing or not a file (checked before any work;
+        the model itself is opened only by the workers).
+    WorkerStartError
+        If a worker cannot be built (the model does not load): the first
+        failure stops the job with that one error.
     KeyboardInterrupt
         On Ctrl-C (or SIGTERM/SIGHUP under the command); finished items are kept.
 
@@ -370,169 +282,75 @@ def run_job(
             max_duration=max_duration,
             frames=frames,
         )
-    if spec.model_path is None:
-        raise ParameterError(
-            "a job needs its model as a file path (each worker opens its own), not an Encoder"
-            " object"
-        )
     spec = spec.with_absolute_model()
-    threads = spec.threads
-    feature_mode = spec.mode
-    engine_obj = _make_engine(engine, workers, threads, engine_options)
+    engine_obj = make_engine(engine, workers, spec.threads, dict(engine_options or {}))
     items = plan_job(output, inputs, manifest=manifest, notice=notice)
-    if items and hasattr(engine_obj, "check"):
+    if items:
         engine_obj.check()  # e.g. the Ray cluster answers, before anything is written
-    model_path = spec.model_path
-    assert model_path is not None
-    # The model is checked once here, before any work; the settings recorded
-    # come from the spec, not the encoder.
-    spec.with_threads(1).open_encoder()
-    expected = spec.describe()
-    model_sha256 = file_sha256(model_path)
+    model_sha256 = _model_sha256(spec)
+    settings = spec.describe()  # what metadata.json will say, without opening the model
     out = _prepare_output(os.fspath(output))
     items = [dataclasses.replace(i, output=os.path.join(out, i.key)) for i in items]
 
     record = JobRecord(out)
     with record.locked():
-        previous = record.load()
-        todo = [
-            item
-            for item in items
-            if force
-            or not _finished(
-                item, previous.get(item.key), expected, model_sha256, feature_mode.feature_file
-            )
-        ]
-        skipped = len(items) - len(todo)
-        keys = {item.key for item in todo}
-        adopted = [
-            item
-            for item in items
-            if item.key not in keys and previous.get(item.key, {}).get("status") == "pending"
-        ]
-        record.append(
-            {**previous[i.key], "status": "done", "sha256": file_sha256(i.input)} for i in adopted
+        left = resume(
+            items, record.load(), settings, model_sha256, spec.mode.feature_file, force=force
         )
-        todo.sort(key=lambda i: -_size(i.input))
+        record.append(left.adopted)
+        todo = sorted(left.todo, key=lambda i: -_size(i.input))
         count, each = worker_sizing(
             len(todo),
             workers=workers,
-            threads=threads,
-            cpus_per_worker=getattr(engine_obj, "cpus_per_worker", None),
+            threads=spec.threads,
+            cpus_per_worker=engine_obj.cpus_per_worker,
         )
         if count is not None:
             engine_obj.workers = count
-        work = WorkSpec(run=spec.with_threads(each), overwrite=overwrite)
-        run_started = time.time()
-        base = {"settings": expected, "model_sha256": model_sha256, "error": None}
-        record.append(
-            {
-                **base,
-                "status": "pending",
-                "input": item.input,
-                "output": item.key,
-                **_stat_facts(item.input),
-                "timings": {"run_started": run_started},
-            }
-            for item in todo
+        outcome = execute(
+            todo,
+            engine_obj,
+            WorkSpec(run=spec.with_threads(each), overwrite=overwrite),
+            record,
+            settings=settings,
+            model_sha256=model_sha256,
+            progress=progress,
         )
-        durations = [declared_duration(item.input) for item in todo]
-        state = {"done": 0, "failed": 0, "audio": 0.0, "processed": 0.0}
-        done: list[JobItem] = []
-        failed: list[tuple[JobItem, str]] = []
-        clock = time.perf_counter()
-
-        def report() -> None:
-            if progress is not None:
-                progress(
-                    JobProgress(
-                        done=int(state["done"]),
-                        failed=int(state["failed"]),
-                        total=len(todo),
-                        audio_done_s=float(state["audio"]),
-                        audio_total_s=float(sum(durations)),
-                        elapsed_s=time.perf_counter() - clock,
-                    )
-                )
-
-        def on_result(index: int, result: Any) -> None:
-            item = todo[index]
-            if not isinstance(result, ItemResult):  # the engine lost the item (BaseException)
-                result = ItemResult(ok=False, error=" ".join(str(result).split()) or "lost")
-            entry = {
-                **base,
-                "status": "done" if result.ok else "failed",
-                "input": item.input,
-                "output": item.key,
-                "size": result.size,
-                "mtime_ns": _stat_facts(item.input).get("mtime_ns"),
-                "sha256": result.sha256,
-                "settings": result.settings if result.ok else expected,
-                "error": result.error,
-                "duration_s": result.duration_s,
-                "frames": result.frames,
-                "timings": {
-                    "run_started": run_started,
-                    "started": result.started,
-                    "finished": result.finished,
-                    "wall_s": result.wall_s,
-                },
-            }
-            record.append([entry])
-            state["done"] += 1
-            state["audio"] += result.duration_s if result.ok else durations[index]
-            if result.ok:
-                state["processed"] += result.duration_s
-                done.append(item)
-            else:
-                state["failed"] += 1
-                failed.append((item, result.error or "failed"))
-            report()
-
-        report()
-        if todo:
-            engine_obj.run(todo, work, on_result)
-        if count is None:
-            count = getattr(engine_obj, "pool_size", None) or 0
-        wall_s = time.perf_counter() - clock
+        used = engine_obj.pool_size  # what it used; what was asked when it did not run
         record.compact()
     return JobSummary(
         output=out,
         record=record.path,
         total=len(items),
-        skipped=skipped,
-        done=done,
-        failed=failed,
-        audio_s=float(state["processed"]),
-        wall_s=wall_s,
-        workers=count,
+        skipped=len(left.finished),
+        done=outcome.done,
+        failed=outcome.failed,
+        audio_s=outcome.audio_s,
+        wall_s=outcome.wall_s,
+        workers=used if used is not None else count or 0,
         threads=each,
         engine=engine,
     )
 
 
-def _make_engine(
-    name: str, workers: int | None, threads: int | None, options: Mapping[str, Any] | None
-) -> Any:
-    """The engine ``name`` built with ``options``, before any work (bad options fail here).
+def _model_sha256(spec: RunSpec) -> str:
+    """The SHA-256 of the spec's model file, checked to be a file (it is not opened as a model).
 
-    An engine that reserves CPUs per worker (it has ``cpus_per_worker``)
-    reserves ``threads`` CPUs per worker when ``threads`` is given and the
-    options do not say otherwise. The number of workers is set on it once
-    the items to do are known (`worker_sizing`).
+    A model that is there but does not load fails the job when its first
+    worker starts (`WorkerStartError`), with that one error.
     """
-    cls = engine_class(name)
-    kwargs = dict(options or {})
-    accepted = [p for p in inspect.signature(cls).parameters if p != "workers"]
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
+    path = spec.model_path
+    if path is None:
         raise ParameterError(
-            f"the {name} engine has no option {', '.join(map(repr, unknown))}: its options are"
-            f" {', '.join(accepted) or 'none'} (workers is run_job's own argument)"
+            "a job needs its model as a file path (each worker opens its own), not an Encoder"
+            " object"
         )
-    if threads is not None and "cpus_per_worker" in accepted:
-        kwargs.setdefault("cpus_per_worker", float(threads))
-    return cls(workers=workers, **kwargs)
+    if not os.path.exists(path):
+        spec.open_encoder()  # the mode's own "not found" message and hint; nothing to load
+        raise FileNotFoundError(f"encoder model not found: {path}")
+    if not os.path.isfile(path):
+        raise ModelError(f"encoder model {path} is not a regular file; give the model's file")
+    return file_sha256(path)
 
 
 def _size(path: str) -> int:
@@ -540,11 +358,3 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return 0
-
-
-def _stat_facts(path: str) -> dict[str, int | None]:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return {"size": None, "mtime_ns": None}
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

@@ -6,6 +6,9 @@ an `ItemWorker`. Each call of the worker writes one output exactly as
 ``synctalk-audio process --audio FILE --output DIR`` does (the same
 `Pipeline.process_into`, inside `atomic_output_dir`) and returns an
 `ItemResult`; it never raises for a bad input: the error is in the result.
+The input's size, modification time and SHA-256, read before the audio
+(`Pipeline.process_into` writes them in metadata.json's ``input``), are the
+proof a rerun checks before it keeps the output (`jobs.resume`).
 """
 
 from __future__ import annotations
@@ -17,8 +20,7 @@ import time
 import traceback
 from typing import Any
 
-from ..encoders import file_sha256
-from ..errors import AudioLoadError, ModelError, ParameterError
+from ..errors import DEBUG_ENV, AudioLoadError, ModelError, ParameterError
 from ..spec import RunSpec
 from .plan import JobItem
 
@@ -45,8 +47,9 @@ class ItemResult:
         The output was written.
     error : str or None
         The one-line error when not ``ok``.
-    size, sha256 : int, str or None
-        The input file's size and SHA-256, as read before processing it.
+    size, mtime_ns, sha256 : int, int, str or None
+        The input file's size, modification time and SHA-256, as read before
+        processing it (metadata.json's; only size and time if it failed).
     settings : dict or None
         metadata.json's ``settings`` of the output written.
     duration_s : float
@@ -62,6 +65,7 @@ class ItemResult:
     ok: bool
     error: str | None = None
     size: int | None = None
+    mtime_ns: int | None = None
     sha256: str | None = None
     settings: dict[str, Any] | None = None
     duration_s: float = 0.0
@@ -100,6 +104,15 @@ def _one_line(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {text or '(no message)'}"
 
 
+def _stat_facts(path: str) -> dict[str, int | None]:
+    """The size and modification time of ``path`` (None each if it cannot be read)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return {"size": None, "mtime_ns": None}
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
 class ItemWorker:
     """One loaded model; ``worker(item)`` writes one item's output (`WorkSpec` builds it)."""
 
@@ -111,16 +124,11 @@ class ItemWorker:
 
     def __call__(self, item: JobItem) -> ItemResult:
         """Write ``item``'s output; the result says how it went (never raises but for stops)."""
-        from ..commands.common import DEBUG_ENV
         from ..outputs.directory import atomic_output_dir
 
         started = time.time()
         clock = time.perf_counter()
-        size: int | None = None
-        sha256: str | None = None
         try:
-            size = os.stat(item.input).st_size
-            sha256 = file_sha256(item.input)
             os.makedirs(os.path.dirname(item.output), exist_ok=True)
             with atomic_output_dir(
                 item.output, overwrite=self.spec.overwrite, inputs=[item.input]
@@ -129,21 +137,23 @@ class ItemWorker:
                     item.input, staging, frames=self.spec.run.frames, started=clock
                 )
         except Exception as exc:
+            known = _stat_facts(item.input)
             if os.environ.get(DEBUG_ENV, "") not in ("", "0") and not isinstance(exc, _ANTICIPATED):
                 traceback.print_exc(file=sys.stderr)
             return ItemResult(
                 ok=False,
                 error=_one_line(exc),
-                size=size,
-                sha256=sha256,
+                size=known["size"],
+                mtime_ns=known["mtime_ns"],
                 wall_s=time.perf_counter() - clock,
                 started=started,
                 finished=time.time(),
             )
         return ItemResult(
             ok=True,
-            size=size,
-            sha256=sha256,
+            size=metadata["input"].get("size"),
+            mtime_ns=metadata["input"].get("mtime_ns"),
+            sha256=metadata["input"].get("sha256"),
             settings=metadata["settings"],
             duration_s=float(metadata["input"]["duration_s"]),
             frames=int(metadata["counts"]["frames"]),

@@ -59,7 +59,7 @@ def _is_within(path: str, folder: str) -> bool:
         return False
 
 
-def _is_marked(metadata_path: str) -> bool:
+def is_marked(metadata_path: str) -> bool:
     """True when metadata.json was written by this tool (any version)."""
     try:
         if os.path.getsize(metadata_path) > _METADATA_MAX_BYTES:
@@ -97,7 +97,7 @@ def _foreign_content(folder: str) -> str | None:
     for entry in entries:
         name = entry.name
         if name == METADATA_FILE and entry.is_file(follow_symlinks=False):
-            marked = _is_marked(entry.path)
+            marked = is_marked(entry.path)
             if not marked:
                 return "its metadata.json was not written by synctalk-audio"
         elif entry.is_file(follow_symlinks=False) and any(
@@ -157,7 +157,7 @@ def _protected(final: str, inputs: Iterable[str]) -> str | None:
     return None
 
 
-def _resolve(path: str) -> str:
+def resolve_path(path: str) -> str:
     """The absolute directory ``path`` names, through a symbolic link; basic checks."""
     if not path:
         raise ParameterError("the output path is empty; give a directory, e.g. --output output")
@@ -308,7 +308,7 @@ def check_output_dir(path: str, *, overwrite: bool = False, inputs: Iterable[str
         output of this tool (metadata.json written by it, ``aud_*.npy``,
         ``frames/frame_NNNNN.bin``). New and empty directories are fine.
     """
-    final = _resolve(path)
+    final = resolve_path(path)
     _check_replaceable(final, overwrite=overwrite, inputs=tuple(inputs))
     return final
 
@@ -366,7 +366,7 @@ def _remove_stale(parent: str, stem: str) -> None:
 
 
 @contextlib.contextmanager
-def _output_lock(final: str, stem: str) -> Iterator[None]:
+def output_lock(final: str, stem: str) -> Iterator[None]:
     """Hold ``.STEM.lock`` beside ``final``; another holder means another live run.
 
     The lock file is deleted on release. A run that opened it just before
@@ -393,7 +393,7 @@ def _output_lock(final: str, stem: str) -> Iterator[None]:
 
 
 def _take_lock(path: str, final: str) -> int:
-    """Open and lock ``path``; the descriptor (see `_output_lock`)."""
+    """Open and lock ``path``; the descriptor (see `output_lock`)."""
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
@@ -511,12 +511,12 @@ def atomic_output_dir(
     OSError
         Replacing the previous output failed; the message says what is left.
     """
-    final = _resolve(path)
+    final = resolve_path(path)
     inputs = tuple(inputs)
     parent = os.path.dirname(final)
     stem = _staging_stem(final)
     pid = os.getpid()
-    with _output_lock(final, stem):
+    with output_lock(final, stem):
         _check_replaceable(final, overwrite=overwrite, inputs=inputs)
         _remove_stale(parent, stem)
         staging: str | None = None
@@ -619,7 +619,7 @@ def _install_partial(out: StreamOutput, stem: str, inputs: tuple[str, ...]) -> s
         out.note = f"{target} exists and is not a directory"
         return None
     try:
-        with _output_lock(target, _staging_stem(target)):
+        with output_lock(target, _staging_stem(target)):
             _check_replaceable(target, overwrite=False, inputs=inputs)
             old = _install(out.staging, target, stem)
     except (ParameterError, OSError) as exc:
@@ -662,11 +662,11 @@ def stream_output_dir(
     OSError
         Replacing the previous output failed; the message says what is left.
     """
-    final = _resolve(path)
+    final = resolve_path(path)
     inputs = tuple(inputs)
     parent = os.path.dirname(final)
     stem = _staging_stem(final)
-    with _output_lock(final, stem):
+    with output_lock(final, stem):
         _check_replaceable(final, overwrite=overwrite, inputs=inputs)
         _remove_stale(parent, stem)
         staging: str | None = None
