@@ -310,3 +310,44 @@ def test_register_backend_refuses_what_is_not_a_backend():
         register_backend(object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="a Backend instance with a name"):
         register_backend(Backend())
+
+
+def _signal_stack() -> tuple[int | None, int, int]:
+    """This thread's alternate signal stack (``sigaltstack``): address, flags, size."""
+    import ctypes
+
+    class StackT(ctypes.Structure):
+        _fields_ = [
+            ("ss_sp", ctypes.c_void_p),
+            ("ss_flags", ctypes.c_int),
+            ("ss_size", ctypes.c_size_t),
+        ]
+
+    found = StackT()
+    assert ctypes.CDLL(None).sigaltstack(None, ctypes.byref(found)) == 0
+    return found.ss_sp, found.ss_flags, found.ss_size
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sigaltstack is read on Linux")
+def test_openvino_leaves_the_threads_signal_stack_as_it_was(models):
+    """Compiling installs OpenVINO's own alternate signal stack; a later teardown frees it.
+
+    Were it left on the thread, the next signal handled there (SIGTERM, Ctrl-C)
+    would run on freed memory and crash the process: seen with two encoders
+    released in the order they were made.
+    """
+    import gc
+
+    before = _signal_stack()
+    windows = np.zeros((2, 1, 80, 16), np.float32)
+    first = AveEncoder(models["ave"], backend="openvino", threads=1)
+    second = AveEncoder(models["ave"], backend="openvino", threads=1)
+    first.encode(windows)
+    second.encode(windows)
+    assert _signal_stack() == before
+    del first
+    gc.collect()
+    assert _signal_stack() == before
+    del second
+    gc.collect()
+    assert _signal_stack() == before

@@ -6,12 +6,23 @@ OpenVINO's CPU plugin computes in bfloat16 on its own on CPUs with
 AVX512_BF16 or AMX unless told otherwise (an error of about 1e-2 on these
 features); every model is compiled with ``INFERENCE_PRECISION_HINT`` f32,
 so its rows agree with ONNX Runtime's within 1e-5 (tests/test_backends.py).
+
+Compiling a model makes the CPU plugin install an alternate signal stack on
+the calling thread, in memory of its own that a later model's teardown can
+free while the thread still points at it; the next signal handled there
+(SIGTERM, Ctrl-C: Python's handlers run on the alternate stack) then
+crashes the process. Every compile and inference therefore puts the
+thread's own alternate signal stack back (`_own_signal_stack`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -33,6 +44,41 @@ _ONNX_TYPES = {
     "u8": "tensor(uint8)",
     "boolean": "tensor(bool)",
 }
+
+
+class _StackT(ctypes.Structure):
+    """``stack_t`` of ``sigaltstack(2)`` (Linux)."""
+
+    _fields_ = [
+        ("ss_sp", ctypes.c_void_p),
+        ("ss_flags", ctypes.c_int),
+        ("ss_size", ctypes.c_size_t),
+    ]
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    """The C library of this process (opened once)."""
+    return ctypes.CDLL(None, use_errno=True)
+
+
+@contextlib.contextmanager
+def _own_signal_stack() -> Iterator[None]:
+    """Run the block, then give the thread back the alternate signal stack it had before.
+
+    Linux only (``sigaltstack`` through libc); elsewhere the block just runs.
+    """
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    libc = _libc()
+    before = _StackT()
+    saved = libc.sigaltstack(None, ctypes.byref(before)) == 0
+    try:
+        yield
+    finally:
+        if saved:
+            libc.sigaltstack(ctypes.byref(before), None)
 
 
 def _openvino() -> Any:
@@ -70,9 +116,10 @@ class OpenVinoSession:
     def run(self, output: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """Infer ``feeds`` on this thread's request; a copy of output ``output``."""
         request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self.compiled.create_infer_request()
-        request.infer(dict(feeds), share_inputs=False)
+        with _own_signal_stack():
+            if request is None:
+                request = self._local.request = self.compiled.create_infer_request()
+            request.infer(dict(feeds), share_inputs=False)
         return np.array(request.get_tensor(output).data, copy=True)
 
 
@@ -121,7 +168,8 @@ class OpenVinoBackend(Backend):
         if threads is not None:
             config["INFERENCE_NUM_THREADS"] = str(threads * max(1, concurrency))
         try:
-            compiled = core.compile_model(model, "CPU", config)
+            with _own_signal_stack():
+                compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:  # OpenVINO raises its own exception types
             raise self.load_error(path, exc) from None
         return OpenVinoSession(model, compiled)
