@@ -467,7 +467,10 @@ class RayEngine:
                 fn_constructor_args=(dumps(make_worker),),
                 batch_size=1,
                 batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=2),
+                # One task at a time per actor: a task queued behind one that
+                # kills its actor would fail with it and spend a retry, so an
+                # innocent item could be lost beside a crashing one.
+                compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
                 num_cpus=self.cpus_per_worker,
                 max_restarts=-1,
                 max_task_retries=self.max_retries,
