@@ -32,7 +32,13 @@ with warnings.catch_warnings():
         pass
 
 # The generated test models, one session fixture each, for every test module.
-from model_fixture import hubert_checkpoint, hubert_onnx, test_encoder, wenet_model  # noqa: E402,F401
+from model_fixture import (  # noqa: E402,F401
+    hubert_checkpoint,
+    hubert_onnx,
+    mode_models,
+    test_encoder,
+    wenet_model,
+)
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(TESTS, "data")

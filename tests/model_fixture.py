@@ -203,3 +203,13 @@ def hubert_onnx(hubert_checkpoint: str, tmp_path_factory: pytest.TempPathFactory
         lambda out: export_hubert(hubert_checkpoint, os.path.join(out, "hubert.onnx")),
     )
     return os.path.join(folder, "hubert.onnx")
+
+
+@pytest.fixture(scope="session")
+def mode_models(test_encoder: TestEncoder, hubert_onnx: str, wenet_model: str) -> dict[str, str]:
+    """Each mode's generated model file, by mode name.
+
+    Its fixtures are requested by name (not by ``getfixturevalue``), so the
+    tests using it are marked ``model`` like the others (conftest).
+    """
+    return {"ave": test_encoder.onnx, "hubert": hubert_onnx, "wenet": wenet_model}

@@ -69,8 +69,8 @@ def mode_path(case: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def models(test_encoder, hubert_onnx, wenet_model) -> dict[str, str]:
-    return {"ave": test_encoder.onnx, "hubert": hubert_onnx, "wenet": wenet_model}
+def models(mode_models) -> dict[str, str]:
+    return mode_models
 
 
 @pytest.fixture(scope="module")

@@ -147,15 +147,10 @@ def _perturbed(reference: str, folder: str, feature_file: str, row: int, frame: 
     write_frame_file(frame_path, values)
 
 
-@pytest.mark.model  # the models come by getfixturevalue, which the automatic mark cannot see
 @pytest.mark.parametrize("mode", ["hubert", "wenet", "ave"])
-def test_validate_names_the_row_and_frame_that_differ(mode, request, tmp_path, capsys) -> None:
+def test_validate_names_the_row_and_frame_that_differ(mode, mode_models, tmp_path, capsys) -> None:
     """One perturbed row of a 3-D hubert/wenet feature array (or 2-D ave) and one frame file."""
-    model = {
-        "ave": lambda: request.getfixturevalue("test_encoder").onnx,
-        "hubert": lambda: request.getfixturevalue("hubert_onnx"),
-        "wenet": lambda: request.getfixturevalue("wenet_model"),
-    }[mode]()
+    model = mode_models[mode]
     reference = str(tmp_path / "ref")
     with Pipeline(model, mode=mode) as pipe:
         pipe.process_to(SPEECH, reference)

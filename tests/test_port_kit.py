@@ -56,12 +56,8 @@ def copy_reference(mode: str, target: str) -> str:
 
 
 @pytest.fixture
-def models(request: pytest.FixtureRequest) -> dict[str, str]:
-    return {
-        "ave": request.getfixturevalue("test_encoder").onnx,
-        "hubert": request.getfixturevalue("hubert_onnx"),
-        "wenet": request.getfixturevalue("wenet_model"),
-    }
+def models(mode_models) -> dict[str, str]:
+    return mode_models
 
 
 # ----------------------------------------------------------------------------
