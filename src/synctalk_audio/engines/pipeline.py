@@ -315,6 +315,7 @@ class Pipeline:
         """
         from ..frontends.audio import BLOCK_FRAMES, is_regular_audio_file
         from ..outputs.sink import BackgroundSink, RowSink
+        from ..signals import unstoppable
         from .blockwise import write_features_blockwise
 
         if self.encoder is None:
@@ -350,7 +351,11 @@ class Pipeline:
                 metadata["input"].update(facts)
             metadata["timings"]["wall_s"] = time.perf_counter() - started
         except BaseException:
-            sink.close()
+            # A second stop signal (a job's worker gets one per thread of its
+            # dead driver) must not cut the close short: the writer thread
+            # would go on writing while the staging directory is removed.
+            with unstoppable():
+                sink.close()
             raise
         return sink.finish(metadata)
 
