@@ -178,3 +178,23 @@ def test_validate_names_the_row_and_frame_that_differ(mode, mode_models, tmp_pat
     assert cli.main(["validate", reference, reference, "--json"]) == 0
     same = json.loads(capsys.readouterr().out)
     assert same["features_worst_row"] is None and same["frames_worst_file"] is None
+
+
+def test_a_fifo_named_metadata_json_is_not_read(tmp_path):
+    """Resume and the replace check read metadata.json only if it is a regular file."""
+    import threading
+
+    from synctalk_audio.outputs.directory import is_marked
+
+    fifo = tmp_path / "metadata.json"
+    os.mkfifo(fifo)
+    answer: list[bool] = []
+    reader = threading.Thread(target=lambda: answer.append(is_marked(str(fifo))), daemon=True)
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # blocked opening the FIFO: unblock it, then fail
+        with open(fifo, "w"):
+            pass
+        reader.join(5)
+        raise AssertionError("is_marked blocked on a FIFO")
+    assert answer == [False]

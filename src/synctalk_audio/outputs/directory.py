@@ -60,8 +60,14 @@ def _is_within(path: str, folder: str) -> bool:
 
 
 def is_marked(metadata_path: str) -> bool:
-    """True when metadata.json was written by this tool (any version)."""
+    """True when metadata.json was written by this tool (any version).
+
+    Only a regular file is read (a FIFO or a device by that name would block
+    or never end), and only one of at most `_METADATA_MAX_BYTES`.
+    """
     try:
+        if not os.path.isfile(metadata_path):
+            return False
         if os.path.getsize(metadata_path) > _METADATA_MAX_BYTES:
             return False
         with open(metadata_path, encoding="utf-8") as f:
