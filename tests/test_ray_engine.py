@@ -179,27 +179,42 @@ def test_results_equal_sequential_each_index_once(cluster: LocalCluster, tmp_pat
 
 def test_worker_killed_mid_job(cluster: LocalCluster, tmp_path: Any) -> None:
     """SIGKILL one actor in the middle of writing an item: Ray restarts it and retries."""
+    import threading
+
     items = rw.items(24)
     killed: list[tuple[int, str]] = []
+    stop = threading.Event()
     got = Recorder()
 
-    def on_result(index: int, result: Any) -> None:
-        got(index, result)
-        if killed:
-            return
-        # An item being written right now (its temporary file exists, the
-        # worker is in its pause): kill the process writing it.
-        for name in os.listdir(tmp_path):
-            if ".tmp-" in name:
-                pid = int(name.rsplit("-", 1)[1])
-                os.kill(pid, signal.SIGKILL)
-                killed.append((pid, name))
-                return
+    def kill_a_writer() -> None:
+        """Watch for an item being written (its temporary file exists, the worker
+        is in its pause) and SIGKILL the process writing it, once. A watcher, not
+        the results callback: on a loaded machine results come in late and in
+        bunches, when no write may be under way."""
+        while not stop.is_set() and not killed:
+            for name in os.listdir(tmp_path):
+                if ".tmp-" not in name:
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if os.path.getsize(tmp_path / name) != rw.SIZE // 2:
+                        continue  # not yet in the pause between the halves
+                    pid = int(name.rsplit("-", 1)[1])
+                    if pid in descendants(cluster.pids):  # an actor of the test's cluster
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append((pid, name))
+                        return
+            time.sleep(0.002)
 
-    RayEngine(address=cluster.address, workers=2).run(
-        items, rw.FileWorker(str(tmp_path), pause=0.3), on_result
-    )
-    assert killed, "no item was in progress when results came in"
+    watcher = threading.Thread(target=kill_a_writer)
+    watcher.start()
+    try:
+        RayEngine(address=cluster.address, workers=2).run(
+            items, rw.FileWorker(str(tmp_path), pause=0.3), got
+        )
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed, "no item was being written while the job ran"
     pid, temp = killed[0]
     assert not running(pid)
     # The kill interrupted a write: its temporary file is still there, half
@@ -231,6 +246,21 @@ def test_item_that_kills_its_worker_every_time(cluster: LocalCluster, tmp_path: 
     assert not any(isinstance(got.results[i], ItemLost) for i in range(8) if i != 3)
     check_outputs(str(tmp_path), [item for i, item in enumerate(items) if i != 3])
     assert engine.pool_size == 2
+    assert not ray.is_initialized()
+
+
+def test_no_stray_ray_after_the_engine_disconnects(cluster: LocalCluster, tmp_path: Any) -> None:
+    """A Ray call after the job (as a Ray Data thread left behind makes) starts no Ray.
+
+    With Ray's automatic init on, it would start a local Ray from that thread,
+    and the next job's ``ray.init`` would fail ("called ray.init twice").
+    """
+    RayEngine(address=cluster.address, workers=1).run(
+        rw.items(2), rw.FileWorker(str(tmp_path)), Recorder()
+    )
+    assert not ray.is_initialized()
+    with pytest.raises(ray.exceptions.RaySystemError, match="Ray has not been started"):
+        ray.put(1)
     assert not ray.is_initialized()
 
 

@@ -23,6 +23,7 @@ imported only when a `RayEngine` runs.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import socket
 import warnings
@@ -66,6 +67,23 @@ def _import_ray() -> Any:
     except ImportError as exc:
         raise ParameterError(NEED_RAY) from exc
     return ray
+
+
+def _no_auto_init() -> None:
+    """Turn Ray's automatic ``ray.init`` off in this process, for good.
+
+    Ray Data leaves threads behind in the driver when a pipeline is stopped
+    early (a block prefetcher, a scheduling loop past its join timeout). Their
+    next Ray call after the engine disconnected would start a new local Ray
+    from that thread, unasked: a stray cluster, and a later ``ray.init`` that
+    fails with "called ray.init twice". With automatic init off, that call
+    raises in the leftover thread instead. An explicit ``ray.init`` works as
+    before.
+    """
+    with contextlib.suppress(ImportError):
+        hook = importlib.import_module("ray._private.auto_init_hook")
+        if hasattr(hook, "enable_auto_connect"):
+            setattr(hook, "enable_auto_connect", False)  # noqa: B010
 
 
 def _split_address(address: str) -> tuple[str, int] | None:
@@ -263,7 +281,10 @@ class RayEngine:
         for a Ray already started on this machine, or None: use ``RAY_ADDRESS``
         if set, else start a Ray on this machine for the job and stop it after.
         If this process is already connected to Ray (``ray.init`` was called),
-        that connection is used and kept.
+        that connection is used and kept. When the engine disconnects, Ray's
+        automatic ``ray.init`` on first use is turned off in this process, so
+        Ray Data threads left behind cannot start a stray local Ray; an explicit
+        ``ray.init`` still works.
     workers : int or None
         Actors in the pool, each with its own worker (model session), at most
         one per item. None: as many as the cluster's CPUs allow at
@@ -408,6 +429,7 @@ class RayEngine:
         try:
             yield
         finally:
+            _no_auto_init()
             ray.shutdown()
 
     @contextlib.contextmanager
