@@ -12,7 +12,33 @@ are registered (`ENGINES`: `jobs.local`, ``jobs.ray_engine``).
 
 from __future__ import annotations
 
-from .plan import JobItem, plan_job
-from .run import JobProgress, JobSummary, run_job, worker_sizing
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .plan import JobItem, plan_job
+    from .run import JobProgress, JobSummary, run_job, worker_sizing
 
 __all__ = ["JobItem", "JobProgress", "JobSummary", "plan_job", "run_job", "worker_sizing"]
+
+#: Where each public name lives. Imported on first use: the single-file
+#: command imports ``jobs.engine`` (for ``--engine``) but runs no job.
+_HOMES = {
+    "JobItem": "plan",
+    "plan_job": "plan",
+    "JobProgress": "run",
+    "JobSummary": "run",
+    "run_job": "run",
+    "worker_sizing": "run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{home}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
