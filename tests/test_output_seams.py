@@ -198,3 +198,57 @@ def test_a_fifo_named_metadata_json_is_not_read(tmp_path):
         reader.join(5)
         raise AssertionError("is_marked blocked on a FIFO")
     assert answer == [False]
+
+
+class _StalledSink:
+    """A `RowSink` whose first append waits for ``release`` (a stalled disk)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+        self.writing = threading.Event()
+        self.appended = 0
+        self.closed = 0
+
+    def append(self, rows: np.ndarray, frames: Any = None, first: int = 0) -> None:
+        self.writing.set()
+        self.release.wait(30)
+        self.appended += 1
+
+    def finish(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("not finished in this test")
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_close_that_gives_up_on_a_stalled_write_still_closes_the_sink(monkeypatch):
+    """close() returns after CLOSE_WAIT_S; the write ending later closes the sink once."""
+    import time
+
+    monkeypatch.setattr(sinks, "CLOSE_WAIT_S", 0.2)
+    inner = _StalledSink()
+    sink = sinks.BackgroundSink(inner)
+    sink.append(np.zeros((1, 4), np.float32))
+    sink.append(np.zeros((1, 4), np.float32))  # waiting: dropped by close
+    assert inner.writing.wait(10)
+    start = time.monotonic()
+    sink.close()
+    assert time.monotonic() - start < 5
+    assert inner.closed == 0  # the write is still in progress
+    inner.release.set()
+    sink._thread.join(10)
+    assert not sink._thread.is_alive()
+    assert (inner.appended, inner.closed) == (1, 1)
+
+
+def test_a_close_after_the_writes_ended_closes_the_sink_in_the_caller():
+    inner = _StalledSink()
+    inner.release.set()
+    sink = sinks.BackgroundSink(inner)
+    sink.append(np.zeros((1, 4), np.float32))
+    assert inner.writing.wait(10)
+    sink.close()
+    assert not sink._thread.is_alive()
+    assert (inner.appended, inner.closed) == (1, 1)

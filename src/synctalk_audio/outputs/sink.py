@@ -16,7 +16,9 @@ one line there, or `register_output_format` from outside the package.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterable
 from typing import Any, ClassVar, Protocol
 
@@ -165,7 +167,8 @@ class BackgroundSink:
     error) skips the waiting writes and waits up to `CLOSE_WAIT_S` for the
     one in progress, so a stop is never held up by a stalled disk for
     longer; a write that ends later finds its directory removed and fails
-    quietly (it never creates the directory again).
+    quietly (it never creates the directory again), and the writer thread
+    then closes the wrapped sink itself, so no file is left open.
 
     Parameters
     ----------
@@ -177,7 +180,6 @@ class BackgroundSink:
 
     def __init__(self, inner: RowSink, depth: int = 4) -> None:
         import queue
-        import threading
 
         self.inner = inner
         self._queue: queue.Queue[tuple[np.ndarray, list[np.ndarray] | None, int] | None] = (
@@ -185,6 +187,11 @@ class BackgroundSink:
         )
         self._error: BaseException | None = None
         self._rows = 0
+        # Who closes the wrapped sink after `close`: the caller if the writer
+        # has ended by then, else the writer as it ends (decided under the lock).
+        self._ending = threading.Lock()
+        self._ended = False
+        self._close_when_ended = False
         self._thread = threading.Thread(target=self._write, name="synctalk-writer", daemon=True)
         self._thread.start()
 
@@ -197,12 +204,18 @@ class BackgroundSink:
         while True:
             item = self._queue.get()
             if item is None:
-                return
+                break
             if self._error is None:
                 try:
                     self.inner.append(*item)
                 except BaseException as exc:  # raised in the caller's thread
                     self._error = exc
+        with self._ending:
+            self._ended = True
+            close = self._close_when_ended
+        if close:  # `close` gave up waiting for this thread: close the sink here
+            with contextlib.suppress(Exception):
+                self.inner.close()
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -242,7 +255,10 @@ class BackgroundSink:
             except Exception:  # queue.Empty
                 break
         self._stop(CLOSE_WAIT_S)
-        if not self._thread.is_alive():
+        with self._ending:
+            ended = self._ended
+            self._close_when_ended = not ended
+        if ended:
             self.inner.close()
 
 
