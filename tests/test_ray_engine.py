@@ -131,6 +131,19 @@ def cluster() -> Iterator[LocalCluster]:
     assert not ray.is_initialized()
 
 
+@pytest.fixture(autouse=True)
+def disconnected_after() -> Iterator[None]:
+    """Each test leaves this process disconnected from Ray, or errors (and disconnects).
+
+    A connection left behind would be reused by the next test's engine, which
+    would then run on it instead of the test's cluster: one fault, many failures.
+    """
+    yield
+    if ray.is_initialized():
+        ray.shutdown()
+        pytest.fail("the test left this process connected to Ray")
+
+
 class Recorder:
     """An ``on_result`` that counts calls per index and keeps the results."""
 
