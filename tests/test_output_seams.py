@@ -252,3 +252,31 @@ def test_a_close_after_the_writes_ended_closes_the_sink_in_the_caller():
     sink.close()
     assert not sink._thread.is_alive()
     assert (inner.appended, inner.closed) == (1, 1)
+
+
+def test_a_close_after_a_stop_in_finish_waits_for_the_write_in_progress():
+    """A stop signal while finish waits for the writer, then close (what a stopped run
+    does): close waits for the write in progress and closes the sink before it returns,
+    so the staging directory is not removed under a writer still writing into it."""
+    import signal
+    import threading
+
+    inner = _StalledSink()
+    sink = sinks.BackgroundSink(inner)
+    sink.append(np.zeros((1, 4), np.float32))
+    assert inner.writing.wait(10)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(KeyboardInterrupt):
+            sink.finish({})
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    threading.Timer(0.3, inner.release.set).start()
+    sink.close()
+    assert (inner.appended, inner.closed) == (1, 1)

@@ -350,6 +350,10 @@ class Pipeline:
             if facts is not None:
                 metadata["input"].update(facts)
             metadata["timings"]["wall_s"] = time.perf_counter() - started
+            # Inside the try: a stop while finish waits for the writer thread
+            # must close the sink too, or the thread goes on writing frame
+            # files into the staging directory as it is removed.
+            return sink.finish(metadata)
         except BaseException:
             # A second stop signal (a job's worker gets one per thread of its
             # dead driver) must not cut the close short: the writer thread
@@ -357,7 +361,6 @@ class Pipeline:
             with unstoppable():
                 sink.close()
             raise
-        return sink.finish(metadata)
 
     def process_many(
         self,

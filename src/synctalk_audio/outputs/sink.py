@@ -192,6 +192,11 @@ class BackgroundSink:
         self._ending = threading.Lock()
         self._ended = False
         self._close_when_ended = False
+        # Set by the writer as it ends. Waited on instead of Thread.join: a
+        # join that a stop signal interrupts can leave a thread that is still
+        # writing marked as stopped (CPython 3.11's Thread.join), and a close
+        # that believed it would remove the staging directory under it.
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._write, name="synctalk-writer", daemon=True)
         self._thread.start()
 
@@ -216,6 +221,7 @@ class BackgroundSink:
         if close:  # `close` gave up waiting for this thread: close the sink here
             with contextlib.suppress(Exception):
                 self.inner.close()
+        self._done.set()
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -232,12 +238,14 @@ class BackgroundSink:
         self._rows += rows.shape[0]
 
     def _stop(self, timeout: float | None = None) -> None:
-        if self._thread.is_alive():
-            try:
-                self._queue.put(None, timeout=timeout)
-            except Exception:  # queue.Full: the writer is stalled; it is not waited for
-                return
-            self._thread.join(timeout)
+        """Ask the writer to end after the queued writes; wait up to ``timeout`` for it."""
+        if self._done.is_set():
+            return
+        try:
+            self._queue.put(None, timeout=timeout)
+        except Exception:  # queue.Full: the writer is stalled; it is not waited for
+            return
+        self._done.wait(timeout)
 
     def finish(self, metadata: dict[str, Any]) -> dict[str, Any]:
         """Wait for every write, then finish the wrapped sink."""
