@@ -150,7 +150,8 @@ for tool in cc c++ gcc g++ clang clang++ cpp ld cmake ninja make; do
   chmod +x "$NOCC/$tool"
 done
 for tool in sh bash env cat ls cp mv rm mkdir rmdir ln chmod touch grep sed awk head tail tr \
-  sort uniq wc cut tee dirname basename readlink realpath uname id date sleep true false which; do
+  sort uniq wc cut tee dirname basename readlink realpath uname id date sleep true false which \
+  mount umount; do
   if path="$(command -v "$tool")" && [[ "$path" == /* ]]; then ln -s "$path" "$SAFE/$tool"; fi
 done
 NOCC_PATH="$NOCC:$WORK/venv/bin:$SAFE"

@@ -71,6 +71,14 @@ def _die_with_parent() -> None:
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
+    """A worker's SIGTERM: stop, once. The later ones are ignored from here on.
+
+    A dead driver's SIGTERMs come in a burst (one per thread); one landing
+    between the clean-up's steps, where no `signals.unstoppable` block holds
+    it, would cut the clean-up short and leave the item's staging directory.
+    The driver still SIGKILLs a worker that has not exited `STOP_GRACE_S` later.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -94,8 +102,12 @@ def _worker_main(conn: Connection, make_worker: WorkerFactory, parent: int) -> N
                 return
             index, item = message
             conn.send(("result", (index, work(item))))
-    except (KeyboardInterrupt, EOFError, BrokenPipeError):
+    except (KeyboardInterrupt, EOFError, BrokenPipeError, ConnectionResetError):
         return  # stopped by the driver, or the driver is gone
+    finally:
+        # Exiting: a stop now changes nothing, and a KeyboardInterrupt raised
+        # in multiprocessing's exit handlers would only print a traceback.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class _Worker:
