@@ -98,6 +98,18 @@ class _KindEncoder:
         self.threads = threads
         self._sha256: str | None = None
 
+    @classmethod
+    def _open(
+        cls, model_path: str | os.PathLike[str], backend: Backend | str | None, threads: int | None
+    ) -> tuple[str, Backend, Session]:
+        """The path, the backend and the model loaded on it with the kind's thread layout:
+        the loading step every kind's encoder starts with."""
+        from . import get_backend
+
+        path = os.fspath(model_path)
+        runtime = get_backend(backend)
+        return path, runtime, _load(runtime, cls.kind, path, threads=threads)
+
     @property
     def sha256(self) -> str:
         """SHA-256 of the model file (computed once, on first use)."""
@@ -235,12 +247,8 @@ class AveEncoder(_KindEncoder):
         batch_size: int | None = None,
         threads: int | None = None,
     ) -> None:
-        from . import get_backend
-
-        path = os.fspath(model_path)
         requested = self.kind.batch_size(batch_size)
-        runtime = get_backend(backend)
-        session = _load(runtime, self.kind, path, threads=threads)
+        path, runtime, session = self._open(model_path, backend, threads)
         inputs, outputs = list(session.inputs), list(session.outputs)
         AveKind.check_ports(path, inputs, outputs)
         super().__init__(runtime, session, path, threads)
@@ -388,11 +396,7 @@ class HubertEncoder(_KindEncoder):
         backend: Backend | str | None = None,
         threads: int | None = None,
     ) -> None:
-        from . import get_backend
-
-        path = os.fspath(model_path)
-        runtime = get_backend(backend)
-        session = _load(runtime, self.kind, path, threads=threads)
+        path, runtime, session = self._open(model_path, backend, threads)
         inputs, outputs = list(session.inputs), list(session.outputs)
         HubertKind.check_ports(path, inputs, outputs)
         super().__init__(runtime, session, path, threads)
@@ -520,13 +524,9 @@ class WenetEncoder(_KindEncoder):
         backend: Backend | str | None = None,
         threads: int | None = None,
     ) -> None:
-        from . import get_backend
-
-        path = os.fspath(model_path)
         if threads is not None:
             check_count(threads, "threads")
-        runtime = get_backend(backend)
-        session = _load(runtime, self.kind, path, threads=threads)
+        path, runtime, session = self._open(model_path, backend, threads)
         _, concurrency = self.kind.session_threads(threads)
         super().__init__(runtime, session, path, concurrency)
         self._feeds = WenetKind.zero_feeds(path, list(session.inputs))
