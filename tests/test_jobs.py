@@ -648,3 +648,35 @@ def test_a_model_that_does_not_load_stops_the_job_with_one_error(workers, clips,
     assert str(bad) in lines[0]
     assert sorted(os.listdir(out)) == [RECORD_NAME]  # no output, no staging directory left
     assert {e["status"] for e in record_of(out).values()} == {"pending"}
+
+
+def test_a_local_worker_acts_on_its_first_sigterm_only():
+    """The first SIGTERM stops the worker; the rest of a dead driver's burst is ignored,
+    so none can cut the stopped item's clean-up short."""
+    from synctalk_audio.jobs.local import _raise_interrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            signal.raise_signal(signal.SIGTERM)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+        signal.raise_signal(signal.SIGTERM)  # ignored: nothing raised, the test goes on
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_the_engine_registry_loads_no_job_module():
+    """The single-file command imports jobs.engine (for --engine) and nothing of the jobs:
+    the package names its public objects lazily."""
+    code = (
+        "import sys, synctalk_audio.jobs.engine\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('synctalk_audio.jobs.'))\n"
+        "print(loaded)\n"
+        "from synctalk_audio.jobs import run_job, JobItem\n"
+        "print(run_job.__module__, JobItem.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == [
+        "['synctalk_audio.jobs.engine']",
+        "synctalk_audio.jobs.run synctalk_audio.jobs.plan",
+    ]
