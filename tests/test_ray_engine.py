@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections import Counter
@@ -32,6 +33,7 @@ from synctalk_audio.errors import ParameterError, WorkerStartError
 from synctalk_audio.jobs.engine import engine_class
 from synctalk_audio.jobs.ray_engine import (
     NEED_RAY,
+    PIPELINE_THREADS,
     ItemLost,
     RayEngine,
     RayEngineError,
@@ -192,7 +194,6 @@ def test_results_equal_sequential_each_index_once(cluster: LocalCluster, tmp_pat
 
 def test_worker_killed_mid_job(cluster: LocalCluster, tmp_path: Any) -> None:
     """SIGKILL one actor in the middle of writing an item: Ray restarts it and retries."""
-    import threading
 
     items = rw.items(24)
     killed: list[tuple[int, str]] = []
@@ -277,8 +278,18 @@ def test_no_stray_ray_after_the_engine_disconnects(cluster: LocalCluster, tmp_pa
     assert not ray.is_initialized()
 
 
+def pipeline_threads_left(before: set[threading.Thread]) -> list[str]:
+    """Ray Data pipeline threads started since ``before`` and still running."""
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t not in before and t.name.startswith(PIPELINE_THREADS)
+    ]
+
+
 def test_worker_that_cannot_start(cluster: LocalCluster) -> None:
     """The first worker that cannot be built stops the run with its one error."""
+    before = set(threading.enumerate())
     got = Recorder()
     with pytest.raises(WorkerStartError) as caught:
         RayEngine(address=cluster.address, workers=2).run(rw.items(3), rw.BrokenFactory(), got)
@@ -286,6 +297,9 @@ def test_worker_that_cannot_start(cluster: LocalCluster) -> None:
     assert str(caught.value).startswith("the worker could not start on ")
     assert str(caught.value).endswith("FileNotFoundError: no model at /models/ave.onnx")
     assert not ray.is_initialized()
+    # Stopped early, the pipeline's threads were ended before Ray was shut
+    # down: a Ray call from one of them afterwards would end this process.
+    assert pipeline_threads_left(before) == []
 
 
 class Stop(Exception):
@@ -302,12 +316,14 @@ def test_on_result_raising_stops_the_job(cluster: LocalCluster, tmp_path: Any) -
         if len(seen) == 3:
             raise Stop
 
+    before = set(threading.enumerate())
     with pytest.raises(Stop):
         RayEngine(address=cluster.address, workers=2).run(
             items, rw.FileWorker(str(tmp_path), pause=0.05), on_result
         )
     assert len(seen) == 3
     assert not ray.is_initialized()
+    assert pipeline_threads_left(before) == []
     # The job's actors are gone with the driver: no file appears any more.
     time.sleep(1.0)
     files = {n for n in os.listdir(tmp_path) if not n.startswith(".")}
@@ -591,7 +607,6 @@ def test_actor_killed_in_the_middle_of_a_real_job(
     cluster: LocalCluster, speech_clips: str, tiny: str, local_reference: str, tmp_path: Any
 ) -> None:
     """SIGKILL an actor while it writes an item: the job completes, each item once, all valid."""
-    import threading
 
     from synctalk_audio.jobs import run_job
     from synctalk_audio.jobs.run import JobProgress

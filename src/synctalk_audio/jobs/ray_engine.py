@@ -26,6 +26,8 @@ import contextlib
 import importlib
 import logging
 import socket
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -84,6 +86,39 @@ def _no_auto_init() -> None:
         hook = importlib.import_module("ray._private.auto_init_hook")
         if hasattr(hook, "enable_auto_connect"):
             setattr(hook, "enable_auto_connect", False)  # noqa: B010
+
+
+#: Names of the driver threads a Ray Data pipeline starts (its scheduling loop,
+#: its block prefetcher, the workers that fetch its blocks for the iterator),
+#: which `RayEngine.run` sees ended before it disconnects.
+PIPELINE_THREADS = ("StreamingExecutor", "Prefetcher", "iter_threaded")
+#: Seconds `RayEngine.run` waits for them.
+PIPELINE_THREADS_WAIT_S = 30.0
+
+
+def _stop_pipeline_threads(before: set[threading.Thread]) -> None:
+    """Stop and wait for the Ray Data threads started since ``before``.
+
+    A pipeline stopped early (a worker that cannot start, a stop in
+    ``on_result``) leaves its block prefetcher parked for good, its block
+    fetchers poll for up to 0.1 s more, and its scheduling loop may outlive
+    the 2 s Ray Data waits for it. A Ray call from any of them after
+    ``ray.shutdown`` makes Ray end the whole process
+    ("The core worker has already been shutdown ... The process will exit",
+    exit status 1), so the engine ends them first. The prefetcher is told
+    to stop through the object its thread runs (Ray Data offers no other
+    handle); a thread still running after `PIPELINE_THREADS_WAIT_S` is left.
+    """
+    deadline = time.monotonic() + PIPELINE_THREADS_WAIT_S
+    for thread in threading.enumerate():
+        if thread in before or not thread.name.startswith(PIPELINE_THREADS):
+            continue
+        owner = getattr(getattr(thread, "_target", None), "__self__", None)
+        stop = getattr(owner, "stop", None)
+        if callable(stop):
+            with contextlib.suppress(Exception):
+                stop()
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _split_address(address: str) -> tuple[str, int] | None:
@@ -387,6 +422,7 @@ class RayEngine:
             return
         with self._connected(ray), self._quiet_logging(), self._data_context(ray):
             rows: Iterator[Mapping[str, Any]] = iter(())
+            before = set(threading.enumerate())
             try:
                 rows = self._pipeline(ray, items, make_worker)
                 report_rows(rows, len(items), on_result, ray.cloudpickle.loads)
@@ -403,6 +439,7 @@ class RayEngine:
                     # result; Ray's errors while stopping change no result.
                     with contextlib.suppress(ray.exceptions.RayError):
                         close()
+                _stop_pipeline_threads(before)
 
     @contextlib.contextmanager
     def _connected(self, ray: Any) -> Iterator[None]:
